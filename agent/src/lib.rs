@@ -1,0 +1,1 @@
+//! The in-context action model and its deployment path.

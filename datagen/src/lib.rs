@@ -1,0 +1,1 @@
+//! Learning-history datasets: demonstrators, noise distillation and the HDF5 format.

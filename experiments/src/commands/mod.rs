@@ -1,0 +1,3 @@
+//! One module per `icrl` subcommand (or group of subcommands).
+
+pub mod doctor;

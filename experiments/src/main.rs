@@ -1,0 +1,28 @@
+//! `icrl`: the in-context RL platform's command-line tool.
+
+mod commands;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+
+/// In-context reinforcement learning: learning-history datasets, generalist agents, and
+/// evaluation of in-context adaptation on held-out tasks.
+#[derive(Parser, Debug)]
+#[command(name = "icrl", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Report the torch and HDF5 libraries, CUDA and threads; optionally a matmul rate.
+    Doctor(commands::doctor::DoctorArgs),
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Doctor(args) => commands::doctor::run(&args),
+    }
+}

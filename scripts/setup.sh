@@ -1,0 +1,78 @@
+# Set-up shared by the README's commands; sourced, never run on its own:
+#
+#     source scripts/setup.sh
+#
+# Idempotent: the first run installs what a fresh machine lacks (Debian's libhdf5-dev, a
+# project-local virtual environment with the PyPI wheel torch==2.11.0); later runs only check
+# and export the build environment (a second or so). Anything it cannot fix stops the caller
+# with a message naming what is missing and how to fix it.
+
+ICRL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+ICRL_VENV="${ICRL_VENV:-$ICRL_ROOT/.venv}"
+ICRL_TORCH_VERSION="2.11.0"
+
+icrl_die() {
+    echo "icrl setup: $*" >&2
+    exit 1
+}
+
+icrl_say() {
+    echo "icrl setup: $*" >&2
+}
+
+# --- Rust ---------------------------------------------------------------------------------
+command -v cargo >/dev/null 2>&1 ||
+    icrl_die "cargo not found: install a Rust toolchain (https://rustup.rs) and rerun."
+
+# --- HDF5 (hdf5-metno builds against the system library through pkg-config) -------------
+icrl_have_hdf5() {
+    command -v pkg-config >/dev/null 2>&1 && pkg-config --exists hdf5 2>/dev/null
+}
+if ! icrl_have_hdf5 && [ -z "${HDF5_DIR:-}" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        icrl_say "installing Debian's libhdf5-dev and pkg-config (first run only)"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libhdf5-dev pkg-config; } >/dev/null ||
+            icrl_die "apt-get could not install libhdf5-dev: check the network to Debian's mirrors, or install HDF5 >= 1.10 yourself and set HDF5_DIR to it."
+    fi
+    icrl_have_hdf5 ||
+        icrl_die "HDF5 not found: run 'sudo apt-get install libhdf5-dev pkg-config' (Debian/Ubuntu), or set HDF5_DIR to an HDF5 >= 1.10 install."
+fi
+
+# --- Python and torch ------------------------------------------------------------------------
+icrl_torch_version() {
+    # Reads the installed wheel's version file; much faster than importing torch.
+    local f
+    for f in "$ICRL_VENV"/lib/python3*/site-packages/torch/version.py; do
+        [ -f "$f" ] || continue
+        sed -n "s/^__version__ *= *['\"]\([^'\"]*\)['\"].*/\1/p" "$f"
+        return
+    done
+}
+
+if [ ! -x "$ICRL_VENV/bin/python" ]; then
+    command -v python3 >/dev/null 2>&1 ||
+        icrl_die "python3 not found: install Python >= 3.10 (e.g. 'apt-get install python3 python3-venv') and rerun; it is needed for the torch==$ICRL_TORCH_VERSION wheel that provides libtorch."
+    icrl_say "creating the virtual environment $ICRL_VENV"
+    python3 -m venv "$ICRL_VENV" ||
+        icrl_die "'python3 -m venv $ICRL_VENV' failed: install the venv module (e.g. 'apt-get install python3-venv') and rerun."
+fi
+
+installed_torch="$(icrl_torch_version)"
+if [ -z "$installed_torch" ]; then
+    icrl_say "installing torch==$ICRL_TORCH_VERSION into $ICRL_VENV (first run only; about 3 GB with its CUDA libraries)"
+    "$ICRL_VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==$ICRL_TORCH_VERSION" ||
+        icrl_die "pip could not install torch==$ICRL_TORCH_VERSION: check that PyPI is reachable (proxy, network) and that there is about 5 GB free disk, then rerun."
+    installed_torch="$(icrl_torch_version)"
+fi
+case "$installed_torch" in
+    "$ICRL_TORCH_VERSION" | "$ICRL_TORCH_VERSION"+*) ;;
+    *)
+        icrl_die "$ICRL_VENV has torch ${installed_torch:-(unreadable)}, but tch 0.24 needs exactly torch $ICRL_TORCH_VERSION: run '$ICRL_VENV/bin/python -m pip install torch==$ICRL_TORCH_VERSION' or delete $ICRL_VENV and rerun."
+        ;;
+esac
+
+# --- Build environment for torch-sys --------------------------------------------------------
+export VIRTUAL_ENV="$ICRL_VENV"
+export PATH="$ICRL_VENV/bin:$PATH"
+export LIBTORCH_USE_PYTORCH=1
+unset LIBTORCH LIBTORCH_INCLUDE LIBTORCH_LIB
