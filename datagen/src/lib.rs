@@ -1,1 +1,5 @@
 //! Learning-history datasets: demonstrators, noise distillation and the HDF5 format.
+
+pub mod demonstrator;
+
+pub use demonstrator::Demonstrator;

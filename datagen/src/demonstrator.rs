@@ -1,0 +1,16 @@
+//! Demonstrators: the policies whose noised rollouts become learning histories.
+
+use envs::Action;
+
+/// A policy that acts on raw (unnormalised) observations of one task. Implementations apply
+/// their own observation normalisation. `act` is the demonstrator's own deterministic action
+/// (the Gaussian mean, the arg-max logit, the oracle's shortest-path move); noise distillation
+/// mixes it with uniform noise.
+pub trait Demonstrator: Send {
+    /// A short name for metadata, e.g. `ppo` or `oracle`.
+    fn kind(&self) -> &'static str;
+    /// The demonstrator's action for `obs` (raw observation of the env it was trained on).
+    fn act(&mut self, obs: &[f32]) -> Action;
+    /// Called at every episode start (oracles that track the episode reset here).
+    fn reset(&mut self) {}
+}
