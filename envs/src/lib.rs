@@ -21,6 +21,7 @@ pub mod checker;
 pub mod classic;
 pub mod core;
 pub mod grid;
+pub mod industrial_benchmark;
 pub mod registry;
 pub mod task;
 pub mod time_limit;

@@ -16,6 +16,7 @@ static FAMILIES: &[&dyn Family] = &[
     &PENDULUM,
     &MOUNTAIN_CAR_CONTINUOUS,
     &ACROBOT,
+    &crate::industrial_benchmark::INDUSTRIAL_BENCHMARK,
 ];
 
 /// Every registered family.

@@ -64,7 +64,7 @@ fn actions_outside_the_box_are_clipped_like_the_reference() {
 
 #[test]
 fn action_effects_follow_the_documented_step_sizes() {
-    let mut env = IndustrialBenchmark::new(50.0);
+    let mut env = IndustrialBenchmark::new(50.0).expect("env");
     let (obs, _) = env.reset(Some(0), &ResetOptions::default()).expect("reset");
     assert_eq!(&obs[..4], &[50.0, 50.0, 50.0, 50.0], "start steerings are 50");
     let step = env.step(&act([1.0, 0.5, -1.0])).expect("step");
@@ -122,7 +122,7 @@ fn episodes_truncate_after_250_steps_and_never_terminate() {
 
 #[test]
 fn explicit_state_round_trips_and_bad_states_are_rejected() {
-    let mut env = IndustrialBenchmark::new(30.0);
+    let mut env = IndustrialBenchmark::new(30.0).expect("env");
     env.reset(Some(5), &ResetOptions::default()).expect("reset");
     for _ in 0..20 {
         env.step(&act([0.2, -0.4, 0.9])).expect("step");
@@ -131,7 +131,7 @@ fn explicit_state_round_trips_and_bad_states_are_rejected() {
     let next = env.step(&act([0.1, 0.1, 0.1])).expect("step");
 
     // Same state and seed: the same step.
-    let mut other = IndustrialBenchmark::new(30.0);
+    let mut other = IndustrialBenchmark::new(30.0).expect("env");
     other.reset(Some(9), &ResetOptions { state: Some(state.clone()) }).expect("reset from state");
     env.reset(Some(9), &ResetOptions { state: Some(state.clone()) }).expect("reset from state");
     assert_eq!(

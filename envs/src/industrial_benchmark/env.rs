@@ -79,11 +79,17 @@ pub struct IndustrialBenchmark {
 }
 
 impl IndustrialBenchmark {
-    /// An env for setpoint `p` (checked by the family: finite, in `[0, 100]`). No time limit:
-    /// the family wraps it.
-    pub fn new(setpoint: f64) -> Self {
+    /// An env for setpoint `p`, a number in `[0, 100]`. No time limit: the family wraps it.
+    pub fn new(setpoint: f64) -> Result<Self, EnvError> {
+        if !(0.0..=100.0).contains(&setpoint) {
+            return Err(EnvError::InvalidTask {
+                env: ID.into(),
+                field: "setpoint".into(),
+                reason: format!("expected a number in [0, 100], got {setpoint}"),
+            });
+        }
         let inf = f32::INFINITY;
-        Self {
+        Ok(Self {
             spec: EnvSpec {
                 id: ID,
                 max_episode_steps: Some(MAX_EPISODE_STEPS),
@@ -98,7 +104,7 @@ impl IndustrialBenchmark {
             goldstone: Goldstone::new(),
             rng: EnvRng::default(),
             state: None,
-        }
+        })
     }
 
     /// The full hidden state (after `reset`).

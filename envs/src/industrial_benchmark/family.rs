@@ -32,22 +32,6 @@ fn setpoint_tasks(multiples: std::ops::RangeInclusive<u32>) -> Vec<Task> {
     multiples.map(|k| setpoint_task(f64::from(k) * SETPOINT_SPACING)).collect()
 }
 
-impl IndustrialBenchmarkFamily {
-    /// The setpoint of `task`: a finite number in `[0, 100]`, 50 when absent.
-    pub fn setpoint(task: &Task) -> Result<f64, EnvError> {
-        let params = TaskParams::new(ID, task, &[SETPOINT])?;
-        let p = params.number(SETPOINT, DEFAULT_SETPOINT)?;
-        if !(0.0..=100.0).contains(&p) {
-            return Err(EnvError::InvalidTask {
-                env: ID.into(),
-                field: SETPOINT.into(),
-                reason: format!("expected a number in [0, 100], got {p}"),
-            });
-        }
-        Ok(p)
-    }
-}
-
 impl Family for IndustrialBenchmarkFamily {
     fn id(&self) -> &'static str {
         ID
@@ -72,8 +56,9 @@ impl Family for IndustrialBenchmarkFamily {
     }
 
     fn make(&self, task: &Task) -> Result<Box<dyn Env>, EnvError> {
-        let p = Self::setpoint(task)?;
-        Ok(Box::new(TimeLimit::new(IndustrialBenchmark::new(p))))
+        let params = TaskParams::new(ID, task, &[SETPOINT])?;
+        let setpoint = params.number(SETPOINT, DEFAULT_SETPOINT)?;
+        Ok(Box::new(TimeLimit::new(IndustrialBenchmark::new(setpoint)?)))
     }
 }
 
