@@ -81,9 +81,12 @@ impl Space {
     /// Whether an observation vector lies in this (box) space. NaN is never contained.
     pub fn contains_vec(&self, x: &[f32]) -> bool {
         match self {
-            Space::Discrete { n } => x.len() == 1 && x[0] >= 0.0 && (x[0] as usize) < *n && x[0].fract() == 0.0,
+            Space::Discrete { n } => {
+                x.len() == 1 && x[0] >= 0.0 && (x[0] as usize) < *n && x[0].fract() == 0.0
+            }
             Space::Box { low, high } => {
-                x.len() == low.len() && x.iter().zip(low).zip(high).all(|((v, lo), hi)| *v >= *lo && *v <= *hi)
+                x.len() == low.len()
+                    && x.iter().zip(low).zip(high).all(|((v, lo), hi)| *v >= *lo && *v <= *hi)
             }
         }
     }
@@ -146,10 +149,20 @@ pub trait Env: Send {
     fn observation_space(&self) -> &Space;
     fn action_space(&self) -> &Space;
     /// Start an episode. The RNG is reseeded only when `seed` is given.
-    fn reset(&mut self, seed: Option<u64>, options: &ResetOptions) -> Result<(Vec<f32>, Info), EnvError>;
+    fn reset(
+        &mut self,
+        seed: Option<u64>,
+        options: &ResetOptions,
+    ) -> Result<(Vec<f32>, Info), EnvError>;
     /// Advance one step. A malformed action (wrong kind or length, NaN, index out of range)
     /// is an [`EnvError::InvalidAction`], never a panic.
     fn step(&mut self, action: &Action) -> Result<Step, EnvError>;
+    /// The optimal action from the current state, for envs with an exact oracle (the grid
+    /// families: shortest path to the next reward); `None` for the others or before `reset`.
+    /// Data generation uses it as the demonstrator.
+    fn oracle_action(&self) -> Option<Action> {
+        None
+    }
 }
 
 /// A family of related tasks: the family id plus task parameters builds an env.
@@ -166,6 +179,12 @@ pub trait Family: Send + Sync {
     fn heldout_tasks(&self) -> Vec<Task>;
     /// Build an env for `task`, with its time limit applied.
     fn make(&self, task: &Task) -> Result<Box<dyn Env>, EnvError>;
+    /// Whether `reset` samples the start state (so different seeds give different starts).
+    /// Families with a fixed start (Dark Room starts in the centre) return `false`; the env
+    /// checker then checks only that the start is deterministic.
+    fn random_start(&self) -> bool {
+        true
+    }
 }
 
 /// The env-owned RNG with Gymnasium's seeding rule: reseeded only when a seed is given, and
