@@ -1,1 +1,3 @@
 //! The in-context action model and its deployment path.
+
+pub mod quant;

@@ -38,9 +38,10 @@ pub const REWARD_SCALE: f64 = 100.0;
 /// ## Observation space
 /// `[p, v, g, h, f, c]` as `f32`, in `Box([0, 0, 0, 0, 0, -inf], [100, 100, 100, 100, 300,
 /// inf])`. Fatigue never exceeds 300 (see [`MAX_FATIGUE`]). Consumption has no honest bound:
-/// its Gaussian noise is unbounded (it is rarely negative), and the delayed operational cost
-/// alone reaches `exp(8.5)`, about 4900, at `p = v = g = 100`, past the reference gym
-/// wrapper's nominal bound of 1000.
+/// its Gaussian noise is unbounded (negative values are possible, though rare: the
+/// noiseless consumption is at least about 1), and the delayed operational cost alone
+/// reaches `exp(8.5)`, about 4900, at `p = v = g = 100` (the reference then reports `c`
+/// around 5000), past the reference gym wrapper's nominal bound of 1000.
 ///
 /// ## Rewards
 /// `-(3 f + c) / 100` per step: the reference's reward `-(3 f + c)` (its stationary cost

@@ -7,7 +7,7 @@
 //! - [`fatigue`]: effective action and fatigue with its random bifurcations;
 //! - [`goldstone`]: the mis-calibration dynamics;
 //! - [`noise`]: the random draws behind a trait, so tests can replay the reference's draws;
-//! - [`env`] and [`family`]: the [`crate::Env`] and [`crate::Family`].
+//! - [`mod@env`] and [`family`]: the [`crate::Env`] and [`crate::Family`].
 //!
 //! The port is checked against fixtures recorded from the reference by
 //! `scripts/record_ib_fixtures.py` (tests `envs/tests/industrial_benchmark_*.rs`).

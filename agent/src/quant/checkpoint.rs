@@ -1,0 +1,352 @@
+//! The quantized checkpoint: a safetensors file holding packed weights, their scales and
+//! zeros, and tensors kept in full precision, with the quantization settings in the header.
+//! The layout is specified in `FORMAT.md` next to this file. Files are written atomically
+//! (a temporary file in the same folder, then a rename) and validated on load.
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use safetensors::tensor::{Dtype, SafeTensors, View};
+use serde::{Deserialize, Serialize};
+use tch::{Device, Kind, Tensor};
+
+use super::hqq::{META_GROUP, MetaTensor, QuantConfig, QuantizedTensor};
+use super::{FORMAT_VERSION, QuantError, pack};
+
+/// The header's `format` value.
+pub const FORMAT_NAME: &str = "icrl-quant";
+
+/// A tensor as safetensors holds it: any dtype, raw little-endian bytes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RawTensor {
+    pub dtype: Dtype,
+    pub shape: Vec<usize>,
+    pub data: Vec<u8>,
+}
+
+impl RawTensor {
+    /// Copies a tensor (any device) to host bytes.
+    pub fn from_tensor(tensor: &Tensor) -> Result<RawTensor, QuantError> {
+        let dtype = dtype_of(tensor.kind()).ok_or_else(|| {
+            QuantError::config("dtype", format!("{:?} has no safetensors dtype", tensor.kind()))
+        })?;
+        let host = tensor.f_to_device(Device::Cpu)?.f_contiguous()?;
+        let numel = host.numel();
+        let mut data = vec![0u8; numel * tensor.kind().elt_size_in_bytes()];
+        host.f_copy_data_u8(&mut data, numel)?;
+        let shape = host.size().iter().map(|&d| d as usize).collect();
+        Ok(RawTensor { dtype, shape, data })
+    }
+
+    /// The tensor on the CPU, for dtypes torch has.
+    pub fn to_tensor(&self) -> Result<Tensor, QuantError> {
+        let kind = kind_of(self.dtype).ok_or_else(|| {
+            QuantError::config("dtype", format!("torch has no kind for {:?}", self.dtype))
+        })?;
+        let shape: Vec<i64> = self.shape.iter().map(|&d| d as i64).collect();
+        Ok(Tensor::f_from_data_size(&self.data, &shape, kind)?)
+    }
+
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+impl View for &RawTensor {
+    fn dtype(&self) -> Dtype {
+        self.dtype
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.data)
+    }
+    fn data_len(&self) -> usize {
+        self.data.len()
+    }
+}
+
+/// One named entry of a quantized checkpoint.
+#[derive(Debug)]
+pub enum StoredTensor {
+    /// A quantized weight and the dtype it had before quantization.
+    Quantized { weight: QuantizedTensor, dtype: Dtype },
+    /// A tensor kept as it was.
+    Full(RawTensor),
+}
+
+/// A quantized checkpoint in memory.
+#[derive(Debug, Default)]
+pub struct QuantizedFile {
+    /// Entries by name.
+    pub tensors: BTreeMap<String, StoredTensor>,
+    /// The version of the tool that wrote it (`agent` crate version).
+    pub tool_version: String,
+}
+
+/// The header's per-entry description (`tensors` key, JSON).
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(tag = "storage", rename_all = "lowercase", deny_unknown_fields)]
+enum EntryHeader {
+    Quantized { shape: Vec<i64>, dtype: Dtype, config: QuantConfig },
+    Full { shape: Vec<usize>, dtype: Dtype },
+}
+
+/// Reads every tensor of any safetensors file, sorted by name.
+pub fn read_safetensors(path: &Path) -> Result<Vec<(String, RawTensor)>, QuantError> {
+    let bytes = read_bytes(path)?;
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|source| QuantError::Safetensors { file: path.to_path_buf(), source })?;
+    let mut out: Vec<(String, RawTensor)> = file
+        .iter()
+        .map(|(name, view)| {
+            let raw = RawTensor {
+                dtype: view.dtype(),
+                shape: view.shape().to_vec(),
+                data: view.data().to_vec(),
+            };
+            (name.to_string(), raw)
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+/// Writes a quantized checkpoint atomically: a temporary file beside `path`, then a rename.
+pub fn write_quantized(path: &Path, file: &QuantizedFile) -> Result<(), QuantError> {
+    let mut index = BTreeMap::new();
+    let mut tensors: Vec<(String, RawTensor)> = Vec::new();
+    for (name, entry) in &file.tensors {
+        match entry {
+            StoredTensor::Full(raw) => {
+                index.insert(
+                    name.clone(),
+                    EntryHeader::Full { shape: raw.shape.clone(), dtype: raw.dtype },
+                );
+                tensors.push((name.clone(), raw.clone()));
+            }
+            StoredTensor::Quantized { weight, dtype } => {
+                let header = EntryHeader::Quantized {
+                    shape: weight.shape.clone(),
+                    dtype: *dtype,
+                    config: weight.config.clone(),
+                };
+                index.insert(name.clone(), header);
+                tensors.push((format!("{name}.qweight"), RawTensor::from_tensor(&weight.packed)?));
+                push_meta(&mut tensors, &format!("{name}.scale"), &weight.scale)?;
+                push_meta(&mut tensors, &format!("{name}.zero"), &weight.zero)?;
+            }
+        }
+    }
+    let index = serde_json::to_string(&index).map_err(|e| {
+        QuantError::config("header", format!("cannot encode the tensor index: {e}"))
+    })?;
+    let header = HashMap::from([
+        ("format".to_string(), FORMAT_NAME.to_string()),
+        ("format_version".to_string(), FORMAT_VERSION.to_string()),
+        ("tool_version".to_string(), file.tool_version.clone()),
+        ("tensors".to_string(), index),
+    ]);
+    let views = tensors.iter().map(|(name, raw)| (name.as_str(), raw));
+    let temp = temp_path(path);
+    let written = safetensors::serialize_to_file(views, Some(header), &temp)
+        .map_err(|source| QuantError::Safetensors { file: temp.clone(), source })
+        .and_then(|()| {
+            std::fs::rename(&temp, path).map_err(|source| QuantError::Io {
+                action: "renaming the finished temporary file onto",
+                file: path.to_path_buf(),
+                source,
+            })
+        });
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written
+}
+
+fn push_meta(
+    out: &mut Vec<(String, RawTensor)>,
+    name: &str,
+    meta: &MetaTensor,
+) -> Result<(), QuantError> {
+    match meta {
+        MetaTensor::Plain(values) => out.push((name.to_string(), RawTensor::from_tensor(values)?)),
+        MetaTensor::Quantized { codes, step, zero } => {
+            out.push((format!("{name}.codes"), RawTensor::from_tensor(codes)?));
+            out.push((format!("{name}.step"), RawTensor::from_tensor(step)?));
+            out.push((format!("{name}.zero"), RawTensor::from_tensor(zero)?));
+        }
+    }
+    Ok(())
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+/// Reads and validates a quantized checkpoint, placing its tensors on `device`.
+pub fn read_quantized(path: &Path, device: Device) -> Result<QuantizedFile, QuantError> {
+    let bytes = read_bytes(path)?;
+    let bad = |tensor: &str, reason: String| QuantError::Checkpoint {
+        file: path.to_path_buf(),
+        tensor: tensor.to_string(),
+        reason,
+    };
+    let (_, metadata) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| bad("(header)", format!("corrupt or truncated safetensors file: {e}")))?;
+    let file = SafeTensors::deserialize(&bytes)
+        .map_err(|e| bad("(header)", format!("corrupt or truncated safetensors file: {e}")))?;
+    let header = metadata.metadata().clone().unwrap_or_default();
+    let field = |key: &str| {
+        header.get(key).ok_or_else(|| {
+            bad("(header)", format!("no `{key}` in the header: not a quantized checkpoint"))
+        })
+    };
+    if field("format")? != FORMAT_NAME {
+        return Err(bad(
+            "(header)",
+            format!("`format` is `{}`, expected `{FORMAT_NAME}`", field("format")?),
+        ));
+    }
+    let version = field("format_version")?;
+    if version.parse::<u32>().ok() != Some(FORMAT_VERSION) {
+        return Err(bad(
+            "(header)",
+            format!(
+                "unknown format version `{version}` (this build reads version {FORMAT_VERSION})"
+            ),
+        ));
+    }
+    let tool_version = field("tool_version")?.clone();
+    let index: BTreeMap<String, EntryHeader> = serde_json::from_str(field("tensors")?)
+        .map_err(|e| bad("(header)", format!("the `tensors` index does not parse: {e}")))?;
+
+    let mut used: Vec<String> = Vec::new();
+    let mut tensors = BTreeMap::new();
+    for (name, entry) in index {
+        let stored = match entry {
+            EntryHeader::Full { shape, dtype } => {
+                StoredTensor::Full(take_raw(path, &file, &name, dtype, &shape, &mut used)?)
+            }
+            EntryHeader::Quantized { shape, dtype, config } => {
+                config
+                    .validate()
+                    .map_err(|e| bad(&name, format!("bad settings in the header: {e}")))?;
+                let numel: i64 = shape.iter().product();
+                if shape.iter().any(|&d| d <= 0) || numel % config.group_size != 0 {
+                    return Err(bad(
+                        &name,
+                        format!(
+                            "shape {shape:?} does not split into groups of {}",
+                            config.group_size
+                        ),
+                    ));
+                }
+                let groups = (numel / config.group_size) as usize;
+                let words = pack::packed_len(config.nbits, numel) as usize;
+                let packed_dtype = dtype_of(pack::packed_kind(config.nbits)).unwrap_or(Dtype::U8);
+                let mut take = |tensor: String, dtype: Dtype, shape: &[usize]| {
+                    let raw = take_raw(path, &file, &tensor, dtype, shape, &mut used)?;
+                    Ok::<_, QuantError>(raw.to_tensor()?.f_to_device(device)?)
+                };
+                let packed = take(format!("{name}.qweight"), packed_dtype, &[words])?;
+                let mut meta = |part: &str| -> Result<MetaTensor, QuantError> {
+                    let base = format!("{name}.{part}");
+                    if config.quant_meta {
+                        let meta_groups = groups.div_ceil(META_GROUP as usize);
+                        Ok(MetaTensor::Quantized {
+                            codes: take(format!("{base}.codes"), Dtype::U8, &[groups])?,
+                            step: take(format!("{base}.step"), Dtype::F32, &[meta_groups])?,
+                            zero: take(format!("{base}.zero"), Dtype::F32, &[meta_groups])?,
+                        })
+                    } else {
+                        let meta_dtype = dtype_of(config.meta_dtype.kind()).unwrap_or(Dtype::F32);
+                        Ok(MetaTensor::Plain(take(base, meta_dtype, &[groups])?))
+                    }
+                };
+                let scale = meta("scale")?;
+                let zero = meta("zero")?;
+                StoredTensor::Quantized {
+                    weight: QuantizedTensor { config, shape, packed, scale, zero },
+                    dtype,
+                }
+            }
+        };
+        tensors.insert(name, stored);
+    }
+    if let Some(stray) = file.names().into_iter().find(|n| !used.iter().any(|u| u == n)) {
+        return Err(bad(stray, "in the file but not in the header's `tensors` index".into()));
+    }
+    Ok(QuantizedFile { tensors, tool_version })
+}
+
+/// One tensor of the file, checked against the dtype and shape the header implies.
+fn take_raw(
+    path: &Path,
+    file: &SafeTensors<'_>,
+    name: &str,
+    dtype: Dtype,
+    shape: &[usize],
+    used: &mut Vec<String>,
+) -> Result<RawTensor, QuantError> {
+    let bad = |reason: String| QuantError::Checkpoint {
+        file: path.to_path_buf(),
+        tensor: name.to_string(),
+        reason,
+    };
+    let view = file.tensor(name).map_err(|_| bad("missing from the file".into()))?;
+    if view.dtype() != dtype || view.shape() != shape {
+        return Err(bad(format!(
+            "expected {dtype:?} {shape:?} from the header, found {:?} {:?} (mismatched file)",
+            view.dtype(),
+            view.shape()
+        )));
+    }
+    used.push(name.to_string());
+    Ok(RawTensor { dtype, shape: shape.to_vec(), data: view.data().to_vec() })
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, QuantError> {
+    std::fs::read(path).map_err(|source| QuantError::Io {
+        action: "reading",
+        file: path.to_path_buf(),
+        source,
+    })
+}
+
+/// The safetensors dtype of a torch kind, where there is one.
+pub fn dtype_of(kind: Kind) -> Option<Dtype> {
+    Some(match kind {
+        Kind::Bool => Dtype::BOOL,
+        Kind::Uint8 => Dtype::U8,
+        Kind::Int8 => Dtype::I8,
+        Kind::Int16 => Dtype::I16,
+        Kind::Int => Dtype::I32,
+        Kind::Int64 => Dtype::I64,
+        Kind::Half => Dtype::F16,
+        Kind::BFloat16 => Dtype::BF16,
+        Kind::Float => Dtype::F32,
+        Kind::Double => Dtype::F64,
+        _ => return None,
+    })
+}
+
+/// The torch kind of a safetensors dtype, where there is one.
+pub fn kind_of(dtype: Dtype) -> Option<Kind> {
+    Some(match dtype {
+        Dtype::BOOL => Kind::Bool,
+        Dtype::U8 => Kind::Uint8,
+        Dtype::I8 => Kind::Int8,
+        Dtype::I16 => Kind::Int16,
+        Dtype::I32 => Kind::Int,
+        Dtype::I64 => Kind::Int64,
+        Dtype::F16 => Kind::Half,
+        Dtype::BF16 => Kind::BFloat16,
+        Dtype::F32 => Kind::Float,
+        Dtype::F64 => Kind::Double,
+        _ => return None,
+    })
+}

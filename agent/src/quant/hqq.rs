@@ -1,0 +1,583 @@
+//! The HQQ quantizer (half-quadratic quantization, mobiusml/hqq; METHODS.md section 5) and
+//! its round-to-nearest (RTN) baseline.
+//!
+//! Affine quantization per group: `W_q = clamp(round(W s + z), 0, 2^b - 1)`, dequantized as
+//! `W_r = (W_q - z) / s`. Both methods start from the group's min and max,
+//! `s = (2^b - 1) / (max - min)` (s = 1 where the range is at most 1e-4, then s <= 2e4) and
+//! `z = -min s`. RTN stops there; HQQ keeps `s` and optimises `z` for the sparsity-promoting
+//! loss `|W - W_r|_p^p` (p < 1) by half-quadratic splitting with an auxiliary error `W_e`:
+//!
+//! ```text
+//! W_e = shrink_p(W - W_r, beta)     shrink_p(x, beta) = sign(x) relu(|x| - |x|^(p-1) / beta)
+//! z   = mean_group(W_q - (W - W_e) s)
+//! beta <- kappa beta
+//! ```
+//!
+//! Grouping follows the reference package so that results compare one to one: the weight is
+//! read flat in row-major order; with axis 1 each group is `group_size` consecutive values
+//! (consecutive input channels of a `[out, in]` matrix); with axis 0 the flat weight is viewed
+//! as `[group_size, numel / group_size]` and each column is a group (values `numel /
+//! group_size` apart, i.e. one input channel across strided output rows). Either way the
+//! codes stay in the weight's own row-major order and the scales and zeros are one per group.
+//!
+//! All maths runs in f32 on the weight's device (CPU or CUDA).
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use tch::{Kind, Tensor};
+
+use super::QuantError;
+use super::pack;
+
+/// Scales and zeros quantized to 8 bits (optional) use groups of this many values.
+pub const META_GROUP: i64 = 128;
+
+/// Ranges at or below this get scale 1 (a constant group).
+const MIN_RANGE: f64 = 1e-4;
+
+/// Upper clamp of the (inverse) scale `s`, as in the reference (half-precision safety).
+const MAX_SCALE: f64 = 2e4;
+
+/// Bits per weight code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub enum Nbits {
+    B1,
+    B2,
+    B3,
+    B4,
+    B8,
+}
+
+impl Nbits {
+    pub const ALL: [Nbits; 5] = [Nbits::B8, Nbits::B4, Nbits::B3, Nbits::B2, Nbits::B1];
+
+    pub fn bits(self) -> u8 {
+        match self {
+            Nbits::B1 => 1,
+            Nbits::B2 => 2,
+            Nbits::B3 => 3,
+            Nbits::B4 => 4,
+            Nbits::B8 => 8,
+        }
+    }
+
+    /// The largest code, `2^b - 1`.
+    pub fn max_code(self) -> u8 {
+        ((1u16 << self.bits()) - 1) as u8
+    }
+}
+
+impl TryFrom<u8> for Nbits {
+    type Error = QuantError;
+
+    fn try_from(bits: u8) -> Result<Self, QuantError> {
+        match bits {
+            1 => Ok(Nbits::B1),
+            2 => Ok(Nbits::B2),
+            3 => Ok(Nbits::B3),
+            4 => Ok(Nbits::B4),
+            8 => Ok(Nbits::B8),
+            other => {
+                Err(QuantError::config("nbits", format!("expected 8, 4, 3, 2 or 1, got {other}")))
+            }
+        }
+    }
+}
+
+impl From<Nbits> for u8 {
+    fn from(nbits: Nbits) -> u8 {
+        nbits.bits()
+    }
+}
+
+impl fmt::Display for Nbits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.bits())
+    }
+}
+
+/// Which way groups run; see the module header for the exact layout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "u8", into = "u8")]
+pub enum GroupAxis {
+    /// Flat weight viewed as `[group, numel / group]`, one group per column (better at low bits).
+    Zero,
+    /// Groups of consecutive values along the rows (consecutive input channels).
+    One,
+}
+
+impl GroupAxis {
+    /// The dimension of the grouped view that a group runs along.
+    fn dim(self) -> i64 {
+        match self {
+            GroupAxis::Zero => 0,
+            GroupAxis::One => 1,
+        }
+    }
+}
+
+impl TryFrom<u8> for GroupAxis {
+    type Error = QuantError;
+
+    fn try_from(axis: u8) -> Result<Self, QuantError> {
+        match axis {
+            0 => Ok(GroupAxis::Zero),
+            1 => Ok(GroupAxis::One),
+            other => Err(QuantError::config("axis", format!("expected 0 or 1, got {other}"))),
+        }
+    }
+}
+
+impl From<GroupAxis> for u8 {
+    fn from(axis: GroupAxis) -> u8 {
+        axis.dim() as u8
+    }
+}
+
+/// How the zero point is chosen.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// Half-quadratic solver for the zero point.
+    Hqq,
+    /// Round to nearest from the min/max zero (no solver).
+    Rtn,
+}
+
+impl fmt::Display for Method {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Method::Hqq => "hqq",
+            Method::Rtn => "rtn",
+        })
+    }
+}
+
+/// Storage type of the per-group scales and zeros (when not quantized to 8 bits).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetaDtype {
+    F32,
+    F16,
+    Bf16,
+}
+
+impl MetaDtype {
+    pub fn kind(self) -> Kind {
+        match self {
+            MetaDtype::F32 => Kind::Float,
+            MetaDtype::F16 => Kind::Half,
+            MetaDtype::Bf16 => Kind::BFloat16,
+        }
+    }
+
+    pub fn bytes(self) -> i64 {
+        match self {
+            MetaDtype::F32 => 4,
+            MetaDtype::F16 | MetaDtype::Bf16 => 2,
+        }
+    }
+}
+
+/// The half-quadratic solver's parameters (defaults from the reference).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SolverConfig {
+    /// Exponent p of the sparsity-promoting loss |x|^p, in (0, 1].
+    pub lp_norm: f64,
+    /// Initial half-quadratic penalty beta (> 0).
+    pub beta: f64,
+    /// Growth of beta per iteration (>= 1).
+    pub kappa: f64,
+    /// Maximum number of iterations (>= 1).
+    pub iters: usize,
+    /// Stop at the first iteration whose mean absolute error does not fall.
+    pub early_stop: bool,
+}
+
+impl Default for SolverConfig {
+    fn default() -> Self {
+        SolverConfig { lp_norm: 0.7, beta: 10.0, kappa: 1.01, iters: 20, early_stop: true }
+    }
+}
+
+/// Everything that decides how a weight is quantized.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct QuantConfig {
+    /// Bits per weight code: 8, 4, 3, 2 or 1.
+    pub nbits: Nbits,
+    /// Values per group sharing one scale and zero (a multiple of 8; must divide numel).
+    pub group_size: i64,
+    /// Direction of the groups.
+    pub axis: GroupAxis,
+    /// HQQ (solver) or RTN (baseline).
+    pub method: Method,
+    /// Solver parameters (unused by RTN).
+    pub solver: SolverConfig,
+    /// Quantize the scales and zeros themselves to 8 bits in groups of 128.
+    pub quant_meta: bool,
+    /// Storage type of scales and zeros when `quant_meta` is off.
+    pub meta_dtype: MetaDtype,
+}
+
+impl Default for QuantConfig {
+    fn default() -> Self {
+        QuantConfig {
+            nbits: Nbits::B4,
+            group_size: 64,
+            axis: GroupAxis::One,
+            method: Method::Hqq,
+            solver: SolverConfig::default(),
+            quant_meta: false,
+            meta_dtype: MetaDtype::F16,
+        }
+    }
+}
+
+impl QuantConfig {
+    pub fn validate(&self) -> Result<(), QuantError> {
+        if self.group_size < 8 || self.group_size % 8 != 0 {
+            return Err(QuantError::config(
+                "group_size",
+                format!("expected a positive multiple of 8, got {}", self.group_size),
+            ));
+        }
+        let s = &self.solver;
+        if !(s.lp_norm > 0.0 && s.lp_norm <= 1.0) {
+            return Err(QuantError::config(
+                "lp_norm",
+                format!("expected in (0, 1], got {}", s.lp_norm),
+            ));
+        }
+        if !(s.beta > 0.0 && s.beta.is_finite()) {
+            return Err(QuantError::config("beta", format!("expected > 0, got {}", s.beta)));
+        }
+        if !(s.kappa >= 1.0 && s.kappa.is_finite()) {
+            return Err(QuantError::config("kappa", format!("expected >= 1, got {}", s.kappa)));
+        }
+        if s.iters == 0 {
+            return Err(QuantError::config("iters", "expected at least 1 iteration"));
+        }
+        Ok(())
+    }
+}
+
+/// Per-group scales or zeros: plain floats, or themselves quantized to 8 bits.
+#[derive(Debug)]
+pub enum MetaTensor {
+    /// One value per group (`[n_groups]`, in the configured storage type).
+    Plain(Tensor),
+    /// 8-bit codes (`[n_groups]`, u8) with an f32 step and zero per 128 codes.
+    Quantized { codes: Tensor, step: Tensor, zero: Tensor },
+}
+
+impl MetaTensor {
+    /// The values as f32, `[n]`.
+    pub fn dequantize(&self) -> Result<Tensor, QuantError> {
+        match self {
+            MetaTensor::Plain(values) => Ok(values.f_to_kind(Kind::Float)?),
+            MetaTensor::Quantized { codes, step, zero } => {
+                let n = codes.size()[0];
+                let groups = step.size()[0];
+                let padded = codes
+                    .f_to_kind(Kind::Float)?
+                    .f_constant_pad_nd([0, groups * META_GROUP - n])?;
+                let grouped = padded.f_reshape([groups, META_GROUP])?;
+                let values = grouped
+                    .f_sub(&zero.f_unsqueeze(1)?)?
+                    .f_mul(&step.f_unsqueeze(1)?)?
+                    .f_reshape([-1])?
+                    .f_narrow(0, 0, n)?;
+                Ok(values)
+            }
+        }
+    }
+
+    /// Bytes this takes in a checkpoint.
+    pub fn bytes(&self) -> i64 {
+        match self {
+            MetaTensor::Plain(values) => {
+                values.numel() as i64 * values.kind().elt_size_in_bytes() as i64
+            }
+            MetaTensor::Quantized { codes, step, zero } => {
+                (codes.numel() + 4 * step.numel() + 4 * zero.numel()) as i64
+            }
+        }
+    }
+
+    fn to_device(&self, device: tch::Device) -> Result<MetaTensor, QuantError> {
+        Ok(match self {
+            MetaTensor::Plain(values) => MetaTensor::Plain(values.f_to_device(device)?),
+            MetaTensor::Quantized { codes, step, zero } => MetaTensor::Quantized {
+                codes: codes.f_to_device(device)?,
+                step: step.f_to_device(device)?,
+                zero: zero.f_to_device(device)?,
+            },
+        })
+    }
+
+    /// Quantizes `values` (`[n]`, f32) to 8 bits, RTN, in groups of [`META_GROUP`].
+    fn quantize_8bit(values: &Tensor) -> Result<MetaTensor, QuantError> {
+        let n = values.size()[0];
+        let groups = (n + META_GROUP - 1) / META_GROUP;
+        // Pad with the last value so the padding never widens a group's range.
+        let last = values.f_narrow(0, n - 1, 1)?.f_expand([groups * META_GROUP - n], false)?;
+        let grouped = Tensor::f_cat(&[values, &last], 0)?.f_reshape([groups, META_GROUP])?;
+        let (scale, zero) = initial_scale_zero(&grouped, 1, Nbits::B8)?;
+        let codes = round_codes(&grouped, &scale, &zero, Nbits::B8)?
+            .f_reshape([-1])?
+            .f_narrow(0, 0, n)?
+            .f_to_kind(Kind::Uint8)?;
+        Ok(MetaTensor::Quantized {
+            codes,
+            step: scale.f_reciprocal()?.f_reshape([-1])?,
+            zero: zero.f_reshape([-1])?,
+        })
+    }
+}
+
+/// A quantized weight: packed codes with one scale and zero per group.
+#[derive(Debug)]
+pub struct QuantizedTensor {
+    /// The settings it was quantized with.
+    pub config: QuantConfig,
+    /// The original weight's shape.
+    pub shape: Vec<i64>,
+    /// Packed codes in row-major order, 1-D (see [`pack`]).
+    pub packed: Tensor,
+    /// Per-group dequantization step `1 / s`.
+    pub scale: MetaTensor,
+    /// Per-group zero point `z`.
+    pub zero: MetaTensor,
+}
+
+impl QuantizedTensor {
+    pub fn numel(&self) -> i64 {
+        self.shape.iter().product()
+    }
+
+    pub fn n_groups(&self) -> i64 {
+        self.numel() / self.config.group_size
+    }
+
+    /// The unpacked codes, `[numel]` u8.
+    pub fn codes(&self) -> Result<Tensor, QuantError> {
+        pack::unpack_codes(&self.packed, self.config.nbits, self.numel())
+    }
+
+    /// The reconstructed weight `(W_q - z) / s` in f32 with the original shape.
+    pub fn dequantize(&self) -> Result<Tensor, QuantError> {
+        let codes = self.codes()?.f_to_kind(Kind::Float)?;
+        let grouped = codes.f_reshape(grouped_shape(self.numel(), &self.config))?;
+        let stats_shape = stats_shape(self.n_groups(), self.config.axis);
+        let step = self.scale.dequantize()?.f_reshape(stats_shape.clone())?;
+        let zero = self.zero.dequantize()?.f_reshape(stats_shape)?;
+        Ok(grouped.f_sub(&zero)?.f_mul(&step)?.f_reshape(self.shape.as_slice())?)
+    }
+
+    /// Bytes of codes, scales and zeros (what the checkpoint stores, less its header).
+    pub fn bytes(&self) -> i64 {
+        pack::packed_bytes(self.config.nbits, self.numel()) + self.scale.bytes() + self.zero.bytes()
+    }
+
+    /// Storage bits per weight, metadata included.
+    pub fn bits_per_weight(&self) -> f64 {
+        8.0 * self.bytes() as f64 / self.numel() as f64
+    }
+
+    pub fn device(&self) -> tch::Device {
+        self.packed.device()
+    }
+
+    /// A copy on another device.
+    pub fn to_device(&self, device: tch::Device) -> Result<QuantizedTensor, QuantError> {
+        Ok(QuantizedTensor {
+            config: self.config.clone(),
+            shape: self.shape.clone(),
+            packed: self.packed.f_to_device(device)?,
+            scale: self.scale.to_device(device)?,
+            zero: self.zero.to_device(device)?,
+        })
+    }
+}
+
+/// What the solver did: the mean absolute error before each zero update.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct SolverReport {
+    /// `errors[i]`: mean |W - W_r| with the zero in force at the start of iteration i
+    /// (`errors[0]` is the RTN starting point).
+    pub errors: Vec<f64>,
+    /// Index into `errors` of the zero that was kept (the lowest error).
+    pub best: usize,
+    /// Whether the loop stopped before `iters` iterations because the error rose.
+    pub stopped_early: bool,
+}
+
+impl SolverReport {
+    pub fn best_error(&self) -> Option<f64> {
+        self.errors.get(self.best).copied()
+    }
+}
+
+/// Quantizes a weight of any shape (numel a multiple of the group size) on its own device.
+pub fn quantize(weight: &Tensor, config: &QuantConfig) -> Result<QuantizedTensor, QuantError> {
+    quantize_with_report(weight, config).map(|(q, _)| q)
+}
+
+/// [`quantize`], also returning the solver's report (empty for RTN).
+pub fn quantize_with_report(
+    weight: &Tensor,
+    config: &QuantConfig,
+) -> Result<(QuantizedTensor, SolverReport), QuantError> {
+    config.validate()?;
+    let shape = weight.size();
+    let numel: i64 = shape.iter().product();
+    if !weight.is_floating_point() {
+        return Err(QuantError::InvalidWeight {
+            reason: format!("expected a floating-point tensor, got {:?}", weight.kind()),
+        });
+    }
+    if numel == 0 || numel % config.group_size != 0 {
+        return Err(QuantError::InvalidWeight {
+            reason: format!(
+                "{numel} values (shape {shape:?}) is not a positive multiple of the group size {}",
+                config.group_size
+            ),
+        });
+    }
+    let w = weight.f_to_kind(Kind::Float)?;
+    if !bool::try_from(w.f_isfinite()?.f_all()?)? {
+        return Err(QuantError::InvalidWeight { reason: "it holds NaN or infinite values".into() });
+    }
+    let grouped = w.f_reshape(grouped_shape(numel, config))?;
+    let dim = config.axis.dim();
+    let (scale, zero) = initial_scale_zero(&grouped, dim, config.nbits)?;
+    let (zero, report) = match config.method {
+        Method::Rtn => (zero, SolverReport::default()),
+        Method::Hqq => optimize_zero(&grouped, &scale, zero, dim, config.nbits, &config.solver)?,
+    };
+    let codes = round_codes(&grouped, &scale, &zero, config.nbits)?;
+    let packed = pack::pack_codes(&codes, config.nbits)?;
+    let step = scale.f_reciprocal()?.f_reshape([-1])?;
+    let zero = zero.f_reshape([-1])?;
+    let (scale, zero) = if config.quant_meta {
+        (MetaTensor::quantize_8bit(&step)?, MetaTensor::quantize_8bit(&zero)?)
+    } else {
+        let kind = config.meta_dtype.kind();
+        (MetaTensor::Plain(step.f_to_kind(kind)?), MetaTensor::Plain(zero.f_to_kind(kind)?))
+    };
+    let quantized = QuantizedTensor { config: config.clone(), shape, packed, scale, zero };
+    Ok((quantized, report))
+}
+
+/// The grouped view of a flat weight of `numel` values.
+pub fn grouped_shape(numel: i64, config: &QuantConfig) -> [i64; 2] {
+    let groups = numel / config.group_size;
+    match config.axis {
+        GroupAxis::Zero => [config.group_size, groups],
+        GroupAxis::One => [groups, config.group_size],
+    }
+}
+
+/// The shape of the per-group statistics beside the grouped view (`keepdim`).
+fn stats_shape(groups: i64, axis: GroupAxis) -> Vec<i64> {
+    match axis {
+        GroupAxis::Zero => vec![1, groups],
+        GroupAxis::One => vec![groups, 1],
+    }
+}
+
+/// Initial inverse scale `s` and zero `z` from each group's min and max (along `dim`).
+pub fn initial_scale_zero(
+    grouped: &Tensor,
+    dim: i64,
+    nbits: Nbits,
+) -> Result<(Tensor, Tensor), QuantError> {
+    let min = grouped.f_amin([dim], true)?;
+    let max = grouped.f_amax([dim], true)?;
+    let range = max.f_sub(&min)?;
+    let scale = range.f_reciprocal()?.f_mul_scalar(f64::from(nbits.max_code()))?;
+    let flat = range.f_abs()?.f_le(MIN_RANGE)?;
+    let scale = scale.f_masked_fill(&flat, 1.0)?.f_clamp_max(MAX_SCALE)?;
+    let zero = min.f_neg()?.f_mul(&scale)?;
+    Ok((scale, zero))
+}
+
+/// `clamp(round(W s + z), 0, 2^b - 1)` as f32.
+fn round_codes(
+    grouped: &Tensor,
+    scale: &Tensor,
+    zero: &Tensor,
+    nbits: Nbits,
+) -> Result<Tensor, QuantError> {
+    let mut codes = grouped.f_mul(scale)?.f_add(zero)?;
+    let _ = codes.f_round_()?;
+    let _ = codes.f_clamp_(0.0, f64::from(nbits.max_code()))?;
+    Ok(codes)
+}
+
+/// `sign(x) relu(|x| - |x|^(p-1) / beta)`.
+fn shrink(x: &Tensor, beta: f64, p: f64) -> Result<Tensor, QuantError> {
+    let abs = x.f_abs()?;
+    let threshold = abs.f_pow_tensor_scalar(p - 1.0)?.f_div_scalar(beta)?;
+    Ok(abs.f_sub(&threshold)?.f_relu()?.f_mul(&x.f_sign()?)?)
+}
+
+/// The half-quadratic solver: optimises the zero point with the scale fixed, returning the
+/// zero with the lowest mean absolute reconstruction error seen.
+pub fn optimize_zero(
+    grouped: &Tensor,
+    scale: &Tensor,
+    zero: Tensor,
+    dim: i64,
+    nbits: Nbits,
+    solver: &SolverConfig,
+) -> Result<(Tensor, SolverReport), QuantError> {
+    let mut beta = solver.beta;
+    let mut zero = zero;
+    let mut best_zero = zero.f_detach_copy()?;
+    let mut report = SolverReport::default();
+    for iteration in 0..solver.iters {
+        let codes = round_codes(grouped, scale, &zero, nbits)?;
+        let rebuilt = codes.f_sub(&zero)?.f_div(scale)?;
+        let residual = grouped.f_sub(&rebuilt)?;
+        let error = residual.f_abs()?.f_mean(Kind::Float)?.f_double_value(&[])?;
+        let improved = report.errors.get(report.best).is_none_or(|&best| error < best);
+        report.errors.push(error);
+        if improved {
+            report.best = iteration;
+            best_zero = zero.f_detach_copy()?;
+        } else if solver.early_stop {
+            report.stopped_early = true;
+            break;
+        }
+        let aux = shrink(&residual, beta, solver.lp_norm)?;
+        let target = grouped.f_sub(&aux)?.f_mul(scale)?;
+        zero = codes.f_sub(&target)?.f_mean_dim([dim].as_slice(), true, Kind::Float)?;
+        beta *= solver.kappa;
+    }
+    Ok((best_zero, report))
+}
+
+/// Relative Frobenius and mean absolute error of a reconstruction.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct ReconstructionError {
+    /// `||W - W_r||_F / ||W||_F`.
+    pub rel_frobenius: f64,
+    /// `mean |W - W_r|`.
+    pub mean_abs: f64,
+}
+
+pub fn reconstruction_error(
+    weight: &Tensor,
+    rebuilt: &Tensor,
+) -> Result<ReconstructionError, QuantError> {
+    let w = weight.f_to_kind(Kind::Float)?;
+    let diff = w.f_sub(&rebuilt.f_to_kind(Kind::Float)?.f_reshape(w.size())?)?;
+    let diff_norm = diff.f_norm()?.f_double_value(&[])?;
+    let norm = w.f_norm()?.f_double_value(&[])?;
+    let mean_abs = diff.f_abs()?.f_mean(Kind::Float)?.f_double_value(&[])?;
+    let rel_frobenius = if norm > 0.0 { diff_norm / norm } else { diff_norm };
+    Ok(ReconstructionError { rel_frobenius, mean_abs })
+}

@@ -1,0 +1,194 @@
+//! The quantized checkpoint: exact round trip, atomic writing, and a clear error naming the
+//! file and the tensor for every kind of damage.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use agent::quant::{
+    MetaDtype, Nbits, QuantConfig, QuantizedFile, RawTensor, StoredTensor, quantize,
+    read_quantized, read_safetensors, write_quantized,
+};
+use safetensors::tensor::{Dtype, SafeTensors};
+use tch::{Device, Kind, Tensor};
+
+/// A fresh folder under the system temp dir, removed on drop.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Self {
+        let dir = std::env::temp_dir().join(format!("icrl-quant-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn sample_file() -> QuantizedFile {
+    tch::manual_seed(11);
+    let w4 = Tensor::randn([32, 128], (Kind::Float, Device::Cpu));
+    let w3 = Tensor::randn([48, 80], (Kind::Float, Device::Cpu));
+    let plain = QuantConfig { meta_dtype: MetaDtype::F16, ..QuantConfig::default() };
+    let packed_meta = QuantConfig {
+        nbits: Nbits::B3,
+        group_size: 16,
+        quant_meta: true,
+        ..QuantConfig::default()
+    };
+    let mut file = QuantizedFile { tool_version: "test-1".into(), ..QuantizedFile::default() };
+    file.tensors.insert(
+        "layer.w".into(),
+        StoredTensor::Quantized { weight: quantize(&w4, &plain).unwrap(), dtype: Dtype::BF16 },
+    );
+    file.tensors.insert(
+        "layer.v".into(),
+        StoredTensor::Quantized { weight: quantize(&w3, &packed_meta).unwrap(), dtype: Dtype::F32 },
+    );
+    let bias = RawTensor::from_tensor(&Tensor::randn([32], (Kind::Float, Device::Cpu))).unwrap();
+    file.tensors.insert("layer.b".into(), StoredTensor::Full(bias));
+    let steps = RawTensor { dtype: Dtype::U16, shape: vec![2], data: vec![1, 2, 3, 4] };
+    file.tensors.insert("step".into(), StoredTensor::Full(steps));
+    file
+}
+
+/// Rewrites a checkpoint through a closure over its header and tensors (to damage it).
+fn rewrite(
+    path: &Path,
+    edit: impl FnOnce(&mut HashMap<String, String>, &mut Vec<(String, RawTensor)>),
+) {
+    let bytes = std::fs::read(path).unwrap();
+    let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
+    let mut header = meta.metadata().clone().unwrap();
+    let mut tensors = read_safetensors(path).unwrap();
+    edit(&mut header, &mut tensors);
+    let views = tensors.iter().map(|(n, t)| (n.as_str(), t));
+    safetensors::serialize_to_file(views, Some(header), path).unwrap();
+}
+
+fn load_error(path: &Path) -> String {
+    read_quantized(path, Device::Cpu).unwrap_err().to_string()
+}
+
+#[test]
+fn round_trip_is_exact() {
+    let dir = Scratch::new("round-trip");
+    let path = dir.0.join("model.q.safetensors");
+    let original = sample_file();
+    write_quantized(&path, &original).unwrap();
+    let leftovers: Vec<_> =
+        std::fs::read_dir(&dir.0).unwrap().flatten().map(|e| e.file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "no temporary file is left behind: {leftovers:?}");
+
+    let loaded = read_quantized(&path, Device::Cpu).unwrap();
+    assert_eq!(loaded.tool_version, "test-1");
+    assert_eq!(loaded.tensors.len(), original.tensors.len());
+    for (name, entry) in &original.tensors {
+        match (entry, &loaded.tensors[name]) {
+            (StoredTensor::Full(a), StoredTensor::Full(b)) => assert_eq!(a, b, "{name}"),
+            (
+                StoredTensor::Quantized { weight: a, dtype: da },
+                StoredTensor::Quantized { weight: b, dtype: db },
+            ) => {
+                assert_eq!(da, db, "{name}");
+                assert_eq!(a.config, b.config, "{name}");
+                assert_eq!(a.shape, b.shape, "{name}");
+                assert!(a.packed.equal(&b.packed), "{name} codes");
+                assert!(a.dequantize().unwrap().equal(&b.dequantize().unwrap()), "{name} weight");
+            }
+            _ => panic!("{name} changed storage"),
+        }
+    }
+}
+
+#[test]
+fn each_kind_of_damage_is_a_clear_error() {
+    let dir = Scratch::new("damage");
+    let fresh = |name: &str| {
+        let path = dir.0.join(name);
+        write_quantized(&path, &sample_file()).unwrap();
+        path
+    };
+
+    let truncated = fresh("truncated.safetensors");
+    let bytes = std::fs::read(&truncated).unwrap();
+    std::fs::write(&truncated, &bytes[..bytes.len() - 10]).unwrap();
+    let err = load_error(&truncated);
+    assert!(err.contains("truncated.safetensors") && err.contains("corrupt"), "{err}");
+
+    let garbage = dir.0.join("garbage.safetensors");
+    std::fs::write(&garbage, b"not a safetensors file at all").unwrap();
+    let err = load_error(&garbage);
+    assert!(err.contains("garbage.safetensors") && err.contains("corrupt"), "{err}");
+
+    let version = fresh("version.safetensors");
+    rewrite(&version, |header, _| {
+        header.insert("format_version".into(), "99".into());
+    });
+    let err = load_error(&version);
+    assert!(
+        err.contains("version.safetensors") && err.contains("unknown format version `99`"),
+        "{err}"
+    );
+
+    let missing = fresh("missing.safetensors");
+    rewrite(&missing, |_, tensors| tensors.retain(|(n, _)| n != "layer.w.zero"));
+    let err = load_error(&missing);
+    assert!(err.contains("`layer.w.zero`") && err.contains("missing"), "{err}");
+
+    let missing_meta = fresh("missing-meta.safetensors");
+    rewrite(&missing_meta, |_, tensors| tensors.retain(|(n, _)| n != "layer.v.scale.step"));
+    let err = load_error(&missing_meta);
+    assert!(err.contains("`layer.v.scale.step`") && err.contains("missing"), "{err}");
+
+    let shape = fresh("shape.safetensors");
+    rewrite(&shape, |header, _| {
+        let index = header["tensors"].replace("[32,128]", "[64,128]");
+        header.insert("tensors".into(), index);
+    });
+    let err = load_error(&shape);
+    assert!(err.contains("shape.safetensors") && err.contains("`layer.w.qweight`"), "{err}");
+    assert!(err.contains("mismatched"), "{err}");
+
+    let dtype = fresh("dtype.safetensors");
+    rewrite(&dtype, |_, tensors| {
+        for (name, t) in tensors.iter_mut() {
+            if name == "layer.b" {
+                t.dtype = Dtype::I32;
+            }
+        }
+    });
+    let err = load_error(&dtype);
+    assert!(err.contains("`layer.b`") && err.contains("I32"), "{err}");
+
+    let stray = fresh("stray.safetensors");
+    rewrite(&stray, |_, tensors| {
+        tensors
+            .push(("extra".into(), RawTensor { dtype: Dtype::U8, shape: vec![1], data: vec![0] }));
+    });
+    let err = load_error(&stray);
+    assert!(err.contains("`extra`") && err.contains("not in the header"), "{err}");
+
+    let plain = dir.0.join("plain.safetensors");
+    let raw = RawTensor::from_tensor(&Tensor::ones([4, 4], (Kind::Float, Device::Cpu))).unwrap();
+    safetensors::serialize_to_file([("w", &raw)], None, &plain).unwrap();
+    let err = load_error(&plain);
+    assert!(err.contains("not a quantized checkpoint"), "{err}");
+
+    let absent = dir.0.join("absent.safetensors");
+    let err = load_error(&absent);
+    assert!(err.contains("reading") && err.contains("absent.safetensors"), "{err}");
+}
+
+#[test]
+fn a_failed_write_leaves_no_file() {
+    let dir = Scratch::new("failed-write");
+    let path = dir.0.join("no-such-folder").join("out.safetensors");
+    let err = write_quantized(&path, &sample_file()).unwrap_err().to_string();
+    assert!(err.contains("no-such-folder"), "{err}");
+    assert!(!path.exists());
+}
