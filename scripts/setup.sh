@@ -71,6 +71,13 @@ case "$installed_torch" in
         ;;
 esac
 
+# h5py: the format's documentation shows (and a test runs) a Python reader.
+if ! compgen -G "$ICRL_VENV/lib/python3*/site-packages/h5py" >/dev/null; then
+    icrl_say "installing h5py into $ICRL_VENV (first run only)"
+    "$ICRL_VENV/bin/python" -m pip install -q --disable-pip-version-check h5py ||
+        icrl_die "pip could not install h5py: check that PyPI is reachable, then rerun."
+fi
+
 # --- Build environment for torch-sys --------------------------------------------------------
 export VIRTUAL_ENV="$ICRL_VENV"
 export PATH="$ICRL_VENV/bin:$PATH"

@@ -33,6 +33,41 @@ pub enum RolloutError {
     Env(#[from] EnvError),
     #[error(transparent)]
     Noise(#[from] NoiseError),
+    #[error("{0}: the env has no exact oracle; use a trained demonstrator (e.g. PPO)")]
+    NoOracle(String),
+}
+
+/// Where the demonstrator's action comes from.
+pub enum DemoSource<'a> {
+    /// The env's exact oracle ([`Env::oracle_action`]: shortest path in the grid families).
+    Oracle,
+    /// A trained policy acting on observations.
+    Policy(&'a mut dyn Demonstrator),
+}
+
+impl DemoSource<'_> {
+    /// The name written into dataset metadata.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DemoSource::Oracle => "oracle",
+            DemoSource::Policy(p) => p.kind(),
+        }
+    }
+
+    fn act(&mut self, env: &dyn Env, obs: &[f32]) -> Result<Action, RolloutError> {
+        match self {
+            DemoSource::Oracle => {
+                env.oracle_action().ok_or_else(|| RolloutError::NoOracle(env.spec().id.to_string()))
+            }
+            DemoSource::Policy(p) => Ok(p.act(obs)),
+        }
+    }
+
+    fn reset(&mut self) {
+        if let DemoSource::Policy(p) = self {
+            p.reset();
+        }
+    }
 }
 
 impl History {
@@ -83,13 +118,13 @@ pub fn action_to_row(action: &Action) -> Vec<f32> {
     }
 }
 
-/// Roll out `demo` under the noise schedule for at least `transitions` steps, finishing the
+/// Roll out the demonstrator under the noise schedule for at least `transitions` steps, finishing the
 /// episode in progress, so every history ends on an episode boundary. The env is reset with
 /// `seed` once, then without a seed (its RNG runs on); the noise draws come from their own
 /// stream seeded from `seed`.
 pub fn roll_out(
     env: &mut dyn Env,
-    demo: &mut dyn Demonstrator,
+    demo: &mut DemoSource<'_>,
     schedule: &Schedule,
     transitions: usize,
     seed: u64,
@@ -110,7 +145,7 @@ pub fn roll_out(
     let mut n = 0usize;
     loop {
         let eps = schedule.eps(n, transitions);
-        let demo_action = demo.act(&obs);
+        let demo_action = demo.act(env, &obs)?;
         let action = noisy_action(&space, &demo_action, eps, &mut rng)?;
         let step = env.step(&action)?;
         h.observations.extend_from_slice(&obs);
@@ -142,7 +177,7 @@ pub fn roll_out(
 /// for epsilon-greedy and uniform noise alike).
 pub fn mean_return_at(
     env: &mut dyn Env,
-    demo: &mut dyn Demonstrator,
+    demo: &mut DemoSource<'_>,
     eps: f64,
     episodes: usize,
     seed: u64,

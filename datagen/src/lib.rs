@@ -1,9 +1,21 @@
 //! Learning-history datasets: demonstrators, noise distillation and the HDF5 format.
+//!
+//! - [`schedule`] and [`noise`]: noise distillation (ADε, Vintix).
+//! - [`history`]: roll a demonstrator out under a schedule into a learning history.
+//! - [`format`]: the HDF5 file format (specified in `datagen/FORMAT.md`).
+//! - [`suite`], [`generate`], [`manifest`]: `icrl datagen`.
+//! - [`dataset`]: the training-side reader (random windows across episode boundaries).
+//! - [`ppo`]: PPO demonstrators.
 
+pub mod dataset;
 pub mod demonstrator;
 pub mod format;
+pub mod generate;
 pub mod history;
+pub mod manifest;
 pub mod noise;
+pub mod ppo;
 pub mod schedule;
+pub mod suite;
 
 pub use demonstrator::Demonstrator;

@@ -2,14 +2,17 @@ mod common;
 
 use common::{Corridor, GoRight};
 use datagen::format::{TaskFile, TaskMeta, observation_stats, read_task_file, write_task_file};
-use datagen::history::{mean_return_at, roll_out};
+use datagen::history::{DemoSource, mean_return_at, roll_out};
 use datagen::schedule::Schedule;
 
 fn task_file(seed: u64) -> TaskFile {
     let schedule = Schedule::Vintix { f: 0.1, p: 1.0 };
     let mut env = Corridor::new(10);
     let histories: Vec<_> = (0..2)
-        .map(|i| roll_out(&mut env, &mut GoRight, &schedule, 600, seed + i).unwrap())
+        .map(|i| {
+            roll_out(&mut env, &mut DemoSource::Policy(&mut GoRight), &schedule, 600, seed + i)
+                .unwrap()
+        })
         .collect();
     let (obs_mean, obs_std) = observation_stats(&histories, 1);
     TaskFile {
@@ -62,8 +65,10 @@ fn rollout_ends_on_an_episode_boundary_and_improves() {
 #[test]
 fn fixed_noise_returns_bracket_random_and_expert() {
     let mut env = Corridor::new(10);
-    let expert = mean_return_at(&mut env, &mut GoRight, 0.0, 20, 1).unwrap();
-    let random = mean_return_at(&mut env, &mut GoRight, 1.0, 50, 1).unwrap();
+    let expert =
+        mean_return_at(&mut env, &mut DemoSource::Policy(&mut GoRight), 0.0, 20, 1).unwrap();
+    let random =
+        mean_return_at(&mut env, &mut DemoSource::Policy(&mut GoRight), 1.0, 50, 1).unwrap();
     assert_eq!(expert, 1.0);
     assert!(random < 0.5, "{random}");
 }

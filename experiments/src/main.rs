@@ -1,6 +1,7 @@
 //! `icrl`: the in-context RL platform's command-line tool.
 
 mod commands;
+mod plot;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
@@ -18,11 +19,17 @@ struct Cli {
 enum Command {
     /// Report the torch and HDF5 libraries, CUDA and threads; optionally a matmul rate.
     Doctor(commands::doctor::DoctorArgs),
+    /// Generate a learning-history dataset (demonstrators, noise distillation, HDF5).
+    Datagen(commands::datagen::DatagenArgs),
+    /// Inspect a learning-history dataset: `info` and `plot`.
+    Dataset(commands::dataset::DatasetArgs),
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Doctor(args) => commands::doctor::run(&args),
+        Command::Datagen(args) => commands::datagen::run(&args),
+        Command::Dataset(args) => commands::dataset::run(&args),
     }
 }

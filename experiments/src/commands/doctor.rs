@@ -69,7 +69,10 @@ fn gpu_names() -> Vec<String> {
             .args(["--query-gpu=name", "--format=csv,noheader"])
             .output()
         {
-            names = String::from_utf8_lossy(&out.stdout).lines().map(|l| l.trim().to_string()).collect();
+            names = String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|l| l.trim().to_string())
+                .collect();
         }
     }
     if names.is_empty() {
@@ -81,7 +84,8 @@ fn gpu_names() -> Vec<String> {
 /// Median TFLOP/s of `size`^3 matmuls (2 n^3 flops each) after a warm-up.
 fn matmul_rate(device: Device, size: i64) -> Result<f64> {
     let kind = if device.is_cuda() { Kind::BFloat16 } else { Kind::Float };
-    let a = Tensor::f_randn([size, size], (kind, device)).context("allocating the benchmark matrices")?;
+    let a = Tensor::f_randn([size, size], (kind, device))
+        .context("allocating the benchmark matrices")?;
     let b = Tensor::f_randn([size, size], (kind, device))?;
     let sync = || {
         if let Device::Cuda(i) = device {

@@ -1,3 +1,5 @@
 //! One module per `icrl` subcommand (or group of subcommands).
 
+pub mod datagen;
+pub mod dataset;
 pub mod doctor;

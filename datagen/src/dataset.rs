@@ -1,0 +1,162 @@
+//! The training-side reader: a dataset folder (manifest + task files) in memory, and random
+//! windows of consecutive steps that run across episode boundaries.
+
+use std::path::{Path, PathBuf};
+
+use rand::Rng;
+
+use crate::format::{FormatError, TaskMeta, read_task_file};
+use crate::history::History;
+use crate::manifest::{Manifest, ManifestError};
+
+/// A dataset folder that could not be opened; the message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+    #[error(transparent)]
+    Format(#[from] FormatError),
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// One task's file in memory.
+#[derive(Clone, Debug)]
+pub struct TaskData {
+    pub file: String,
+    pub meta: TaskMeta,
+    pub histories: Vec<History>,
+}
+
+impl TaskData {
+    pub fn transitions(&self) -> usize {
+        self.histories.iter().map(History::len).sum()
+    }
+}
+
+/// A dataset folder in memory.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub tasks: Vec<TaskData>,
+}
+
+/// `len` consecutive steps of one history, ready for the model: row `t` holds the observation
+/// `o_t` (normalised with the task's statistics), the previous action and reward (zero at an
+/// episode start, where `first[t]` is 1 and the model uses its learned padding), and the
+/// target action `a_t`. Rewards are multiplied by the task's reward scale.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Window {
+    pub task: usize,
+    pub obs: Vec<f32>,
+    pub prev_actions: Vec<f32>,
+    pub prev_rewards: Vec<f32>,
+    pub first: Vec<u8>,
+    pub actions: Vec<f32>,
+    pub len: usize,
+}
+
+impl Dataset {
+    /// Open `dir`: the manifest, then every task file it lists (validated).
+    pub fn open(dir: &Path) -> Result<Self, DatasetError> {
+        let manifest = Manifest::read(dir)?;
+        let mut tasks = Vec::with_capacity(manifest.tasks.len());
+        for t in &manifest.tasks {
+            let path = dir.join(&t.file);
+            let file = read_task_file(&path)?;
+            if file.meta.group != t.group || file.meta.family != t.family {
+                return Err(DatasetError::Invalid {
+                    path,
+                    message: format!(
+                        "file says {} / group {}, the manifest says {} / group {}",
+                        file.meta.family, file.meta.group, t.family, t.group
+                    ),
+                });
+            }
+            tasks.push(TaskData {
+                file: t.file.clone(),
+                meta: file.meta,
+                histories: file.histories,
+            });
+        }
+        Ok(Dataset { dir: dir.to_path_buf(), manifest, tasks })
+    }
+
+    /// Task indices of a domain group.
+    pub fn tasks_of_group(&self, group: &str) -> Vec<usize> {
+        (0..self.tasks.len()).filter(|&i| self.tasks[i].meta.group == group).collect()
+    }
+
+    /// The window of `len` steps starting at `start` of history `history` of task `task`.
+    /// Returns `None` if it does not fit.
+    pub fn window(&self, task: usize, history: usize, start: usize, len: usize) -> Option<Window> {
+        let t = self.tasks.get(task)?;
+        let h = t.histories.get(history)?;
+        if len == 0 || start + len > h.len() {
+            return None;
+        }
+        let (od, ad) = (h.obs_dim, h.act_dim);
+        let (mean, std) = (&t.meta.obs_mean, &t.meta.obs_std);
+        let scale = t.meta.reward_scale as f32;
+        let mut w = Window {
+            task,
+            obs: Vec::with_capacity(len * od),
+            prev_actions: Vec::with_capacity(len * ad),
+            prev_rewards: Vec::with_capacity(len),
+            first: Vec::with_capacity(len),
+            actions: h.actions[start * ad..(start + len) * ad].to_vec(),
+            len,
+        };
+        for i in start..start + len {
+            for d in 0..od {
+                w.obs.push((h.observations[i * od + d] - mean[d]) / std[d]);
+            }
+            let first = h.step_num[i] == 0 || i == 0;
+            w.first.push(first as u8);
+            if first {
+                w.prev_actions.extend(std::iter::repeat_n(0.0, ad));
+                w.prev_rewards.push(0.0);
+            } else {
+                w.prev_actions.extend_from_slice(&h.actions[(i - 1) * ad..i * ad]);
+                w.prev_rewards.push(h.rewards[i - 1] * scale);
+            }
+        }
+        Some(w)
+    }
+
+    /// A uniformly random window of `len` steps among `tasks` (each start position of every
+    /// history long enough is equally likely).
+    pub fn sample_window(
+        &self,
+        tasks: &[usize],
+        len: usize,
+        rng: &mut impl Rng,
+    ) -> Result<Window, DatasetError> {
+        let mut slots: Vec<(usize, usize, usize)> = Vec::new(); // (task, history, #starts)
+        for &t in tasks {
+            for (hi, h) in self.tasks[t].histories.iter().enumerate() {
+                if h.len() >= len {
+                    slots.push((t, hi, h.len() - len + 1));
+                }
+            }
+        }
+        let total: usize = slots.iter().map(|s| s.2).sum();
+        if total == 0 {
+            return Err(DatasetError::Invalid {
+                path: self.dir.clone(),
+                message: format!(
+                    "no history of the chosen tasks has {len} steps; use a shorter context"
+                ),
+            });
+        }
+        let mut k = rng.random_range(0..total);
+        for (t, hi, n) in slots {
+            if k < n {
+                return Ok(self.window(t, hi, k, len).expect("start checked above"));
+            }
+            k -= n;
+        }
+        unreachable!("k < total")
+    }
+}

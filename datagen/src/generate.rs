@@ -1,0 +1,394 @@
+//! `icrl datagen`: run a suite. Each task's histories are generated independently (in
+//! parallel over tasks), written to a temporary file and renamed when complete; finished
+//! task files are skipped on a rerun, so a killed run resumes where it stopped. The manifest
+//! is written last.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use envs::{Env, Space, Task};
+use indicatif::{ProgressBar, ProgressStyle};
+use rayon::prelude::*;
+
+use crate::demonstrator::Demonstrator;
+use crate::format::{TaskFile, TaskMeta, observation_stats, read_task_file, write_task_file};
+use crate::history::{DemoSource, History, mean_return_at, roll_out};
+use crate::manifest::{GroupInfo, Manifest, ManifestTask};
+use crate::ppo::{PpoConfig, PpoDemonstrator, TrainSpec, TrainedPolicy, train};
+use crate::schedule::{calibrate, linearity_r2};
+use crate::suite::{
+    DemonstratorSpec, NoiseSpec, SplitName, Suite, SuiteEntry, TaskSelection, derive_seed,
+    task_slug,
+};
+
+/// Episodes used to measure the demonstrator's and the random policy's mean return.
+const REFERENCE_EPISODES: usize = 20;
+
+/// How to run a suite.
+#[derive(Clone, Debug)]
+pub struct GenerateOptions {
+    /// Output folder (created if missing).
+    pub out: PathBuf,
+    /// Worker threads (tasks generated at once).
+    pub jobs: usize,
+    /// Show a progress bar.
+    pub progress: bool,
+}
+
+/// One task of a suite.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub entry: usize,
+    pub family: String,
+    pub task: Task,
+    pub split: String,
+    /// Output file name (inside the output folder).
+    pub file: String,
+    pub seed: u64,
+}
+
+/// A failure, naming the task (and file) it happened on.
+#[derive(Debug, thiserror::Error)]
+#[error("{context}: {message}")]
+pub struct GenerateError {
+    pub context: String,
+    pub message: String,
+}
+
+fn fail(context: impl Into<String>, message: impl ToString) -> GenerateError {
+    GenerateError { context: context.into(), message: message.to_string() }
+}
+
+/// The domain group of an env: tasks whose observation and action spaces have the same
+/// shape share encoders and decoders.
+pub fn domain_group(obs: &Space, act: &Space) -> String {
+    match act {
+        Space::Discrete { n } => format!("obs{}-discrete{n}", obs.flat_dim()),
+        Space::Box { low, .. } => format!("obs{}-box{}", obs.flat_dim(), low.len()),
+    }
+}
+
+/// Expand a suite into its jobs, in a fixed order (the order fixes the per-task seeds).
+pub fn plan(suite: &Suite) -> Result<Vec<Job>, GenerateError> {
+    suite.validate().map_err(|e| fail("suite", e))?;
+    let mut jobs = Vec::new();
+    for (i, entry) in suite.entries.iter().enumerate() {
+        let family = envs::family(&entry.env).map_err(|e| fail(&entry.env, e))?;
+        let train = family.train_tasks();
+        let heldout = family.heldout_tasks();
+        let split_of = |t: &Task| {
+            if train.contains(t) {
+                "train"
+            } else if heldout.contains(t) {
+                "heldout"
+            } else {
+                "custom"
+            }
+        };
+        let tasks: Vec<Task> = match &entry.tasks {
+            TaskSelection::Split(SplitName::Train) => train.clone(),
+            TaskSelection::Split(SplitName::Heldout) => heldout.clone(),
+            TaskSelection::Split(SplitName::All) => train.iter().chain(&heldout).cloned().collect(),
+            TaskSelection::List(list) => list.clone(),
+        };
+        for task in tasks {
+            let file = format!("{}__{}.h5", entry.env, task_slug(&task));
+            let seed = derive_seed(suite.seed, jobs.len() as u64);
+            jobs.push(Job {
+                entry: i,
+                family: entry.env.clone(),
+                split: split_of(&task).into(),
+                task,
+                file,
+                seed,
+            });
+        }
+    }
+    let mut names: Vec<&str> = jobs.iter().map(|j| j.file.as_str()).collect();
+    names.sort();
+    if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
+        return Err(fail("suite", format!("two tasks map to the same file `{}`", w[0])));
+    }
+    Ok(jobs)
+}
+
+/// Run the suite; returns the manifest it wrote.
+pub fn generate(suite: &Suite, opts: &GenerateOptions) -> Result<Manifest, GenerateError> {
+    let jobs = plan(suite)?;
+    let out = &opts.out;
+    std::fs::create_dir_all(out).map_err(|e| fail(out.display().to_string(), e))?;
+    remove_stale_temporaries(out);
+    // Tiny policy networks: one torch thread per worker beats sharing threads across workers.
+    tch::set_num_threads(1);
+
+    let planned: u64 = jobs
+        .iter()
+        .map(|j| {
+            let e = &suite.entries[j.entry];
+            (e.histories_per_task * e.transitions_per_history) as u64
+        })
+        .sum();
+    let bar = if opts.progress { ProgressBar::new(planned) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} datagen [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} steps ({per_sec}, ETA {eta}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let start = Instant::now();
+    let results: Mutex<Vec<(usize, ManifestTask)>> = Mutex::new(Vec::new());
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.jobs.max(1))
+        .build()
+        .map_err(|e| fail("thread pool", e))?;
+    pool.install(|| {
+        jobs.par_iter().enumerate().try_for_each(|(i, job)| {
+            let entry = &suite.entries[job.entry];
+            let summary = run_job(job, entry, out, &bar)?;
+            bar.println(format!(
+                "{:<48} {:>8} steps  return {:>9.3} -> {:>9.3} (random {:.3}, demonstrator {:.3})  R^2 {:.2}",
+                summary.file,
+                summary.transitions,
+                summary.first_return,
+                summary.last_return,
+                summary.random_return,
+                summary.demonstrator_return,
+                summary.r2,
+            ));
+            results.lock().map_err(|_| fail("datagen", "a worker panicked"))?.push((i, summary));
+            Ok::<(), GenerateError>(())
+        })
+    })?;
+    bar.finish_and_clear();
+    let mut tasks = results.into_inner().map_err(|_| fail("datagen", "a worker panicked"))?;
+    tasks.sort_by_key(|(i, _)| *i);
+    let tasks: Vec<ManifestTask> = tasks.into_iter().map(|(_, t)| t).collect();
+    let mut groups: BTreeMap<String, GroupInfo> = BTreeMap::new();
+    for (t, job) in tasks.iter().zip(&jobs) {
+        let env = envs::make(&job.family, &job.task).map_err(|e| fail(&job.file, e))?;
+        let (obs, act) = (env.observation_space(), env.action_space());
+        let g = groups.entry(t.group.clone()).or_insert_with(|| GroupInfo {
+            obs_dim: obs.flat_dim(),
+            act_dim: act.flat_dim(),
+            action_type: action_type(act).into(),
+            num_actions: num_actions(act),
+            tasks: 0,
+        });
+        g.tasks += 1;
+    }
+    let manifest = Manifest {
+        format_version: crate::format::FORMAT_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        suite: suite.clone(),
+        tasks,
+        groups,
+    };
+    manifest.write(out).map_err(|e| fail(out.display().to_string(), e))?;
+    if opts.progress {
+        let transitions: usize = manifest.tasks.iter().map(|t| t.transitions).sum();
+        let secs = start.elapsed().as_secs_f64();
+        eprintln!(
+            "datagen: {} tasks, {} transitions in {:.1} s ({:.0} transitions/s) -> {}",
+            manifest.tasks.len(),
+            transitions,
+            secs,
+            transitions as f64 / secs.max(1e-9),
+            out.display()
+        );
+    }
+    Ok(manifest)
+}
+
+/// Temporary files of a killed run are never valid: remove them before starting.
+fn remove_stale_temporaries(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+fn action_type(space: &Space) -> &'static str {
+    match space {
+        Space::Discrete { .. } => "discrete",
+        Space::Box { .. } => "continuous",
+    }
+}
+
+fn num_actions(space: &Space) -> usize {
+    match space {
+        Space::Discrete { n } => *n,
+        Space::Box { .. } => 0,
+    }
+}
+
+/// Generate (or reuse) one task's file and summarise it.
+fn run_job(
+    job: &Job,
+    entry: &SuiteEntry,
+    out: &Path,
+    bar: &ProgressBar,
+) -> Result<ManifestTask, GenerateError> {
+    let path = out.join(&job.file);
+    let ctx = job.file.clone();
+    if path.exists() {
+        // Finished by an earlier run (files only appear complete, by rename).
+        let file = read_task_file(&path)
+            .map_err(|e| fail(&ctx, format!("{e}; delete the file to regenerate it")))?;
+        bar.inc((entry.histories_per_task * entry.transitions_per_history) as u64);
+        return Ok(summarize(&job.file, &file));
+    }
+    let mut env = envs::make(&job.family, &job.task).map_err(|e| fail(&ctx, e))?;
+    let mut policy: Option<Box<dyn Demonstrator>> = match &entry.demonstrator {
+        DemonstratorSpec::Oracle => None,
+        DemonstratorSpec::Ppo { total_steps } => {
+            bar.set_message(format!("training PPO for {}", job.file));
+            Some(ppo_demonstrator(job, *total_steps, out, env.action_space())?)
+        }
+    };
+    let mut demo = match policy.as_deref_mut() {
+        None => DemoSource::Oracle,
+        Some(p) => DemoSource::Policy(p),
+    };
+    let env_ref: &mut dyn Env = env.as_mut();
+    let expert = mean_return_at(env_ref, &mut demo, 0.0, REFERENCE_EPISODES, job.seed ^ 1)
+        .map_err(|e| fail(&ctx, e))?;
+    let random = mean_return_at(env_ref, &mut demo, 1.0, REFERENCE_EPISODES, job.seed ^ 2)
+        .map_err(|e| fail(&ctx, e))?;
+    let schedule = match &entry.noise {
+        NoiseSpec::Fixed { schedule } => schedule.clone(),
+        NoiseSpec::Calibrated { grid, episodes, tail } => {
+            let mut curve = Vec::with_capacity(*grid);
+            for k in 0..*grid {
+                let eps = k as f64 / (*grid - 1) as f64;
+                let r =
+                    mean_return_at(env_ref, &mut demo, eps, *episodes, job.seed ^ (16 + k as u64))
+                        .map_err(|e| fail(&ctx, e))?;
+                curve.push((eps, r));
+            }
+            calibrate(&curve, *tail, 2 * grid).map_err(|e| fail(&ctx, e))?
+        }
+    };
+    let mut histories: Vec<History> = Vec::with_capacity(entry.histories_per_task);
+    for h in 0..entry.histories_per_task {
+        let seed = derive_seed(job.seed, 1000 + h as u64);
+        let history = roll_out(env_ref, &mut demo, &schedule, entry.transitions_per_history, seed)
+            .map_err(|e| fail(&ctx, e))?;
+        bar.inc(entry.transitions_per_history as u64);
+        histories.push(history);
+    }
+    let (obs_space, act_space) =
+        (env_ref.observation_space().clone(), env_ref.action_space().clone());
+    let (obs_mean, obs_std) = observation_stats(&histories, obs_space.flat_dim());
+    let (action_low, action_high) = match &act_space {
+        Space::Box { low, high } => (low.clone(), high.clone()),
+        Space::Discrete { .. } => (vec![], vec![]),
+    };
+    let file = TaskFile {
+        meta: TaskMeta {
+            family: job.family.clone(),
+            task: serde_json::to_string(&job.task).map_err(|e| fail(&ctx, e))?,
+            split: job.split.clone(),
+            group: domain_group(&obs_space, &act_space),
+            obs_dim: obs_space.flat_dim(),
+            act_dim: act_space.flat_dim(),
+            action_type: action_type(&act_space).into(),
+            num_actions: num_actions(&act_space),
+            action_low,
+            action_high,
+            demonstrator: demo.kind().into(),
+            demonstrator_return: expert,
+            random_return: random,
+            schedule: serde_json::to_string(&schedule).map_err(|e| fail(&ctx, e))?,
+            reward_scale: entry.reward_scale,
+            seed: job.seed,
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            obs_mean,
+            obs_std,
+        },
+        histories,
+    };
+    write_task_file(&path, &file).map_err(|e| fail(&ctx, e))?;
+    Ok(summarize(&job.file, &file))
+}
+
+/// Train (or load the cached) PPO demonstrator of a task.
+fn ppo_demonstrator(
+    job: &Job,
+    total_steps: Option<usize>,
+    out: &Path,
+    action_space: &Space,
+) -> Result<Box<dyn Demonstrator>, GenerateError> {
+    let ctx = format!("{} (PPO demonstrator)", job.file);
+    let dir = out.join("demonstrators").join(job.file.trim_end_matches(".h5"));
+    let policy = if dir.join(crate::ppo::saved::META_FILE).exists() {
+        TrainedPolicy::load(&dir).map_err(|e| fail(&ctx, e))?
+    } else {
+        let mut config =
+            PpoConfig::preset(&job.family, matches!(action_space, Space::Discrete { .. }));
+        if let Some(steps) = total_steps {
+            config.total_steps = steps;
+        }
+        let family = job.family.clone();
+        let task = job.task.clone();
+        let make_env = move || envs::make(&family, &task);
+        let spec = TrainSpec {
+            env_id: &job.family,
+            task: &job.task,
+            config: &config,
+            seed: derive_seed(job.seed, 7),
+            run_dir: None,
+            progress: false,
+        };
+        let outcome = train(&spec, &make_env).map_err(|e| fail(&ctx, e))?;
+        outcome.policy.save(&dir).map_err(|e| fail(&ctx, e))?;
+        outcome.policy
+    };
+    Ok(Box::new(PpoDemonstrator::from_policy(&policy)))
+}
+
+/// The manifest entry of a task file.
+pub fn summarize(name: &str, file: &TaskFile) -> ManifestTask {
+    let m = &file.meta;
+    let (mut first, mut last, mut r2, mut episodes) = (0.0, 0.0, 0.0, 0usize);
+    for h in &file.histories {
+        let returns = h.episode_returns();
+        episodes += returns.len();
+        let k = (returns.len() / 10).max(1).min(returns.len().max(1));
+        if !returns.is_empty() {
+            first += returns[..k].iter().sum::<f64>() / k as f64;
+            last += returns[returns.len() - k..].iter().sum::<f64>() / k as f64;
+        }
+        let r = linearity_r2(&smooth(&returns, 10));
+        r2 += if r.is_finite() { r } else { 0.0 };
+    }
+    let n = file.histories.len().max(1) as f64;
+    ManifestTask {
+        file: name.to_string(),
+        family: m.family.clone(),
+        task: serde_json::from_str(&m.task).unwrap_or(serde_json::Value::String(m.task.clone())),
+        split: m.split.clone(),
+        group: m.group.clone(),
+        histories: file.histories.len(),
+        transitions: file.histories.iter().map(History::len).sum(),
+        episodes,
+        demonstrator: m.demonstrator.clone(),
+        demonstrator_return: m.demonstrator_return,
+        random_return: m.random_return,
+        first_return: first / n,
+        last_return: last / n,
+        r2: r2 / n,
+    }
+}
+
+/// Means of consecutive blocks of `k` values (the rise is judged on smoothed returns: single
+/// episodes are too noisy for R^2 to say anything about the schedule).
+pub fn smooth(values: &[f64], k: usize) -> Vec<f64> {
+    let k = (values.len() / 50).max(k).max(1);
+    values.chunks(k).map(|c| c.iter().sum::<f64>() / c.len() as f64).collect()
+}

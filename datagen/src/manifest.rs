@@ -1,0 +1,117 @@
+//! The dataset manifest (`manifest.json`): what a dataset folder holds, written last and
+//! atomically, so a folder with a manifest is a finished dataset.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::format::FORMAT_VERSION;
+
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    pub tool_version: String,
+    /// The suite that made the dataset, as run (presets expanded).
+    pub suite: crate::suite::Suite,
+    pub tasks: Vec<ManifestTask>,
+    /// Domain groups: name -> the observation and action spaces shared by their tasks.
+    pub groups: BTreeMap<String, GroupInfo>,
+}
+
+/// One task file and its summary statistics.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ManifestTask {
+    /// File name inside the dataset folder.
+    pub file: String,
+    pub family: String,
+    pub task: Value,
+    /// `train` or `heldout` (the family's split the task belongs to).
+    pub split: String,
+    pub group: String,
+    pub histories: usize,
+    pub transitions: usize,
+    pub episodes: usize,
+    pub demonstrator: String,
+    pub demonstrator_return: f64,
+    pub random_return: f64,
+    /// Mean return of the first and last 10% of episodes of each history.
+    pub first_return: f64,
+    pub last_return: f64,
+    /// How linearly the episode return rises along the histories (mean R^2 over histories).
+    pub r2: f64,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupInfo {
+    pub obs_dim: usize,
+    pub act_dim: usize,
+    pub action_type: String,
+    pub num_actions: usize,
+    pub tasks: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+}
+
+impl Manifest {
+    pub fn path(dir: &Path) -> PathBuf {
+        dir.join(MANIFEST_FILE)
+    }
+
+    /// Read `dir/manifest.json`.
+    pub fn read(dir: &Path) -> Result<Self, ManifestError> {
+        let path = Self::path(dir);
+        if !dir.is_dir() {
+            return Err(ManifestError::Invalid {
+                path: dir.to_path_buf(),
+                message: "no such dataset folder".into(),
+            });
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| ManifestError::Invalid {
+            path: path.clone(),
+            message: format!(
+                "cannot read the manifest ({e}); is this a finished `icrl datagen` output folder?"
+            ),
+        })?;
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
+            ManifestError::Invalid { path: path.clone(), message: format!("invalid manifest: {e}") }
+        })?;
+        if manifest.format_version != FORMAT_VERSION {
+            return Err(ManifestError::Invalid {
+                path,
+                message: format!(
+                    "format version {}, this build reads version {FORMAT_VERSION}",
+                    manifest.format_version
+                ),
+            });
+        }
+        Ok(manifest)
+    }
+
+    /// Write `dir/manifest.json` atomically.
+    pub fn write(&self, dir: &Path) -> Result<(), ManifestError> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| ManifestError::Invalid {
+            path: Self::path(dir),
+            message: e.to_string(),
+        })?;
+        write_atomic(&Self::path(dir), text.as_bytes())
+    }
+}
+
+/// Write `bytes` to a temporary file beside `path`, then rename it over `path`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ManifestError> {
+    let io = |source| ManifestError::Io { path: path.to_path_buf(), source };
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let tmp = path.with_file_name(format!(".{name}.tmp"));
+    std::fs::write(&tmp, bytes).map_err(io)?;
+    std::fs::rename(&tmp, path).map_err(io)
+}

@@ -1,0 +1,299 @@
+//! Dataset suites: which tasks, which demonstrator, how much data and which noise schedule.
+//! A suite is a JSON file or a named preset (`icrl datagen --suite dark-room`).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::schedule::Schedule;
+
+/// A whole dataset recipe.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Suite {
+    /// Name used for the output manifest and training run names.
+    pub name: String,
+    /// Drives every random choice of the dataset (per-task seeds derive from it).
+    pub seed: u64,
+    pub entries: Vec<SuiteEntry>,
+}
+
+/// One family's share of a suite.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SuiteEntry {
+    /// Env family id, e.g. `DarkRoom-v0`.
+    pub env: String,
+    /// `train`, `heldout`, `all`, or an explicit list of task objects.
+    pub tasks: TaskSelection,
+    pub demonstrator: DemonstratorSpec,
+    /// Learning histories per task.
+    pub histories_per_task: usize,
+    /// Transitions per history (the last episode is finished, so histories end on an
+    /// episode boundary and may be a little longer).
+    pub transitions_per_history: usize,
+    pub noise: NoiseSpec,
+    /// Reward scale the trainer applies to this family's rewards (Vintix: per task).
+    #[serde(default = "one")]
+    pub reward_scale: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// Which tasks of a family.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum TaskSelection {
+    Split(SplitName),
+    List(Vec<serde_json::Map<String, Value>>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SplitName {
+    Train,
+    Heldout,
+    All,
+}
+
+/// Where the demonstrator comes from.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase", deny_unknown_fields)]
+pub enum DemonstratorSpec {
+    /// The env's exact oracle (grid families).
+    Oracle,
+    /// A PPO policy trained per task (cached under the output folder, so a resumed run
+    /// does not train again).
+    Ppo {
+        /// Env steps of PPO training per task (default: the per-env preset's).
+        #[serde(default)]
+        total_steps: Option<usize>,
+    },
+}
+
+/// The noise schedule, fixed or calibrated per task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
+pub enum NoiseSpec {
+    /// One schedule for every task.
+    Fixed { schedule: Schedule },
+    /// Measure the demonstrator's mean return at `grid` evenly spaced noise levels in [0, 1]
+    /// (`episodes` episodes each), then pick the schedule that makes the expected return
+    /// rise linearly along the history, with a zero-noise tail fraction `tail`.
+    Calibrated { grid: usize, episodes: usize, tail: f64 },
+}
+
+/// A suite that cannot run; the message names the entry and field.
+#[derive(Debug, thiserror::Error)]
+#[error("suite `{suite}`: {message}")]
+pub struct SuiteError {
+    pub suite: String,
+    pub message: String,
+}
+
+impl Suite {
+    /// Check every field a user can get wrong before any work starts.
+    pub fn validate(&self) -> Result<(), SuiteError> {
+        let err = |message: String| SuiteError { suite: self.name.clone(), message };
+        if self.entries.is_empty() {
+            return Err(err("`entries` is empty".into()));
+        }
+        for (i, e) in self.entries.iter().enumerate() {
+            let at = format!("entries[{i}] ({})", e.env);
+            envs::family(&e.env).map_err(|x| err(format!("{at}: {x}")))?;
+            if e.histories_per_task == 0 {
+                return Err(err(format!("{at}: `histories_per_task` must be at least 1")));
+            }
+            if e.transitions_per_history == 0 {
+                return Err(err(format!("{at}: `transitions_per_history` must be at least 1")));
+            }
+            if !(e.reward_scale.is_finite() && e.reward_scale > 0.0) {
+                return Err(err(format!("{at}: `reward_scale` must be > 0")));
+            }
+            match &e.noise {
+                NoiseSpec::Fixed { schedule } => {
+                    schedule.validate().map_err(|x| err(format!("{at}: {x}")))?
+                }
+                NoiseSpec::Calibrated { grid, episodes, tail } => {
+                    if *grid < 2 || *episodes == 0 || !(0.0..1.0).contains(tail) {
+                        return Err(err(format!(
+                            "{at}: calibrated noise needs grid >= 2, episodes >= 1 and tail in [0, 1)"
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Parse a suite file's JSON text.
+    pub fn from_json(text: &str, origin: &str) -> Result<Self, SuiteError> {
+        let suite: Suite = serde_json::from_str(text).map_err(|e| SuiteError {
+            suite: origin.to_string(),
+            message: format!("not a valid suite: {e}"),
+        })?;
+        suite.validate()?;
+        Ok(suite)
+    }
+
+    /// Names of the presets, for `--help` and error messages.
+    pub const PRESETS: &'static [&'static str] =
+        &["dark-room", "key-to-door", "classic-control", "industrial-benchmark", "quickstart"];
+
+    /// A named preset.
+    pub fn preset(name: &str) -> Option<Self> {
+        let epsilon_greedy =
+            NoiseSpec::Fixed { schedule: Schedule::Linear { start: 1.0, end: 0.0, f: 0.1 } };
+        let calibrated = NoiseSpec::Calibrated { grid: 11, episodes: 10, tail: 0.1 };
+        let entry = |env: &str,
+                     tasks,
+                     demonstrator,
+                     histories,
+                     transitions,
+                     noise: &NoiseSpec,
+                     reward_scale| {
+            SuiteEntry {
+                env: env.to_string(),
+                tasks,
+                demonstrator,
+                histories_per_task: histories,
+                transitions_per_history: transitions,
+                noise: noise.clone(),
+                reward_scale,
+            }
+        };
+        let ppo = DemonstratorSpec::Ppo { total_steps: None };
+        let all = TaskSelection::Split(SplitName::All);
+        let train = TaskSelection::Split(SplitName::Train);
+        let entries = match name {
+            // ADε: every goal, ~1000 episodes of 20 steps per history.
+            "dark-room" => vec![entry(
+                "DarkRoom-v0",
+                all,
+                DemonstratorSpec::Oracle,
+                1,
+                20_000,
+                &epsilon_greedy,
+                1.0,
+            )],
+            "key-to-door" => {
+                vec![entry(
+                    "KeyToDoor-v0",
+                    all,
+                    DemonstratorSpec::Oracle,
+                    1,
+                    40_000,
+                    &epsilon_greedy,
+                    1.0,
+                )]
+            }
+            "classic-control" => vec![
+                entry("CartPole-v1", all.clone(), ppo.clone(), 1, 50_000, &calibrated, 0.01),
+                entry("Pendulum-v1", all.clone(), ppo.clone(), 1, 50_000, &calibrated, 0.1),
+                entry(
+                    "MountainCarContinuous-v0",
+                    all.clone(),
+                    ppo.clone(),
+                    1,
+                    50_000,
+                    &calibrated,
+                    0.1,
+                ),
+                entry("Acrobot-v1", all, ppo.clone(), 1, 50_000, &calibrated, 0.1),
+            ],
+            // Vintix: reward / 100 is already applied by the env.
+            "industrial-benchmark" => {
+                vec![entry("IndustrialBenchmark-v0", all, ppo, 1, 50_000, &calibrated, 1.0)]
+            }
+            // The quickstart: Dark Room's train goals (held-out goals are for evaluation)
+            // and Pendulum with varied constants, small enough for 2 CPU cores.
+            "quickstart" => vec![
+                entry(
+                    "DarkRoom-v0",
+                    train.clone(),
+                    DemonstratorSpec::Oracle,
+                    1,
+                    6_000,
+                    &epsilon_greedy,
+                    1.0,
+                ),
+                entry("Pendulum-v1", train, ppo, 1, 20_000, &calibrated, 0.1),
+            ],
+            _ => return None,
+        };
+        Some(Suite { name: name.to_string(), seed: 0, entries })
+    }
+}
+
+/// Task parameters as a short file-name-safe slug: `{"goal":[2,7]}` -> `goal-2-7`.
+pub fn task_slug(task: &serde_json::Map<String, Value>) -> String {
+    let text = serde_json::to_string(task).unwrap_or_default();
+    let mut slug = String::new();
+    for c in text.chars() {
+        let c = if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' };
+        if c == '_' && (slug.is_empty() || slug.ends_with('-')) {
+            continue;
+        }
+        if c == '_' {
+            slug.push('-');
+        } else {
+            slug.push(c);
+        }
+    }
+    let slug = slug.trim_matches('-').to_string();
+    if slug.is_empty() { "default".into() } else { slug }
+}
+
+/// A well-mixed 64-bit seed for job `index` of a suite seeded with `seed` (SplitMix64), so
+/// each task's data does not depend on which thread ran it or in what order.
+pub fn derive_seed(seed: u64, index: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15u64.wrapping_mul(index.wrapping_add(1)));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_preset_is_valid_and_round_trips_through_json() {
+        for name in Suite::PRESETS {
+            let suite = Suite::preset(name).unwrap();
+            suite.validate().unwrap();
+            let text = serde_json::to_string_pretty(&suite).unwrap();
+            assert_eq!(Suite::from_json(&text, name).unwrap(), suite);
+        }
+        assert!(Suite::preset("nope").is_none());
+    }
+
+    #[test]
+    fn bad_suites_name_the_field() {
+        let mut s = Suite::preset("dark-room").unwrap();
+        s.entries[0].env = "DarkRoom-v9".into();
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("entries[0]") && e.contains("DarkRoom-v9"), "{e}");
+        let e = Suite::from_json(r#"{"name":"x","seed":0,"entries":[],"oops":1}"#, "x.json")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("x.json") && e.contains("oops"), "{e}");
+    }
+
+    #[test]
+    fn slugs_are_file_safe() {
+        let task: serde_json::Map<String, Value> =
+            serde_json::from_str(r#"{"goal":[2,7]}"#).unwrap();
+        assert_eq!(task_slug(&task), "goal-2-7");
+        let task: serde_json::Map<String, Value> =
+            serde_json::from_str(r#"{"gravity":9.5,"length":1.0}"#).unwrap();
+        assert_eq!(task_slug(&task), "gravity-9.5-length-1.0");
+    }
+
+    #[test]
+    fn derived_seeds_differ() {
+        let seeds: std::collections::HashSet<u64> = (0..1000).map(|i| derive_seed(7, i)).collect();
+        assert_eq!(seeds.len(), 1000);
+    }
+}

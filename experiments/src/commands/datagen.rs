@@ -1,0 +1,116 @@
+//! `icrl datagen`: generate a learning-history dataset from a suite.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use datagen::generate::{GenerateOptions, generate};
+use datagen::manifest::write_atomic;
+use datagen::suite::Suite;
+
+#[derive(Args, Debug)]
+pub struct DatagenArgs {
+    /// A suite: a JSON file, or a preset (dark-room, key-to-door, classic-control,
+    /// industrial-benchmark, quickstart).
+    #[arg(long)]
+    pub suite: String,
+
+    /// Output folder; an unfinished run in it is resumed (finished task files are kept).
+    #[arg(long)]
+    pub out: PathBuf,
+
+    /// Seed of the whole dataset (overrides the suite's).
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Transitions per history for every entry (overrides the suite's).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub transitions: Option<u64>,
+
+    /// Learning histories per task for every entry (overrides the suite's).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub histories: Option<u64>,
+
+    /// Worker threads, one task each (default: all cores).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=1024))]
+    pub jobs: Option<u64>,
+
+    /// Print the suite as JSON (presets and overrides applied) and exit.
+    #[arg(long)]
+    pub print_suite: bool,
+
+    /// No progress bar or per-task lines.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Resolve `--suite` (file or preset) and apply the overrides.
+pub fn resolve_suite(args: &DatagenArgs) -> Result<Suite> {
+    let mut suite = if let Some(preset) = Suite::preset(&args.suite) {
+        preset
+    } else {
+        let path = PathBuf::from(&args.suite);
+        if !path.exists() {
+            bail!(
+                "--suite {}: neither a suite file nor a preset (presets: {})",
+                args.suite,
+                Suite::PRESETS.join(", ")
+            );
+        }
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading suite {}", path.display()))?;
+        Suite::from_json(&text, &path.display().to_string())?
+    };
+    if let Some(seed) = args.seed {
+        suite.seed = seed;
+    }
+    for e in &mut suite.entries {
+        if let Some(t) = args.transitions {
+            e.transitions_per_history = t as usize;
+        }
+        if let Some(h) = args.histories {
+            e.histories_per_task = h as usize;
+        }
+    }
+    suite.validate()?;
+    Ok(suite)
+}
+
+pub fn run(args: &DatagenArgs) -> Result<()> {
+    let suite = resolve_suite(args)?;
+    if args.print_suite {
+        println!("{}", serde_json::to_string_pretty(&suite)?);
+        return Ok(());
+    }
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    // A folder belongs to one suite: resuming with other settings would mix datasets.
+    let suite_path = args.out.join("suite.json");
+    let text = serde_json::to_string_pretty(&suite)?;
+    if suite_path.exists() {
+        let old = std::fs::read_to_string(&suite_path)
+            .with_context(|| format!("reading {}", suite_path.display()))?;
+        let old: Suite = serde_json::from_str(&old)
+            .with_context(|| format!("parsing {}", suite_path.display()))?;
+        if old != suite {
+            bail!(
+                "{} holds a dataset of another suite or settings ({}); choose another --out or delete the folder",
+                args.out.display(),
+                suite_path.display()
+            );
+        }
+    } else {
+        write_atomic(&suite_path, text.as_bytes())?;
+    }
+    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let opts = GenerateOptions {
+        out: args.out.clone(),
+        jobs: args.jobs.map(|j| j as usize).unwrap_or(cores),
+        progress: !args.quiet,
+    };
+    let manifest = generate(&suite, &opts)?;
+    if !args.quiet {
+        println!("{}", super::dataset::summary_table(&manifest));
+    }
+    Ok(())
+}

@@ -1,0 +1,180 @@
+//! `icrl dataset info|plot`: look at a learning-history dataset.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Args, Subcommand};
+use datagen::dataset::Dataset;
+use datagen::generate::smooth;
+use datagen::manifest::Manifest;
+
+use crate::plot::{Panel, Series, save_panels};
+
+#[derive(Args, Debug)]
+pub struct DatasetArgs {
+    #[command(subcommand)]
+    pub command: DatasetCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DatasetCommand {
+    /// Tasks, transitions and returns of a dataset folder.
+    Info {
+        /// The dataset folder (an `icrl datagen --out` folder).
+        dir: PathBuf,
+        /// Print the manifest as JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// PNG of the normalised episode return along the histories, with the noise level.
+    Plot {
+        /// The dataset folder.
+        dir: PathBuf,
+        /// Output PNG (default: DIR/histories.png).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+}
+
+pub fn run(args: &DatasetArgs) -> Result<()> {
+    match &args.command {
+        DatasetCommand::Info { dir, json } => {
+            let manifest = Manifest::read(dir)?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&manifest)?);
+            } else {
+                println!("{}", summary_table(&manifest));
+            }
+            Ok(())
+        }
+        DatasetCommand::Plot { dir, out } => {
+            let out = out.clone().unwrap_or_else(|| dir.join("histories.png"));
+            plot(dir, &out)?;
+            println!("wrote {}", out.display());
+            Ok(())
+        }
+    }
+}
+
+/// One line per task and a total.
+pub fn summary_table(m: &Manifest) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{:<46} {:<8} {:<16} {:>4} {:>9} {:>7} {:>9} {:>9} {:>9} {:>9} {:>5}",
+        "file",
+        "split",
+        "group",
+        "hist",
+        "steps",
+        "episodes",
+        "random",
+        "demo",
+        "first",
+        "last",
+        "R^2"
+    );
+    for t in &m.tasks {
+        let _ = writeln!(
+            s,
+            "{:<46} {:<8} {:<16} {:>4} {:>9} {:>7} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>5.2}",
+            t.file,
+            t.split,
+            t.group,
+            t.histories,
+            t.transitions,
+            t.episodes,
+            t.random_return,
+            t.demonstrator_return,
+            t.first_return,
+            t.last_return,
+            t.r2
+        );
+    }
+    let steps: usize = m.tasks.iter().map(|t| t.transitions).sum();
+    let episodes: usize = m.tasks.iter().map(|t| t.episodes).sum();
+    let _ = write!(
+        s,
+        "{} tasks in {} domain groups, {} transitions, {} episodes (suite `{}`, seed {})",
+        m.tasks.len(),
+        m.groups.len(),
+        steps,
+        episodes,
+        m.suite.name,
+        m.suite.seed
+    );
+    s
+}
+
+/// One panel per family: mean normalised return `(R - random) / (demo - random)` over its
+/// tasks' histories against the position along the history, with the min-max band over
+/// tasks and the mean noise level.
+pub fn plot(dir: &std::path::Path, out: &std::path::Path) -> Result<()> {
+    let data = Dataset::open(dir).with_context(|| format!("opening dataset {}", dir.display()))?;
+    const BINS: usize = 50;
+    // Per family: (smoothed normalised returns, smoothed eps) of each history.
+    type Curves = Vec<(Vec<f64>, Vec<f64>)>;
+    let mut by_family: BTreeMap<String, Curves> = BTreeMap::new();
+    for t in &data.tasks {
+        let span = t.meta.demonstrator_return - t.meta.random_return;
+        for h in &t.histories {
+            let returns = h.episode_returns();
+            if returns.len() < 2 {
+                continue;
+            }
+            let norm: Vec<f64> = returns
+                .iter()
+                .map(|r| if span.abs() > 1e-9 { (r - t.meta.random_return) / span } else { 0.0 })
+                .collect();
+            let k = returns.len().div_ceil(BINS).max(1);
+            by_family
+                .entry(t.meta.family.clone())
+                .or_default()
+                .push((smooth(&norm, k), smooth(&h.episode_eps(), k)));
+        }
+    }
+    let mut panels = Vec::new();
+    for (family, curves) in by_family {
+        let n = curves.iter().map(|c| c.0.len()).min().unwrap_or(0);
+        if n == 0 {
+            continue;
+        }
+        let x = |i: usize| i as f64 / (n.max(2) - 1) as f64;
+        let mut mean = Vec::new();
+        let mut band = Vec::new();
+        let mut eps = Vec::new();
+        for i in 0..n {
+            let vals: Vec<f64> = curves.iter().map(|c| c.0[i]).collect();
+            let m = vals.iter().sum::<f64>() / vals.len() as f64;
+            let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            mean.push((x(i), m));
+            band.push((x(i), lo, hi));
+            eps.push((x(i), curves.iter().map(|c| c.1[i]).sum::<f64>() / curves.len() as f64));
+        }
+        panels.push(Panel {
+            title: format!("{family} ({} histories)", curves.len()),
+            x_label: "position along the history".into(),
+            y_label: "normalised return / eps".into(),
+            series: vec![
+                Series {
+                    name: "normalised return (mean, min-max)".into(),
+                    points: mean,
+                    band,
+                    ..Default::default()
+                },
+                Series {
+                    name: "noise eps".into(),
+                    points: eps,
+                    dashed: true,
+                    color: 1,
+                    ..Default::default()
+                },
+            ],
+            y_range: None,
+        });
+    }
+    save_panels(out, &format!("Learning histories: {}", dir.display()), &panels, 2)
+}

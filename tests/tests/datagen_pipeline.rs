@@ -1,0 +1,143 @@
+//! End to end: suites -> HDF5 learning histories -> the training reader.
+
+use std::path::Path;
+
+use datagen::dataset::Dataset;
+use datagen::format::read_task_file;
+use datagen::generate::{GenerateOptions, generate};
+use datagen::suite::Suite;
+
+fn small_suite() -> Suite {
+    Suite::from_json(
+        r#"{
+          "name": "test", "seed": 3,
+          "entries": [
+            {"env": "DarkRoom-v0", "tasks": [{"goal": [1, 1]}, {"goal": [7, 2]}, {"goal": [4, 8]}],
+             "demonstrator": {"kind": "oracle"}, "histories_per_task": 2, "transitions_per_history": 400,
+             "noise": {"mode": "fixed", "schedule": {"kind": "linear", "start": 1.0, "end": 0.0, "f": 0.1}}},
+            {"env": "Pendulum-v1", "tasks": [{}],
+             "demonstrator": {"kind": "ppo", "total_steps": 2048}, "histories_per_task": 1,
+             "transitions_per_history": 600, "reward_scale": 0.1,
+             "noise": {"mode": "calibrated", "grid": 3, "episodes": 1, "tail": 0.1}}
+          ]
+        }"#,
+        "test suite",
+    )
+    .expect("valid suite")
+}
+
+fn run(dir: &Path, jobs: usize) {
+    generate(&small_suite(), &GenerateOptions { out: dir.to_path_buf(), jobs, progress: false })
+        .expect("generate");
+}
+
+fn files(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.ends_with(".h5"))
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn same_seed_same_arrays_whatever_the_thread_count() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    run(a.path(), 1);
+    run(b.path(), 2);
+    assert_eq!(files(a.path()), files(b.path()));
+    assert_eq!(files(a.path()).len(), 4);
+    for name in files(a.path()) {
+        let (x, y) = (
+            read_task_file(&a.path().join(&name)).unwrap(),
+            read_task_file(&b.path().join(&name)).unwrap(),
+        );
+        assert_eq!(x, y, "{name}");
+    }
+}
+
+#[test]
+fn a_killed_run_resumes_with_every_task_once_and_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), 2);
+    let reference = dir.path().join("DarkRoom-v0__goal-7-2.h5");
+    let original = read_task_file(&reference).unwrap();
+    // Simulate a kill: the manifest and one task are missing, a half-written temporary is left.
+    std::fs::remove_file(dir.path().join("manifest.json")).unwrap();
+    std::fs::remove_file(&reference).unwrap();
+    std::fs::write(dir.path().join(".DarkRoom-v0__goal-7-2.h5.tmp"), b"half a file").unwrap();
+    run(dir.path(), 2);
+    assert_eq!(files(dir.path()).len(), 4);
+    assert_eq!(read_task_file(&reference).unwrap(), original);
+    let data = Dataset::open(dir.path()).unwrap();
+    assert_eq!(data.tasks.len(), 4);
+    assert!(!dir.path().join(".DarkRoom-v0__goal-7-2.h5.tmp").exists());
+}
+
+#[test]
+fn dark_room_histories_rise_from_random_to_expert() {
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), 2);
+    let data = Dataset::open(dir.path()).unwrap();
+    for t in data.manifest.tasks.iter().filter(|t| t.family == "DarkRoom-v0") {
+        assert!(t.demonstrator_return > t.random_return + 5.0, "{t:?}");
+        // The last 10% of episodes are noise-free: the oracle's return exactly.
+        assert_eq!(t.last_return, t.demonstrator_return, "{t:?}");
+        assert!(t.first_return < 0.3 * t.demonstrator_return, "{t:?}");
+    }
+    assert_eq!(data.manifest.groups.len(), 2);
+}
+
+#[test]
+fn windows_cross_episode_boundaries_with_previous_actions_and_padding() {
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), 2);
+    let data = Dataset::open(dir.path()).unwrap();
+    let task = data.tasks.iter().position(|t| t.meta.family == "DarkRoom-v0").unwrap();
+    let (t, h) = (&data.tasks[task], &data.tasks[task].histories[0]);
+    // Dark Room episodes are 20 steps: a 50-step window from step 15 spans three episodes.
+    let w = data.window(task, 0, 15, 50).unwrap();
+    for i in 0..50 {
+        let s = 15 + i;
+        assert_eq!(w.first[i] == 1, h.step_num[s] == 0);
+        if w.first[i] == 0 {
+            assert_eq!(w.prev_actions[i], h.actions[s - 1]);
+            assert_eq!(w.prev_rewards[i], h.rewards[s - 1] * t.meta.reward_scale as f32);
+        } else {
+            assert_eq!((w.prev_actions[i], w.prev_rewards[i]), (0.0, 0.0));
+        }
+        assert_eq!(w.actions[i], h.actions[s]);
+        let x = h.observations[s * 2];
+        assert!((w.obs[i * 2] - (x - t.meta.obs_mean[0]) / t.meta.obs_std[0]).abs() < 1e-6);
+    }
+    assert_eq!(w.first.iter().filter(|&&f| f == 1).count(), 3);
+    let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
+    let w = data.sample_window(&data.tasks_of_group(&t.meta.group), 64, &mut rng).unwrap();
+    assert_eq!(w.len, 64);
+    assert!(data.sample_window(&[task], 100_000, &mut rng).is_err());
+}
+
+#[test]
+fn the_documented_python_reader_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), 2);
+    let doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../datagen/FORMAT.md"))
+            .unwrap();
+    let start = doc.find("```python\n").expect("a python block in FORMAT.md") + "```python\n".len();
+    let snippet = &doc[start..start + doc[start..].find("```").unwrap()];
+    let script = dir.path().join("read.py");
+    std::fs::write(&script, snippet).unwrap();
+    let python = std::env::var("VIRTUAL_ENV")
+        .map(|v| Path::new(&v).join("bin/python"))
+        .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"));
+    let out = std::process::Command::new(&python)
+        .arg(&script)
+        .arg(dir.path().join("DarkRoom-v0__goal-1-1.h5"))
+        .output()
+        .unwrap_or_else(|e| panic!("running {}: {e}", python.display()));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("DarkRoom-v0") && stdout.contains("episodes 20"), "{stdout}");
+}
