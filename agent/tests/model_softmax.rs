@@ -66,7 +66,7 @@ fn kv_cache_steps_match_the_training_form_past_the_window() {
     let steps: Vec<Tensor> = (0..15).map(|t| attn.step(&x.narrow(1, t, 1), &mut cache)).collect();
     let d = (whole - Tensor::cat(&steps, 1)).abs().max().double_value(&[]);
     assert!(d <= 1e-5, "step form differs by {d}");
-    assert_eq!(cache.k.size()[2], 6, "the cache keeps exactly the window");
+    assert_eq!(cache.len(), 6, "the cache keeps exactly the window");
 }
 
 fn model_blocks_mixer(model: &Model) -> &agent::model::block::Mixer {

@@ -21,6 +21,17 @@ pub struct InferenceState {
 }
 
 impl InferenceState {
+    /// Bytes held by the state (lightning states and KV-cache buffers).
+    pub fn bytes(&self) -> i64 {
+        self.layers
+            .iter()
+            .map(|layer| match layer {
+                LayerCache::Lightning(s) => s.numel() as i64 * s.kind().elt_size_in_bytes() as i64,
+                LayerCache::Softmax(kv) => kv.bytes(),
+            })
+            .sum()
+    }
+
     /// Forgets environment `i`'s history (a new task starts there); the others keep theirs.
     pub fn reset(&mut self, i: usize) -> Result<(), ModelError> {
         if i as i64 >= self.n {

@@ -69,18 +69,76 @@ pub fn softmax_attention(
 
 /// The KV cache of one softmax layer for `n` sequences: the last `window` keys and values,
 /// and how many of them belong to each sequence's current history (a reset sequence keeps
-/// its old entries masked out).
+/// its old entries masked out). Stored in a buffer with spare capacity so that a step writes
+/// one entry instead of copying the cache (amortised O(1) copying per step).
 #[derive(Debug)]
 pub struct KvCache {
-    /// `(n, H, L, dh)`, newest last.
-    pub k: Tensor,
-    /// `(n, H, L, dh)`.
-    pub v: Tensor,
-    /// Per sequence, the number of trailing entries that are its history (<= L).
+    /// `(n, H, capacity, dh)`; the live entries are `start..start + len`, newest last.
+    k: Tensor,
+    v: Tensor,
+    start: i64,
+    len: i64,
+    /// Per sequence, the number of trailing entries that are its history (<= len).
     pub valid: Vec<i64>,
 }
 
 impl KvCache {
+    /// A cache whose buffers `k, v (n, H, capacity, dh)` hold a history in their first `len`
+    /// entries (all of it valid for every sequence); `len = 0` gives an empty cache.
+    pub fn new(k: Tensor, v: Tensor, len: i64) -> Self {
+        let (n, _, capacity, _) = k.size4().expect("k is (n, H, capacity, dh)");
+        let len = len.clamp(0, capacity);
+        KvCache { k, v, start: 0, len, valid: vec![len; n as usize] }
+    }
+
+    /// Number of cached entries.
+    pub fn len(&self) -> i64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes held by the buffers (capacity included).
+    pub fn bytes(&self) -> i64 {
+        2 * self.k.numel() as i64 * self.k.kind().elt_size_in_bytes() as i64
+    }
+
+    /// The live keys and values `(n, H, len, dh)`.
+    pub fn entries(&self) -> (Tensor, Tensor) {
+        (self.k.narrow(2, self.start, self.len), self.v.narrow(2, self.start, self.len))
+    }
+
+    /// Appends one step's `k, v (n, H, 1, dh)`, keeping at most `window` entries.
+    fn push(&mut self, k: &Tensor, v: &Tensor, window: i64) {
+        tch::no_grad(|| {
+            let capacity = self.k.size()[2];
+            if self.start + self.len == capacity {
+                let mut shape = self.k.size();
+                shape[2] = (2 * self.len).max(self.len + 16);
+                let (old_k, old_v) = self.entries();
+                let (new_k, new_v) = (
+                    self.k.new_zeros(shape.as_slice(), (self.k.kind(), self.k.device())),
+                    self.v.new_zeros(shape.as_slice(), (self.v.kind(), self.v.device())),
+                );
+                let _ = new_k.narrow(2, 0, self.len).copy_(&old_k);
+                let _ = new_v.narrow(2, 0, self.len).copy_(&old_v);
+                (self.k, self.v, self.start) = (new_k, new_v, 0);
+            }
+            let _ = self.k.narrow(2, self.start + self.len, 1).copy_(k);
+            let _ = self.v.narrow(2, self.start + self.len, 1).copy_(v);
+        });
+        self.len += 1;
+        if self.len > window {
+            self.start += self.len - window;
+            self.len = window;
+        }
+        for n in self.valid.iter_mut() {
+            *n = (*n + 1).min(self.len);
+        }
+    }
+
     /// Forget the history of sequence `i`.
     pub fn reset(&mut self, i: usize) {
         if let Some(n) = self.valid.get_mut(i) {
@@ -160,23 +218,15 @@ impl SoftmaxAttention {
     pub fn empty_cache(&self, n: i64, kind: Kind) -> KvCache {
         let dh = self.q_norm.weight.size()[0];
         let empty = Tensor::zeros([n, self.heads, 0, dh], (kind, self.slopes.device()));
-        KvCache { k: empty.shallow_clone(), v: empty, valid: vec![0; n as usize] }
+        KvCache::new(empty.shallow_clone(), empty, 0)
     }
 
     /// One step `x (n, 1, D)` against the cache, which it extends (keeping `window` entries).
     pub fn step(&self, x: &Tensor, cache: &mut KvCache) -> Tensor {
         let (q, k, v) = self.qkv(x);
-        let mut k_all = Tensor::cat(&[&cache.k, &k], 2);
-        let mut v_all = Tensor::cat(&[&cache.v, &v], 2);
-        let len = k_all.size()[2];
-        if len > self.window {
-            k_all = k_all.narrow(2, len - self.window, self.window);
-            v_all = v_all.narrow(2, len - self.window, self.window);
-        }
-        let len = len.min(self.window);
-        for n in cache.valid.iter_mut() {
-            *n = (*n + 1).min(self.window);
-        }
+        cache.push(&k, &v, self.window);
+        let (k_all, v_all) = cache.entries();
+        let len = cache.len();
         let device = x.device();
         // Entry m is at distance len - 1 - m from the newest; older than `valid` is masked.
         let bias = alibi_bias(&self.slopes, len - 1, 1, 0, len, self.window); // (H, 1, len)
@@ -198,8 +248,6 @@ impl SoftmaxAttention {
             1.0 / (dh as f64).sqrt(),
             false,
         );
-        cache.k = k_all;
-        cache.v = v_all;
         self.project(&o)
     }
 }
