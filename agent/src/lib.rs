@@ -1,3 +1,4 @@
 //! The in-context action model and its deployment path.
 
+pub mod model;
 pub mod quant;

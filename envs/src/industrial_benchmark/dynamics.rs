@@ -3,6 +3,8 @@
 //! `IDS.py` of the reference package `industrial-benchmark-python` 2.0 with a stationary
 //! setpoint (the task).
 
+use std::sync::LazyLock;
+
 use serde::{Deserialize, Serialize};
 
 use super::fatigue;
@@ -30,6 +32,9 @@ const CONVOLUTION: [f64; HISTORY] =
 pub fn shift_step() -> f64 {
     (max_required_step() / 0.9) * 100.0 / GS_SCALE
 }
+
+/// [`shift_step`], computed once.
+static SHIFT_STEP: LazyLock<f64> = LazyLock::new(shift_step);
 
 /// The complete Markov state (what `reset` options `{"state": ...}` take as JSON). Names
 /// follow the reference's `IDS.state` keys.
@@ -165,7 +170,7 @@ impl IbState {
         let [dv, dg, dh] = action.map(|a| a.clamp(-1.0, 1.0));
         self.v = (self.v + dv).clamp(0.0, 100.0);
         self.g = (self.g + 10.0 * dg).clamp(0.0, 100.0);
-        self.h = (self.h + shift_step() * dh).clamp(0.0, 100.0);
+        self.h = (self.h + *SHIFT_STEP * dh).clamp(0.0, 100.0);
         let he = (GS_SCALE * self.h / 100.0 - GS_SETPOINT_DEPENDENCY * self.p - GS_BOUND)
             .clamp(-GS_BOUND, GS_BOUND);
 

@@ -43,10 +43,10 @@ impl Potential {
         }
     }
 
-    /// The potential at radius `r` along angle `phi` (radians).
-    fn polar(&self, r: f64, phi: f64) -> f64 {
+    /// The potential at radius `r` along the angle whose sine is `sin_phi`.
+    fn polar(&self, r: f64, sin_phi: f64) -> f64 {
         let rsq = r * r;
-        -self.alpha * rsq + self.beta * (rsq * rsq) + self.kappa * phi.sin() * r
+        -self.alpha * rsq + self.beta * (rsq * rsq) + self.kappa * sin_phi * r
     }
 
     /// The radius along `phi` at which the potential is smallest.
@@ -76,7 +76,8 @@ fn np_mod(x: f64, y: f64) -> f64 {
 /// `phi`, with the radius warped so that its minimum lies at `opt_rad`.
 #[derive(Clone, Copy, Debug)]
 struct PenaltyFunction {
-    phi: f64,
+    /// Sine of the angle (the angle itself is only needed at construction).
+    sin_phi: f64,
     opt_rad: f64,
     min_rad: f64,
     exponent: f64,
@@ -93,7 +94,7 @@ impl PenaltyFunction {
         let min_rad = potential.global_minimum_radius(phi);
         let exponent = (2.0 - opt_rad.abs()) / (2.0 - min_rad.abs());
         let scaling = (2.0 - min_rad.abs()) / (2.0 - opt_rad.abs()).powf(exponent);
-        Self { phi, opt_rad, min_rad, exponent, scaling }
+        Self { sin_phi: phi.sin(), opt_rad, min_rad, exponent, scaling }
     }
 
     /// The radius transformation: linear up to `|opt_rad|`, a power law beyond.
@@ -108,7 +109,7 @@ impl PenaltyFunction {
     }
 
     fn reward(&self, potential: &Potential, position: f64) -> f64 {
-        potential.polar(self.warp(position), self.phi)
+        potential.polar(self.warp(position), self.sin_phi)
     }
 }
 

@@ -1,0 +1,139 @@
+//! One pre-norm residual block: `x + mixer(LN(x))`, then `x + ffn(LN(x))`.
+
+use tch::nn::Path;
+use tch::{Kind, Tensor};
+
+use super::config::{AttentionKind, Config, FfnKind};
+use super::error::ModelError;
+use super::ffn::DenseFfn;
+use super::layers::LayerNorm;
+use super::lightning::LightningAttention;
+use super::remoe::{Remoe, RemoeStats};
+use super::softmax::{KvCache, SoftmaxAttention};
+
+/// The token mixer of a block.
+#[derive(Debug)]
+pub enum Mixer {
+    Lightning(LightningAttention),
+    Softmax(SoftmaxAttention),
+}
+
+/// The feed-forward part of a block.
+#[derive(Debug)]
+pub enum Ffn {
+    Dense(DenseFfn),
+    Remoe(Remoe),
+}
+
+/// Inference state of one block: a lightning state `(n, H, d, d)` or a softmax KV cache.
+#[derive(Debug)]
+pub enum LayerCache {
+    Lightning(Tensor),
+    Softmax(KvCache),
+}
+
+/// Parameter counts of one block, by part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockCount {
+    pub mixer: i64,
+    pub ffn: i64,
+    pub norms: i64,
+}
+
+#[derive(Debug)]
+pub struct Block {
+    norm_mixer: LayerNorm,
+    pub mixer: Mixer,
+    norm_ffn: LayerNorm,
+    pub ffn: Ffn,
+}
+
+impl Block {
+    /// Block `layer` (0-based) with the given mixer kind; modules under `p / "mixer"`,
+    /// `p / "ffn"`, `p / "norm_mixer"`, `p / "norm_ffn"`.
+    pub fn new(
+        p: &Path,
+        cfg: &Config,
+        layer: i64,
+        kind: AttentionKind,
+    ) -> Result<Self, ModelError> {
+        let mixer = match kind {
+            AttentionKind::Lightning => {
+                Mixer::Lightning(LightningAttention::new(&(p / "mixer"), cfg, layer)?)
+            }
+            AttentionKind::Softmax => Mixer::Softmax(SoftmaxAttention::new(&(p / "mixer"), cfg)?),
+        };
+        let ffn = match cfg.ffn {
+            FfnKind::Remoe => Ffn::Remoe(Remoe::new(&(p / "ffn"), cfg)?),
+            kind => Ffn::Dense(DenseFfn::new(&(p / "ffn"), cfg, kind, cfg.ffn_hidden)?),
+        };
+        Ok(Block {
+            norm_mixer: LayerNorm::new(&(p / "norm_mixer"), cfg.hidden)?,
+            mixer,
+            norm_ffn: LayerNorm::new(&(p / "norm_ffn"), cfg.hidden)?,
+            ffn,
+        })
+    }
+
+    /// Parameters of a block of this kind.
+    pub fn count(cfg: &Config, kind: AttentionKind) -> BlockCount {
+        let mixer = match kind {
+            AttentionKind::Lightning => LightningAttention::count(cfg),
+            AttentionKind::Softmax => SoftmaxAttention::count(cfg),
+        };
+        let ffn = match cfg.ffn {
+            FfnKind::Remoe => Remoe::count(cfg),
+            kind => DenseFfn::count(cfg.hidden, cfg.ffn_hidden, kind),
+        };
+        BlockCount { mixer, ffn, norms: 2 * LayerNorm::count(cfg.hidden) }
+    }
+
+    fn apply_ffn(&self, x: &Tensor) -> (Tensor, Option<RemoeStats>) {
+        let h = self.norm_ffn.forward(x);
+        match &self.ffn {
+            Ffn::Dense(ffn) => (x + ffn.forward(&h), None),
+            Ffn::Remoe(moe) => {
+                let (y, stats) = moe.forward(&h);
+                (x + y, Some(stats))
+            }
+        }
+    }
+
+    /// Training form: `x (B, T, D)` -> `(B, T, D)`, plus ReMoE statistics if any.
+    pub fn forward(&self, x: &Tensor) -> (Tensor, Option<RemoeStats>) {
+        let h = self.norm_mixer.forward(x);
+        let mixed = match &self.mixer {
+            Mixer::Lightning(attn) => attn.forward(&h),
+            Mixer::Softmax(attn) => attn.forward(&h),
+        };
+        self.apply_ffn(&(x + mixed))
+    }
+
+    /// One inference step: `x (n, 1, D)` -> `(n, 1, D)`, updating `cache`.
+    pub fn step(&self, x: &Tensor, cache: &mut LayerCache) -> Result<Tensor, ModelError> {
+        let h = self.norm_mixer.forward(x);
+        let mixed = match (&self.mixer, cache) {
+            (Mixer::Lightning(attn), LayerCache::Lightning(state)) => {
+                let (y, next) = attn.step(&h, state);
+                *state = next;
+                y
+            }
+            (Mixer::Softmax(attn), LayerCache::Softmax(kv)) => attn.step(&h, kv),
+            _ => {
+                return Err(ModelError::Config {
+                    field: "pattern",
+                    message: "inference state does not match the model's layer kinds".into(),
+                });
+            }
+        };
+        Ok(self.apply_ffn(&(x + mixed)).0)
+    }
+
+    /// The empty inference state of this block for `n` sequences.
+    pub fn empty_cache(&self, n: i64, kind: Kind) -> LayerCache {
+        match &self.mixer {
+            Mixer::Lightning(attn) => LayerCache::Lightning(attn.zero_state(n, kind)),
+            Mixer::Softmax(attn) => LayerCache::Softmax(attn.empty_cache(n, kind)),
+        }
+    }
+}

@@ -1,0 +1,330 @@
+//! The model's configuration: one serialisable struct, named presets, derived values as methods.
+
+use serde::{Deserialize, Serialize};
+
+use super::error::{ModelError, config_err};
+
+/// The action space of a domain group.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ActionSpec {
+    /// A real vector of `dim` values; predicted directly, trained with MSE.
+    Continuous { dim: i64 },
+    /// One of `n` actions; predicted as logits, trained with cross-entropy.
+    Discrete { n: i64 },
+}
+
+impl ActionSpec {
+    /// Width of the decoder's output: the action dimension or the number of logits.
+    pub fn output_dim(&self) -> i64 {
+        match *self {
+            ActionSpec::Continuous { dim } => dim,
+            ActionSpec::Discrete { n } => n,
+        }
+    }
+}
+
+/// A domain group: tasks that share observation and action spaces, and so share the
+/// encoders and the action decoder. No task id is given to the model.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GroupSpec {
+    /// A name for tables and logs, e.g. `mujoco-17-6`.
+    pub name: String,
+    /// Length of the (flat, f32) observation vector.
+    pub obs_dim: i64,
+    /// The action space.
+    pub action: ActionSpec,
+}
+
+impl GroupSpec {
+    fn continuous(name: &str, obs_dim: i64, act_dim: i64) -> Self {
+        GroupSpec { name: name.into(), obs_dim, action: ActionSpec::Continuous { dim: act_dim } }
+    }
+
+    fn discrete(name: &str, obs_dim: i64, n: i64) -> Self {
+        GroupSpec { name: name.into(), obs_dim, action: ActionSpec::Discrete { n } }
+    }
+}
+
+/// The token mixer of one layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AttentionKind {
+    /// Lightning Attention-2: linear attention with a per-head decay (pattern letter `L`).
+    Lightning,
+    /// Causal softmax attention with ALiBi and a sliding window (pattern letter `S`).
+    Softmax,
+}
+
+/// The feed-forward kind of every layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FfnKind {
+    /// Linear-GELU-Linear (Vintix).
+    Gelu,
+    /// SwiGLU: (SiLU(x W1) * x W3) W2.
+    Swiglu,
+    /// ReMoE: ReLU-routed mixture of GELU experts.
+    Remoe,
+}
+
+/// The model. Every field has a default in the presets; derived values are methods.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// Width of the residual stream (d_model).
+    pub hidden: i64,
+    /// Number of residual blocks.
+    pub layers: i64,
+    /// Attention heads per layer; `hidden` must be a multiple.
+    pub heads: i64,
+    /// Attention kind per layer, `L` (lightning) or `S` (softmax), repeated cyclically over
+    /// the layers: `"L"` is pure lightning, `"S"` pure softmax, `"LLLLLLLS"` MiniMax's 7:1.
+    pub pattern: String,
+    /// Feed-forward kind.
+    pub ffn: FfnKind,
+    /// Inner width of the dense FFN, or of each expert for ReMoE.
+    pub ffn_hidden: i64,
+    /// ReMoE: number of experts E.
+    pub experts: i64,
+    /// ReMoE: the expected number of active experts k; the target sparsity is 1 - k/E.
+    pub active_experts: i64,
+    /// ReMoE: initial coefficient of the sparsity regulariser (lambda_0).
+    pub remoe_lambda0: f64,
+    /// ReMoE: multiplicative step of the coefficient controller (alpha).
+    pub remoe_alpha: f64,
+    /// Width of the reward embedding; observation and action take halves of the rest.
+    pub reward_embed: i64,
+    /// Hidden `[Linear(hidden, hidden), LeakyReLU]` layers of each action decoder.
+    pub decoder_layers: i64,
+    /// Lightning: block (chunk) length of the training form.
+    pub lightning_block: i64,
+    /// Softmax: each step attends to itself and the `softmax_window - 1` steps before it.
+    pub softmax_window: i64,
+    /// Softmax: queries are processed in chunks of this length (bounds the score matrix).
+    pub softmax_chunk: i64,
+    /// Training context length in steps (for presets and benchmarks; not a hard limit).
+    pub context: i64,
+    /// Domain groups, each with its own encoders and action decoder.
+    pub groups: Vec<GroupSpec>,
+}
+
+/// Names accepted by [`Config::preset`].
+pub const PRESETS: [&str; 4] = ["tiny", "small", "vintix-300m", "vintix-300m-remoe"];
+
+impl Config {
+    /// A preset by name (see [`PRESETS`]).
+    pub fn preset(name: &str) -> Result<Self, ModelError> {
+        match name {
+            "tiny" => Ok(Self::tiny()),
+            "small" => Ok(Self::small()),
+            "vintix-300m" => Ok(Self::vintix_300m()),
+            "vintix-300m-remoe" => Ok(Self::vintix_300m_remoe()),
+            _ => Err(ModelError::UnknownPreset { name: name.into(), expected: PRESETS.join(", ") }),
+        }
+    }
+
+    /// For tests: two layers (one of each attention kind), one continuous and one discrete group.
+    pub fn tiny() -> Self {
+        Config {
+            hidden: 32,
+            layers: 2,
+            heads: 2,
+            pattern: "LS".into(),
+            ffn: FfnKind::Gelu,
+            ffn_hidden: 64,
+            experts: 4,
+            active_experts: 1,
+            remoe_lambda0: 1e-8,
+            remoe_alpha: 1.2,
+            reward_embed: 2,
+            decoder_layers: 1,
+            lightning_block: 8,
+            softmax_window: 16,
+            softmax_chunk: 8,
+            context: 64,
+            groups: vec![
+                GroupSpec::continuous("cont-5-3", 5, 3),
+                GroupSpec::discrete("disc-4-5", 4, 5),
+            ],
+        }
+    }
+
+    /// The CPU quickstart: a few million parameters, 3 lightning : 1 softmax.
+    pub fn small() -> Self {
+        Config {
+            hidden: 256,
+            layers: 4,
+            heads: 4,
+            pattern: "LLLS".into(),
+            ffn: FfnKind::Gelu,
+            ffn_hidden: 1024,
+            experts: 8,
+            active_experts: 2,
+            remoe_lambda0: 1e-8,
+            remoe_alpha: 1.2,
+            reward_embed: 2,
+            decoder_layers: 2,
+            lightning_block: 64,
+            softmax_window: 1024,
+            softmax_chunk: 256,
+            context: 1024,
+            groups: vec![
+                GroupSpec::discrete("dark-room", 2, 5),
+                GroupSpec::continuous("mujoco-17-6", 17, 6),
+            ],
+        }
+    }
+
+    /// Vintix's shape (20 layers, hidden 1024, 16 heads of 64, GELU FFN 4096, 8192-step
+    /// context) with MiniMax's 7 lightning : 1 softmax pattern, and six domain groups.
+    pub fn vintix_300m() -> Self {
+        Config {
+            hidden: 1024,
+            layers: 20,
+            heads: 16,
+            pattern: "LLLLLLLS".into(),
+            ffn: FfnKind::Gelu,
+            ffn_hidden: 4096,
+            experts: 8,
+            active_experts: 2,
+            remoe_lambda0: 1e-8,
+            remoe_alpha: 1.2,
+            reward_embed: 2,
+            decoder_layers: 3,
+            lightning_block: 256,
+            softmax_window: 8192,
+            softmax_chunk: 1024,
+            context: 8192,
+            groups: vec![
+                GroupSpec::continuous("mujoco-17-6", 17, 6),
+                GroupSpec::continuous("mujoco-11-3", 11, 3),
+                GroupSpec::continuous("mujoco-27-8", 27, 8),
+                GroupSpec::continuous("mujoco-376-17", 376, 17),
+                GroupSpec::continuous("meta-world-39-4", 39, 4),
+                GroupSpec::discrete("dark-room", 2, 5),
+            ],
+        }
+    }
+
+    /// [`Config::vintix_300m`] with ReMoE FFNs of the same total width: 8 experts of 512,
+    /// 2 active on average (target sparsity 0.75).
+    pub fn vintix_300m_remoe() -> Self {
+        Config {
+            ffn: FfnKind::Remoe,
+            ffn_hidden: 512,
+            experts: 8,
+            active_experts: 2,
+            ..Self::vintix_300m()
+        }
+    }
+
+    /// Width of one attention head.
+    pub fn head_dim(&self) -> i64 {
+        self.hidden / self.heads
+    }
+
+    /// Width of the previous-action embedding.
+    pub fn action_embed(&self) -> i64 {
+        (self.hidden - self.reward_embed) / 2
+    }
+
+    /// Width of the observation embedding (takes the odd unit when there is one).
+    pub fn obs_embed(&self) -> i64 {
+        self.hidden - self.reward_embed - self.action_embed()
+    }
+
+    /// ReMoE's target sparsity, 1 - k/E.
+    pub fn remoe_target_sparsity(&self) -> f64 {
+        1.0 - self.active_experts as f64 / self.experts as f64
+    }
+
+    /// The attention kind of each layer, from `pattern` repeated cyclically.
+    pub fn layer_kinds(&self) -> Vec<AttentionKind> {
+        let letters: Vec<char> = self.pattern.chars().collect();
+        (0..self.layers as usize)
+            .map(|l| match letters.get(l % letters.len().max(1)) {
+                Some('S') => AttentionKind::Softmax,
+                _ => AttentionKind::Lightning,
+            })
+            .collect()
+    }
+
+    /// Checks every field; the model is only built from a validated config.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let positive: [(&'static str, i64); 8] = [
+            ("hidden", self.hidden),
+            ("layers", self.layers),
+            ("heads", self.heads),
+            ("ffn_hidden", self.ffn_hidden),
+            ("reward_embed", self.reward_embed),
+            ("lightning_block", self.lightning_block),
+            ("softmax_window", self.softmax_window),
+            ("softmax_chunk", self.softmax_chunk),
+        ];
+        for (field, value) in positive {
+            if value <= 0 {
+                return Err(config_err(field, format!("must be positive, got {value}")));
+            }
+        }
+        if self.hidden % self.heads != 0 {
+            return Err(config_err(
+                "heads",
+                format!("must divide hidden = {}, got {}", self.hidden, self.heads),
+            ));
+        }
+        if self.action_embed() <= 0 {
+            return Err(config_err(
+                "reward_embed",
+                format!("leaves no room for observation and action in hidden = {}", self.hidden),
+            ));
+        }
+        if self.decoder_layers < 0 {
+            return Err(config_err("decoder_layers", "must be zero or more"));
+        }
+        if self.pattern.is_empty() || self.pattern.chars().any(|c| c != 'L' && c != 'S') {
+            return Err(config_err(
+                "pattern",
+                format!("must be a non-empty string of `L` and `S`, got {:?}", self.pattern),
+            ));
+        }
+        if self.ffn == FfnKind::Remoe {
+            if self.experts <= 0 {
+                return Err(config_err(
+                    "experts",
+                    format!("must be positive, got {}", self.experts),
+                ));
+            }
+            if self.active_experts <= 0 || self.active_experts > self.experts {
+                return Err(config_err(
+                    "active_experts",
+                    format!("must be in 1..={}, got {}", self.experts, self.active_experts),
+                ));
+            }
+            let lambda_ok = self.remoe_lambda0 > 0.0 && self.remoe_lambda0.is_finite();
+            if !lambda_ok {
+                return Err(config_err(
+                    "remoe_lambda0",
+                    format!("must be positive, got {}", self.remoe_lambda0),
+                ));
+            }
+            let alpha_ok = self.remoe_alpha > 1.0 && self.remoe_alpha.is_finite();
+            if !alpha_ok {
+                return Err(config_err(
+                    "remoe_alpha",
+                    format!("must be > 1, got {}", self.remoe_alpha),
+                ));
+            }
+        }
+        if self.groups.is_empty() {
+            return Err(config_err("groups", "must list at least one domain group"));
+        }
+        for g in &self.groups {
+            if g.obs_dim <= 0 || g.action.output_dim() <= 0 {
+                return Err(config_err(
+                    "groups",
+                    format!("group `{}` needs positive observation and action sizes", g.name),
+                ));
+            }
+        }
+        Ok(())
+    }
+}

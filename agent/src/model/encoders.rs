@@ -1,0 +1,145 @@
+//! Per-domain-group encoders and action decoders (Vintix, arXiv 2501.19400).
+//!
+//! One token per timestep: `concat[obs_emb(o_t), act_emb(a_{t-1}), rew_emb(r_{t-1})]`; at an
+//! episode start (step_num = 0) the previous action and reward embeddings are learned padding
+//! vectors. Each group (tasks sharing observation and action spaces) has its own encoders
+//! and decoder; there is no task id.
+
+use tch::nn::{Init, Path};
+use tch::{Kind, Tensor};
+
+use super::config::{ActionSpec, Config, GroupSpec};
+use super::error::ModelError;
+use super::layers::{Embedding, LayerNorm, Linear};
+
+/// Linear-LeakyReLU-LayerNorm-Linear-LeakyReLU-LayerNorm.
+#[derive(Debug)]
+struct MlpEncoder {
+    l1: Linear,
+    n1: LayerNorm,
+    l2: Linear,
+    n2: LayerNorm,
+}
+
+impl MlpEncoder {
+    fn new(p: &Path, d_in: i64, d_out: i64) -> Result<Self, ModelError> {
+        Ok(MlpEncoder {
+            l1: Linear::new_default(&(p / "l1"), d_in, d_out)?,
+            n1: LayerNorm::new(&(p / "n1"), d_out)?,
+            l2: Linear::new_default(&(p / "l2"), d_out, d_out)?,
+            n2: LayerNorm::new(&(p / "n2"), d_out)?,
+        })
+    }
+
+    fn count(d_in: i64, d_out: i64) -> i64 {
+        Linear::count(d_in, d_out, true)
+            + Linear::count(d_out, d_out, true)
+            + 2 * LayerNorm::count(d_out)
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let h = self.n1.forward(&self.l1.forward(x).leaky_relu());
+        self.n2.forward(&self.l2.forward(&h).leaky_relu())
+    }
+}
+
+/// The previous-action encoder of a group.
+#[derive(Debug)]
+enum ActionEncoder {
+    Continuous(MlpEncoder),
+    Discrete(Embedding),
+}
+
+/// Encoders and decoder of one domain group.
+#[derive(Debug)]
+pub struct GroupHead {
+    pub spec: GroupSpec,
+    obs: MlpEncoder,
+    act: ActionEncoder,
+    rew: Linear,
+    act_pad: Tensor,
+    rew_pad: Tensor,
+    hidden_layers: Vec<Linear>,
+    out: Linear,
+}
+
+impl GroupHead {
+    /// Builds the group's modules under `p / "encoder"` and `p / "decoder"`.
+    pub fn new(p: &Path, cfg: &Config, spec: &GroupSpec) -> Result<Self, ModelError> {
+        let enc = p / "encoder";
+        let dec = p / "decoder";
+        let (e_obs, e_act, e_rew) = (cfg.obs_embed(), cfg.action_embed(), cfg.reward_embed);
+        let act = match spec.action {
+            ActionSpec::Continuous { dim } => {
+                ActionEncoder::Continuous(MlpEncoder::new(&(&enc / "act"), dim, e_act)?)
+            }
+            ActionSpec::Discrete { n } => {
+                ActionEncoder::Discrete(Embedding::new(&(&enc / "act"), n, e_act)?)
+            }
+        };
+        let pad = Init::Randn { mean: 0.0, stdev: 1.0 };
+        let hidden_layers = (0..cfg.decoder_layers)
+            .map(|i| Linear::new_default(&(&dec / i), cfg.hidden, cfg.hidden))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(GroupHead {
+            spec: spec.clone(),
+            obs: MlpEncoder::new(&(&enc / "obs"), spec.obs_dim, e_obs)?,
+            act,
+            rew: Linear::new_default(&(&enc / "rew"), 1, e_rew)?,
+            act_pad: enc.f_var("act_pad", &[e_act], pad)?,
+            rew_pad: enc.f_var("rew_pad", &[e_rew], pad)?,
+            hidden_layers,
+            out: Linear::new_default(&(&dec / "out"), cfg.hidden, spec.action.output_dim())?,
+        })
+    }
+
+    /// Parameters of the group's encoders (observation, action, reward, padding vectors).
+    pub fn encoder_count(cfg: &Config, spec: &GroupSpec) -> i64 {
+        let (e_obs, e_act, e_rew) = (cfg.obs_embed(), cfg.action_embed(), cfg.reward_embed);
+        let act = match spec.action {
+            ActionSpec::Continuous { dim } => MlpEncoder::count(dim, e_act),
+            ActionSpec::Discrete { n } => n * e_act,
+        };
+        MlpEncoder::count(spec.obs_dim, e_obs) + act + Linear::count(1, e_rew, true) + e_act + e_rew
+    }
+
+    /// Parameters of the group's action decoder.
+    pub fn decoder_count(cfg: &Config, spec: &GroupSpec) -> i64 {
+        cfg.decoder_layers * Linear::count(cfg.hidden, cfg.hidden, true)
+            + Linear::count(cfg.hidden, spec.action.output_dim(), true)
+    }
+
+    /// Tokens `(B, T, D)` from `obs (B, T, obs_dim)`, `prev_action` (`(B, T, act_dim)` f32 or
+    /// `(B, T)` i64), `prev_reward (B, T)` and `start (B, T)` bool (episode starts, where the
+    /// previous action and reward are replaced by the learned padding). Inputs are validated
+    /// by the caller; they are cast to `kind`.
+    pub fn embed(
+        &self,
+        obs: &Tensor,
+        prev_action: &Tensor,
+        prev_reward: &Tensor,
+        start: &Tensor,
+        kind: Kind,
+    ) -> Tensor {
+        let o = self.obs.forward(&obs.to_kind(kind));
+        let start = start.to_kind(Kind::Bool).unsqueeze(-1); // (B, T, 1)
+        let a = match &self.act {
+            ActionEncoder::Continuous(mlp) => mlp.forward(&prev_action.to_kind(kind)),
+            // Indices at episode starts are arbitrary (there was no previous action).
+            ActionEncoder::Discrete(table) => {
+                table.forward(&prev_action.masked_fill(&start.squeeze_dim(-1), 0))
+            }
+        };
+        let r = self.rew.forward(&prev_reward.to_kind(kind).unsqueeze(-1)).leaky_relu();
+        let a = a.where_self(&start.logical_not(), &self.act_pad.to_kind(kind));
+        let r = r.where_self(&start.logical_not(), &self.rew_pad.to_kind(kind));
+        Tensor::cat(&[o, a, r], -1)
+    }
+
+    /// The action decoder: `(..., D)` -> actions or logits `(..., out)`.
+    pub fn decode(&self, h: &Tensor) -> Tensor {
+        let h =
+            self.hidden_layers.iter().fold(h.shallow_clone(), |h, l| l.forward(&h).leaky_relu());
+        self.out.forward(&h)
+    }
+}

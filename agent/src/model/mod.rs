@@ -1,0 +1,26 @@
+//! The in-context action model: a causal transformer over one token per timestep
+//! (observation, previous action, previous reward) that predicts the next action, for many
+//! domain groups at once (Vintix, arXiv 2501.19400), with Lightning Attention-2 token mixers
+//! (arXiv 2401.04658), optional softmax layers (hybrids as in MiniMax-01) and ReMoE
+//! feed-forward layers (arXiv 2412.14711). Built bottom-up: layers, attention, FFNs, block,
+//! model, inference.
+
+pub mod block;
+pub mod config;
+pub mod encoders;
+pub mod error;
+pub mod ffn;
+pub mod inference;
+pub mod layers;
+pub mod lightning;
+pub mod params;
+pub mod remoe;
+pub mod softmax;
+pub mod transformer;
+
+pub use config::{ActionSpec, AttentionKind, Config, FfnKind, GroupSpec, PRESETS};
+pub use error::ModelError;
+pub use inference::{InferenceState, StepOutput};
+pub use params::{ParamRow, param_table, totals};
+pub use remoe::RemoeController;
+pub use transformer::{Aux, Batch, ForwardOutput, Model};

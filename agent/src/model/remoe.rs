@@ -1,0 +1,136 @@
+//! ReMoE: ReLU-routed mixture of experts (Wang et al., arXiv 2412.14711; thu-ml/ReMoE).
+//!
+//! Router `R(x) = ReLU(x W_r)` (no softmax, no top-k); output `sum_e R_e(x) FFN_e(x)` over the
+//! experts with `R_e > 0`. Tokens are gathered per expert, so an inactive (token, expert) pair
+//! costs nothing; a token with no active expert passes through the residual only.
+//! Sparsity comes from a load-balanced L1 regulariser whose coefficient lambda is adapted
+//! every step toward the target sparsity `1 - k/E` ([`RemoeController`]).
+
+use serde::{Deserialize, Serialize};
+use tch::nn::Path;
+use tch::{Kind, Tensor};
+
+use super::config::{Config, FfnKind};
+use super::error::ModelError;
+use super::ffn::DenseFfn;
+use super::layers::{INIT_STD, Linear};
+
+/// What one ReMoE layer reports from a forward pass.
+#[derive(Debug)]
+pub struct RemoeStats {
+    /// The load-balanced L1 regulariser `(1/T) sum_t sum_e f_e R_{t,e}`, with
+    /// `f_e = E/(k T) sum_t 1{R_{t,e} > 0}` not differentiated (scalar, f32).
+    pub reg: Tensor,
+    /// Fraction of zero router outputs over tokens and experts.
+    pub sparsity: f64,
+}
+
+/// A ReMoE layer: a router and `E` GELU experts.
+#[derive(Debug)]
+pub struct Remoe {
+    router: Linear,
+    experts: Vec<DenseFfn>,
+    active: i64,
+}
+
+impl Remoe {
+    pub fn new(p: &Path, cfg: &Config) -> Result<Self, ModelError> {
+        let experts = (0..cfg.experts)
+            .map(|e| DenseFfn::new(&(p / "experts" / e), cfg, FfnKind::Gelu, cfg.ffn_hidden))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Remoe {
+            router: Linear::new(&(p / "router"), cfg.hidden, cfg.experts, false, INIT_STD)?,
+            experts,
+            active: cfg.active_experts,
+        })
+    }
+
+    /// Parameters of one layer.
+    pub fn count(cfg: &Config) -> i64 {
+        Linear::count(cfg.hidden, cfg.experts, false)
+            + cfg.experts * DenseFfn::count(cfg.hidden, cfg.ffn_hidden, FfnKind::Gelu)
+    }
+
+    /// Router outputs `ReLU(x W_r)`: `x (N, D)` -> `(N, E)`.
+    pub fn route(&self, x: &Tensor) -> Tensor {
+        self.router.forward(x).relu()
+    }
+
+    /// Sparse forward: `x (..., D)` -> `(..., D)` and the layer's statistics.
+    pub fn forward(&self, x: &Tensor) -> (Tensor, RemoeStats) {
+        let shape = x.size();
+        let d = shape[shape.len() - 1];
+        let flat = x.reshape([-1, d]); // (N, D)
+        let n = flat.size()[0];
+        let r = self.route(&flat); // (N, E)
+        let active = r.gt(0.0); // (N, E)
+        let mut out = flat.zeros_like();
+        for (e, expert) in self.experts.iter().enumerate() {
+            let idx = active.select(1, e as i64).nonzero().squeeze_dim(1); // (N_e)
+            if idx.numel() == 0 {
+                continue;
+            }
+            let weight = r.select(1, e as i64).index_select(0, &idx).unsqueeze(1); // (N_e, 1)
+            let y = expert.forward(&flat.index_select(0, &idx)) * weight; // (N_e, D)
+            out = out.index_add(0, &idx, &y);
+        }
+        let stats = self.stats(&r, n);
+        (out.view(shape.as_slice()), stats)
+    }
+
+    /// The dense reference: every expert on every token, weighted by the router (zero weights
+    /// included). Equal to [`Remoe::forward`]; for tests.
+    pub fn forward_dense(&self, x: &Tensor) -> Tensor {
+        let r = self.route(x);
+        self.experts
+            .iter()
+            .enumerate()
+            .map(|(e, expert)| expert.forward(x) * r.select(-1, e as i64).unsqueeze(-1))
+            .fold(x.zeros_like(), |acc, y| acc + y)
+    }
+
+    fn stats(&self, r: &Tensor, n: i64) -> RemoeStats {
+        let e = self.experts.len() as i64;
+        let counts = r.detach().gt(0.0).to_kind(Kind::Float).sum_dim_intlist(0, false, Kind::Float); // (E)
+        let f = &counts * (e as f64 / (self.active * n.max(1)) as f64);
+        let reg = (r.to_kind(Kind::Float) * f.unsqueeze(0)).sum(Kind::Float) / n.max(1) as f64;
+        let nonzero = counts.sum(Kind::Float).double_value(&[]);
+        RemoeStats { reg, sparsity: 1.0 - nonzero / (n.max(1) * e) as f64 }
+    }
+}
+
+/// The adaptive coefficient of one layer's regulariser:
+/// `lambda <- lambda * alpha^sign(target - sparsity)` after every training step.
+/// Model state: checkpointed with the weights and reported per layer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RemoeController {
+    /// Current coefficient lambda (starts at lambda_0).
+    pub lambda: f64,
+    /// Sparsity measured at the last update (None before the first).
+    pub sparsity: Option<f64>,
+    /// Target sparsity `1 - k/E`.
+    pub target: f64,
+    /// Multiplicative step alpha.
+    pub alpha: f64,
+}
+
+impl RemoeController {
+    pub fn new(cfg: &Config) -> Self {
+        RemoeController {
+            lambda: cfg.remoe_lambda0,
+            sparsity: None,
+            target: cfg.remoe_target_sparsity(),
+            alpha: cfg.remoe_alpha,
+        }
+    }
+
+    /// Records a measured sparsity and moves lambda toward the target.
+    pub fn update(&mut self, sparsity: f64) {
+        self.sparsity = Some(sparsity);
+        if sparsity < self.target {
+            self.lambda *= self.alpha;
+        } else if sparsity > self.target {
+            self.lambda /= self.alpha;
+        }
+    }
+}

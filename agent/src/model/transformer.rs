@@ -1,0 +1,365 @@
+//! The whole model: per-group encoders, pre-norm residual blocks whose token mixer comes from
+//! the layer pattern (lightning, softmax or hybrids), a final LayerNorm and per-group action
+//! decoders. Loss: MSE on continuous actions, cross-entropy on discrete ones, plus the ReMoE
+//! regularisers weighted by their adaptive coefficients.
+
+use std::collections::HashSet;
+use std::path::Path as FsPath;
+
+use rand::Rng;
+use tch::nn::VarStore;
+use tch::{Device, Kind, Tensor};
+
+use super::block::Block;
+use super::config::{ActionSpec, Config, FfnKind};
+use super::encoders::GroupHead;
+use super::error::{ModelError, batch_err};
+use super::layers::LayerNorm;
+use super::remoe::RemoeController;
+
+/// A training (or evaluation) batch of `B` sequences of `T` steps from one domain group.
+#[derive(Debug)]
+pub struct Batch {
+    /// Index of the domain group in `Config::groups`.
+    pub group: usize,
+    /// `(B, T, obs_dim)`, f32: o_t.
+    pub obs: Tensor,
+    /// a_{t-1}: `(B, T, act_dim)` f32 (continuous) or `(B, T)` i64 (discrete); ignored where
+    /// `episode_start` is set.
+    pub prev_actions: Tensor,
+    /// r_{t-1}: `(B, T)` f32; ignored where `episode_start` is set.
+    pub prev_rewards: Tensor,
+    /// `(B, T)` bool: step_num == 0 (the previous action and reward are padding).
+    pub episode_start: Tensor,
+    /// a_t to predict, shaped as `prev_actions`; without it no loss is computed.
+    pub target_actions: Option<Tensor>,
+    /// `(B, T)` weights of each step in the loss (1 = counts, 0 = ignored); all count if None.
+    pub loss_mask: Option<Tensor>,
+}
+
+/// What [`Model::forward`] returns.
+#[derive(Debug)]
+pub struct ForwardOutput {
+    /// `(B, T, act_dim)` predicted actions or `(B, T, n)` logits, f32.
+    pub predictions: Tensor,
+    /// MSE or cross-entropy against `target_actions` (scalar), when targets were given.
+    pub task_loss: Option<Tensor>,
+    /// `task_loss + aux.remoe_loss`: what to minimise.
+    pub loss: Option<Tensor>,
+    pub aux: Aux,
+}
+
+/// Auxiliary outputs: the ReMoE regularisers and the sparsity each layer measured.
+#[derive(Debug)]
+pub struct Aux {
+    /// `sum_l lambda_l L_reg_l` (scalar f32; zero without ReMoE layers).
+    pub remoe_loss: Tensor,
+    /// `(layer, measured sparsity)` for every ReMoE layer, in layer order.
+    pub sparsity: Vec<(usize, f64)>,
+}
+
+/// The in-context action model. Owns its [`VarStore`]: parameter names mirror the module
+/// tree (`groups.0.encoder.obs.l1.weight`, `blocks.3.mixer.q.weight`, ...), Linear weights
+/// are in optimizer group [`super::layers::DECAY_GROUP`].
+#[derive(Debug)]
+pub struct Model {
+    pub(super) cfg: Config,
+    pub(super) vs: VarStore,
+    pub(super) groups: Vec<GroupHead>,
+    pub(super) blocks: Vec<Block>,
+    pub(super) final_norm: LayerNorm,
+    /// One controller per layer, `Some` for ReMoE layers.
+    pub(super) remoe: Vec<Option<RemoeController>>,
+    pub(super) kind: Kind,
+}
+
+impl Model {
+    /// Builds fresh f32 weights on `device`; torch's generator is seeded from `rng`.
+    pub fn new(cfg: &Config, device: Device, rng: &mut impl Rng) -> Result<Self, ModelError> {
+        cfg.validate()?;
+        tch::manual_seed(rng.random::<i64>());
+        let vs = VarStore::new(device);
+        let root = vs.root();
+        let groups = cfg
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(g, spec)| GroupHead::new(&(&root / "groups" / g), cfg, spec))
+            .collect::<Result<Vec<_>, _>>()?;
+        let blocks = cfg
+            .layer_kinds()
+            .into_iter()
+            .enumerate()
+            .map(|(l, kind)| Block::new(&(&root / "blocks" / l), cfg, l as i64, kind))
+            .collect::<Result<Vec<_>, _>>()?;
+        let final_norm = LayerNorm::new(&(&root / "final_norm"), cfg.hidden)?;
+        let remoe = (0..cfg.layers)
+            .map(|_| (cfg.ffn == FfnKind::Remoe).then(|| RemoeController::new(cfg)))
+            .collect();
+        Ok(Model { cfg: cfg.clone(), vs, groups, blocks, final_norm, remoe, kind: Kind::Float })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The parameters, for an optimizer (`nn::AdamW::default().build(model.var_store(), lr)`).
+    pub fn var_store(&self) -> &VarStore {
+        &self.vs
+    }
+
+    pub fn device(&self) -> Device {
+        self.vs.device()
+    }
+
+    /// The floating-point kind of the weights and activations.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Casts every weight to `kind` (e.g. `Kind::BFloat16` on a GPU).
+    pub fn set_kind(&mut self, kind: Kind) {
+        self.vs.set_kind(kind);
+        self.kind = kind;
+    }
+
+    /// The residual blocks, in order.
+    pub fn blocks(&self) -> &[Block] {
+        &self.blocks
+    }
+
+    /// Number of trainable parameters (every element of every weight).
+    pub fn num_parameters(&self) -> i64 {
+        self.vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+    }
+
+    pub(super) fn group(&self, group: usize) -> Result<&GroupHead, ModelError> {
+        self.groups.get(group).ok_or(ModelError::Group { group, count: self.groups.len() })
+    }
+
+    /// Training forward over whole sequences (from an empty history).
+    pub fn forward(&self, batch: &Batch) -> Result<ForwardOutput, ModelError> {
+        let head = self.group(batch.group)?;
+        let (b, t) = validate_batch(head, batch)?;
+        let mut x = head.embed(
+            &batch.obs,
+            &batch.prev_actions,
+            &batch.prev_rewards,
+            &batch.episode_start,
+            self.kind,
+        );
+        let mut remoe_terms = Vec::new();
+        let mut sparsity = Vec::new();
+        for (l, block) in self.blocks.iter().enumerate() {
+            let (y, stats) = block.forward(&x);
+            x = y;
+            if let (Some(stats), Some(Some(ctl))) = (stats, self.remoe.get(l)) {
+                remoe_terms.push(stats.reg * ctl.lambda);
+                sparsity.push((l, stats.sparsity));
+            }
+        }
+        let remoe_loss = match remoe_terms.len() {
+            0 => Tensor::zeros([], (Kind::Float, self.device())),
+            _ => Tensor::stack(&remoe_terms, 0).sum(Kind::Float),
+        };
+        let predictions = head.decode(&self.final_norm.forward(&x)).to_kind(Kind::Float); // (B, T, out)
+        let task_loss = match &batch.target_actions {
+            Some(target) => {
+                let per_step = match head.spec.action {
+                    ActionSpec::Continuous { .. } => (&predictions - target.to_kind(Kind::Float))
+                        .square()
+                        .mean_dim(-1, false, Kind::Float),
+                    ActionSpec::Discrete { .. } => {
+                        let logp = predictions.log_softmax(-1, Kind::Float);
+                        logp.gather(-1, &target.unsqueeze(-1), false).squeeze_dim(-1).neg()
+                    }
+                }; // (B, T)
+                Some(match &batch.loss_mask {
+                    Some(mask) => {
+                        let mask = mask.to_kind(Kind::Float);
+                        (per_step * &mask).sum(Kind::Float) / mask.sum(Kind::Float).clamp_min(1.0)
+                    }
+                    None => per_step.sum(Kind::Float) / (b * t).max(1) as f64,
+                })
+            }
+            None => None,
+        };
+        let loss = task_loss.as_ref().map(|l| l + &remoe_loss);
+        Ok(ForwardOutput { predictions, task_loss, loss, aux: Aux { remoe_loss, sparsity } })
+    }
+
+    /// After an optimizer step: feed each ReMoE layer's measured sparsity to its controller.
+    pub fn update_remoe(&mut self, aux: &Aux) {
+        for &(l, s) in &aux.sparsity {
+            if let Some(Some(ctl)) = self.remoe.get_mut(l) {
+                ctl.update(s);
+            }
+        }
+    }
+
+    /// `(layer, controller)` of every ReMoE layer: lambda and the last measured sparsity.
+    pub fn remoe_state(&self) -> Vec<(usize, RemoeController)> {
+        self.remoe.iter().enumerate().filter_map(|(l, c)| c.clone().map(|c| (l, c))).collect()
+    }
+
+    /// Writes every weight and the ReMoE controllers (`remoe.<layer>.lambda`,
+    /// `remoe.<layer>.sparsity`, f64; NaN before the first measurement) to a safetensors file.
+    pub fn save(&self, path: &FsPath) -> Result<(), ModelError> {
+        let mut named: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
+        named.sort_by(|a, b| a.0.cmp(&b.0));
+        for (l, ctl) in self.remoe_state() {
+            named.push((format!("remoe.{l}.lambda"), Tensor::from(ctl.lambda)));
+            named.push((
+                format!("remoe.{l}.sparsity"),
+                Tensor::from(ctl.sparsity.unwrap_or(f64::NAN)),
+            ));
+        }
+        let named: Vec<(String, Tensor)> =
+            named.into_iter().map(|(n, t)| (n, t.to_device(Device::Cpu))).collect();
+        Tensor::write_safetensors(&named, path).map_err(|e| ckpt_err(path, e.to_string()))
+    }
+
+    /// Loads weights and ReMoE controllers written by [`Model::save`] for the same config.
+    /// Every weight must be present with its shape; unknown names are an error.
+    pub fn load(&mut self, path: &FsPath) -> Result<(), ModelError> {
+        let tensors = Tensor::read_safetensors(path).map_err(|e| ckpt_err(path, e.to_string()))?;
+        let vars = self.vs.variables();
+        let mut seen = HashSet::new();
+        for (name, value) in &tensors {
+            if let Some(rest) = name.strip_prefix("remoe.") {
+                self.load_remoe(path, rest, value)?;
+                continue;
+            }
+            let Some(var) = vars.get(name) else {
+                return Err(ckpt_err(
+                    path,
+                    format!("tensor `{name}` is not a parameter of this model"),
+                ));
+            };
+            if var.size() != value.size() {
+                return Err(ckpt_err(
+                    path,
+                    format!(
+                        "`{name}` has shape {:?}, the model expects {:?}",
+                        value.size(),
+                        var.size()
+                    ),
+                ));
+            }
+            tch::no_grad(|| var.shallow_clone().f_copy_(value))?;
+            seen.insert(name.as_str());
+        }
+        let mut missing: Vec<&String> =
+            vars.keys().filter(|n| !seen.contains(n.as_str())).collect();
+        missing.sort();
+        if let Some(first) = missing.first() {
+            return Err(ckpt_err(
+                path,
+                format!("{} parameters missing, e.g. `{first}`", missing.len()),
+            ));
+        }
+        Ok(())
+    }
+
+    fn load_remoe(&mut self, path: &FsPath, rest: &str, value: &Tensor) -> Result<(), ModelError> {
+        let parsed =
+            rest.split_once('.').and_then(|(l, field)| Some((l.parse::<usize>().ok()?, field)));
+        let Some((l, field)) = parsed else {
+            return Err(ckpt_err(path, format!("malformed ReMoE entry `remoe.{rest}`")));
+        };
+        let Some(Some(ctl)) = self.remoe.get_mut(l) else {
+            return Err(ckpt_err(path, format!("layer {l} is not a ReMoE layer in this model")));
+        };
+        let x = value.f_double_value(&[])?;
+        match field {
+            "lambda" => ctl.lambda = x,
+            "sparsity" => ctl.sparsity = (!x.is_nan()).then_some(x),
+            _ => return Err(ckpt_err(path, format!("unknown ReMoE field `remoe.{rest}`"))),
+        }
+        Ok(())
+    }
+}
+
+fn ckpt_err(path: &FsPath, message: String) -> ModelError {
+    ModelError::Checkpoint { path: path.display().to_string(), message }
+}
+
+/// Checks shapes and kinds of a batch against its group; returns `(B, T)`.
+fn validate_batch(head: &GroupHead, batch: &Batch) -> Result<(i64, i64), ModelError> {
+    let obs = batch.obs.size();
+    if obs.len() != 3 || obs[2] != head.spec.obs_dim {
+        return Err(batch_err(
+            "obs",
+            format!("must be (B, T, {}), got {obs:?}", head.spec.obs_dim),
+        ));
+    }
+    let (b, t) = (obs[0], obs[1]);
+    check_actions(head, "prev_actions", &batch.prev_actions, b, t, Some(&batch.episode_start))?;
+    if let Some(target) = &batch.target_actions {
+        check_actions(head, "target_actions", target, b, t, None)?;
+    }
+    for (field, x) in [
+        ("prev_rewards", Some(&batch.prev_rewards)),
+        ("episode_start", Some(&batch.episode_start)),
+        ("loss_mask", batch.loss_mask.as_ref()),
+    ] {
+        if let Some(x) = x {
+            if x.size() != [b, t] {
+                return Err(batch_err(
+                    field,
+                    format!("must be (B, T) = ({b}, {t}), got {:?}", x.size()),
+                ));
+            }
+        }
+    }
+    Ok((b, t))
+}
+
+/// Actions of a group: `(B, T, dim)` floats, or `(B, T)` Int64 in `0..n` (outside `skip`).
+pub(super) fn check_actions(
+    head: &GroupHead,
+    field: &'static str,
+    x: &Tensor,
+    b: i64,
+    t: i64,
+    skip: Option<&Tensor>,
+) -> Result<(), ModelError> {
+    match head.spec.action {
+        ActionSpec::Continuous { dim } => {
+            if x.size() != [b, t, dim] || !x.is_floating_point() {
+                return Err(batch_err(
+                    field,
+                    format!(
+                        "must be floats (B, T, {dim}) = ({b}, {t}, {dim}), got {:?} {:?}",
+                        x.kind(),
+                        x.size()
+                    ),
+                ));
+            }
+        }
+        ActionSpec::Discrete { n } => {
+            if x.size() != [b, t] || x.kind() != Kind::Int64 {
+                return Err(batch_err(
+                    field,
+                    format!(
+                        "must be Int64 indices (B, T) = ({b}, {t}), got {:?} {:?}",
+                        x.kind(),
+                        x.size()
+                    ),
+                ));
+            }
+            let checked = match skip {
+                Some(start) if start.size() == [b, t] => {
+                    x.masked_fill(&start.to_kind(Kind::Bool), 0)
+                }
+                _ => x.shallow_clone(),
+            };
+            if x.numel() > 0
+                && (checked.min().int64_value(&[]) < 0 || checked.max().int64_value(&[]) >= n)
+            {
+                return Err(batch_err(field, format!("holds an action outside 0..{n}")));
+            }
+        }
+    }
+    Ok(())
+}

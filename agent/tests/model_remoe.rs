@@ -1,0 +1,117 @@
+//! ReMoE: the sparse (gathered per expert) computation equals the dense masked one, and the
+//! adaptive regulariser drives a toy layer to the target sparsity.
+
+use agent::model::remoe::{Remoe, RemoeController};
+use agent::model::{Config, FfnKind};
+use tch::nn::{Adam, OptimizerConfig, VarStore};
+use tch::{Device, Kind, Tensor};
+
+fn remoe_config(hidden: i64, inner: i64, experts: i64, active: i64) -> Config {
+    Config {
+        hidden,
+        ffn: FfnKind::Remoe,
+        ffn_hidden: inner,
+        experts,
+        active_experts: active,
+        ..Config::tiny()
+    }
+}
+
+#[test]
+fn sparse_forward_and_gradients_equal_the_dense_masked_computation() {
+    one_thread();
+    tch::manual_seed(5);
+    let cfg = remoe_config(32, 48, 6, 2);
+    let vs = VarStore::new(Device::Cpu);
+    let moe = Remoe::new(&vs.root(), &cfg).unwrap();
+    let x = Tensor::randn([3, 11, 32], (Kind::Float, Device::Cpu));
+    let (sparse, stats) = moe.forward(&x);
+    let dense = moe.forward_dense(&x);
+    let d = (&sparse - &dense).abs().max().double_value(&[]);
+    assert!(d <= 1e-5, "sparse and dense outputs differ by {d}");
+    assert!(
+        stats.sparsity > 0.2 && stats.sparsity < 0.8,
+        "a fresh router is partly sparse: {}",
+        stats.sparsity
+    );
+    let zeros = moe
+        .route(&x.view([-1, 32]))
+        .eq(0.0)
+        .to_kind(Kind::Float)
+        .mean(Kind::Float)
+        .double_value(&[]);
+    assert!(
+        (zeros - stats.sparsity).abs() < 1e-6,
+        "sparsity is the fraction of zero router outputs"
+    );
+
+    let grads = |y: &Tensor| -> Vec<Tensor> {
+        vs.trainable_variables().iter().for_each(|v| {
+            let mut g = v.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        });
+        (y * y).sum(Kind::Float).backward();
+        vs.trainable_variables().iter().map(|v| v.grad().copy()).collect()
+    };
+    let g_sparse = grads(&moe.forward(&x).0);
+    let g_dense = grads(&moe.forward_dense(&x));
+    for (a, b) in g_sparse.iter().zip(&g_dense) {
+        let d = (a - b).abs().max().double_value(&[]);
+        assert!(d <= 1e-4, "gradients differ by {d}");
+    }
+}
+
+#[test]
+fn controller_reaches_the_target_sparsity_on_a_toy_task() {
+    one_thread();
+    tch::manual_seed(6);
+    let cfg = remoe_config(16, 16, 8, 2); // target 0.75
+    let vs = VarStore::new(Device::Cpu);
+    let moe = Remoe::new(&vs.root(), &cfg).unwrap();
+    let mut ctl = RemoeController::new(&cfg);
+    let mut opt = Adam::default().build(&vs, 3e-3).unwrap();
+    // Router inputs with a non-zero mean, as hidden states have: for inputs symmetric about
+    // zero every direction w has P(x . w > 0) = 1/2, and no router could be sparser than 1/2.
+    let x = Tensor::randn([512, 16], (Kind::Float, Device::Cpu)) + 0.5;
+    let target = x.matmul(&Tensor::randn([16, 16], (Kind::Float, Device::Cpu))).tanh();
+    let mut history = Vec::new();
+    for _ in 0..600 {
+        let (y, stats) = moe.forward(&x);
+        let loss = (y - &target).square().mean(Kind::Float) + stats.reg * ctl.lambda;
+        opt.backward_step(&loss);
+        ctl.update(stats.sparsity);
+        history.push(stats.sparsity);
+    }
+    let early = history[..10].iter().sum::<f64>() / 10.0;
+    // Lambda moves by a factor 1.2 every step, so sparsity oscillates about the target:
+    // judge the mean over the last 200 steps.
+    let late = history[history.len() - 200..].iter().sum::<f64>() / 200.0;
+    assert!(early < 0.7, "starts below the target: {early}");
+    assert!(
+        (late - 0.75).abs() <= 0.02,
+        "sparsity settles at {late}, target 0.75 (lambda {})",
+        ctl.lambda
+    );
+    assert!(ctl.lambda > cfg.remoe_lambda0, "lambda grew from lambda_0");
+}
+
+#[test]
+fn controller_steps_lambda_by_alpha() {
+    one_thread();
+    let cfg = remoe_config(16, 16, 4, 1); // target 0.75
+    let mut ctl = RemoeController::new(&cfg);
+    ctl.update(0.5);
+    assert!((ctl.lambda - 1.2e-8).abs() < 1e-20);
+    ctl.update(0.9);
+    ctl.update(0.9);
+    assert!((ctl.lambda - 1e-8 / 1.2).abs() < 1e-20);
+    assert_eq!(ctl.sparsity, Some(0.9));
+}
+
+/// The CI machine has two cores shared by several jobs: one intra-op thread per test avoids
+/// oversubscription (tens of times slower otherwise).
+fn one_thread() {
+    tch::set_num_threads(1);
+}

@@ -1,0 +1,256 @@
+//! The whole model: step-by-step inference equals the training forward, per-environment
+//! resets, exact parameter counts, checkpoints, batch validation, and a training smoke test.
+
+use agent::model::{ActionSpec, Batch, Config, FfnKind, Model, ModelError, param_table, totals};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use tch::nn::{Adam, OptimizerConfig};
+use tch::{Device, Kind, Tensor};
+
+fn model(cfg: &Config, seed: u64) -> Model {
+    Model::new(cfg, Device::Cpu, &mut StdRng::seed_from_u64(seed)).unwrap()
+}
+
+/// A random batch of group `group`: episode starts at t = 0 and about one step in six.
+fn random_batch(cfg: &Config, group: usize, b: i64, t: i64) -> Batch {
+    let opts = (Kind::Float, Device::Cpu);
+    let spec = &cfg.groups[group];
+    let actions = |_: ()| match spec.action {
+        ActionSpec::Continuous { dim } => Tensor::randn([b, t, dim], opts),
+        ActionSpec::Discrete { n } => Tensor::randint(n, [b, t], (Kind::Int64, Device::Cpu)),
+    };
+    let start = Tensor::rand([b, t], opts).lt(0.15);
+    let _ = start.narrow(1, 0, 1).fill_(1);
+    Batch {
+        group,
+        obs: Tensor::randn([b, t, spec.obs_dim], opts),
+        prev_actions: actions(()),
+        prev_rewards: Tensor::randn([b, t], opts),
+        episode_start: start,
+        target_actions: Some(actions(())),
+        loss_mask: None,
+    }
+}
+
+/// Runs the batch through `step` one timestep at a time; returns `(B, T, out)`.
+fn stepwise(model: &Model, batch: &Batch) -> Tensor {
+    let (b, t) = (batch.obs.size()[0], batch.obs.size()[1]);
+    let mut state = model.new_state(batch.group, b).unwrap();
+    let outs: Vec<Tensor> = (0..t)
+        .map(|i| {
+            let at = |x: &Tensor| x.select(1, i);
+            model
+                .step(
+                    &mut state,
+                    &at(&batch.obs),
+                    &at(&batch.prev_actions),
+                    &at(&batch.prev_rewards),
+                    &at(&batch.episode_start),
+                )
+                .unwrap()
+                .prediction
+        })
+        .collect();
+    Tensor::stack(&outs, 1)
+}
+
+fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
+    (a - b).abs().max().double_value(&[])
+}
+
+#[test]
+fn stepwise_inference_equals_the_training_forward() {
+    one_thread();
+    tch::manual_seed(7);
+    // Hybrid lightning + softmax, a sequence longer than the softmax window and not a
+    // multiple of the lightning block or the softmax chunk; both kinds of action space.
+    for (pattern, ffn) in [("LS", FfnKind::Gelu), ("SL", FfnKind::Remoe), ("L", FfnKind::Swiglu)] {
+        let cfg = Config { pattern: pattern.into(), ffn, ..Config::tiny() };
+        let m = model(&cfg, 8);
+        for group in 0..cfg.groups.len() {
+            let batch = random_batch(&cfg, group, 3, 23);
+            let whole = m.forward(&batch).unwrap().predictions;
+            let steps = stepwise(&m, &batch);
+            let d = max_diff(&whole, &steps);
+            assert!(d <= 1e-4, "pattern {pattern}, group {group}: step form differs by {d}");
+        }
+    }
+}
+
+#[test]
+fn resetting_one_environment_restarts_only_its_history() {
+    one_thread();
+    tch::manual_seed(9);
+    let cfg = Config::tiny();
+    let m = model(&cfg, 10);
+    let batch = random_batch(&cfg, 0, 2, 20);
+    let split = 12;
+    let mut state = m.new_state(0, 2).unwrap();
+    let mut outs = Vec::new();
+    for i in 0..20 {
+        if i == split {
+            state.reset(1).unwrap();
+        }
+        let at = |x: &Tensor| x.select(1, i);
+        let start = at(&batch.episode_start);
+        if i == split {
+            let _ = start.narrow(0, 1, 1).fill_(1); // a new task begins with an episode start
+        }
+        outs.push(
+            m.step(
+                &mut state,
+                &at(&batch.obs),
+                &at(&batch.prev_actions),
+                &at(&batch.prev_rewards),
+                &start,
+            )
+            .unwrap()
+            .prediction,
+        );
+    }
+    let steps = Tensor::stack(&outs, 1); // (2, 20, 3)
+    let whole = m.forward(&batch).unwrap().predictions;
+    assert!(max_diff(&steps.get(0), &whole.get(0)) <= 1e-4, "environment 0 keeps its history");
+
+    let tail = |x: &Tensor| x.narrow(0, 1, 1).narrow(1, split, 20 - split).copy();
+    let fresh = Batch {
+        group: 0,
+        obs: tail(&batch.obs),
+        prev_actions: tail(&batch.prev_actions),
+        prev_rewards: tail(&batch.prev_rewards),
+        episode_start: {
+            let s = tail(&batch.episode_start);
+            let _ = s.narrow(1, 0, 1).fill_(1);
+            s
+        },
+        target_actions: None,
+        loss_mask: None,
+    };
+    let restarted = m.forward(&fresh).unwrap().predictions.get(0);
+    let d = max_diff(&steps.get(1).narrow(0, split, 20 - split), &restarted);
+    assert!(d <= 1e-4, "environment 1 after its reset differs from a fresh history by {d}");
+}
+
+#[test]
+fn analytic_parameter_counts_equal_the_built_model() {
+    one_thread();
+    let remoe = Config { ffn: FfnKind::Remoe, ..Config::tiny() };
+    let swiglu =
+        Config { ffn: FfnKind::Swiglu, pattern: "SSL".into(), layers: 3, ..Config::tiny() };
+    for cfg in [Config::tiny(), remoe, swiglu, Config::small()] {
+        let m = model(&cfg, 11);
+        let vars = m.var_store().variables();
+        let rows = param_table(&cfg);
+        for row in &rows {
+            let prefix = format!("{}.", row.module);
+            let alt = format!("{}_", row.module); // blocks.N.norm covers norm_mixer and norm_ffn
+            let built: i64 = vars
+                .iter()
+                .filter(|(n, _)| n.starts_with(&prefix) || n.starts_with(&alt))
+                .map(|(_, t)| t.numel() as i64)
+                .sum();
+            assert_eq!(built, row.total, "module {} ({})", row.module, row.what);
+        }
+        let (total, active) = totals(&cfg, &rows);
+        assert_eq!(total, m.num_parameters(), "every parameter is in some row");
+        assert!(active <= total);
+    }
+}
+
+#[test]
+fn presets_have_the_promised_sizes() {
+    one_thread();
+    let (small, _) = totals(&Config::small(), &param_table(&Config::small()));
+    assert!((1_000_000..10_000_000).contains(&small), "small: {small}");
+    for name in ["vintix-300m", "vintix-300m-remoe"] {
+        let cfg = Config::preset(name).unwrap();
+        cfg.validate().unwrap();
+        let (total, active) = totals(&cfg, &param_table(&cfg));
+        assert!((280_000_000..=340_000_000).contains(&total), "{name}: {total}");
+        assert_eq!((cfg.layers, cfg.hidden, cfg.heads, cfg.context), (20, 1024, 16, 8192));
+        if cfg.ffn == FfnKind::Remoe {
+            assert!(
+                active < total * 3 / 4,
+                "{name}: ReMoE activates a fraction: {active} of {total}"
+            );
+        }
+    }
+    assert!(matches!(Config::preset("huge"), Err(ModelError::UnknownPreset { .. })));
+}
+
+#[test]
+fn checkpoints_round_trip_weights_and_remoe_state() {
+    one_thread();
+    tch::manual_seed(12);
+    let cfg = Config { ffn: FfnKind::Remoe, ..Config::tiny() };
+    let mut a = model(&cfg, 13);
+    let batch = random_batch(&cfg, 1, 2, 9);
+    let out = a.forward(&batch).unwrap();
+    a.update_remoe(&out.aux);
+    a.update_remoe(&out.aux);
+    let path =
+        std::env::temp_dir().join(format!("icrl-model-test-{}.safetensors", std::process::id()));
+    a.save(&path).unwrap();
+    let mut b = model(&cfg, 14);
+    assert!(
+        max_diff(&a.forward(&batch).unwrap().predictions, &b.forward(&batch).unwrap().predictions)
+            > 1e-3
+    );
+    b.load(&path).unwrap();
+    let d =
+        max_diff(&a.forward(&batch).unwrap().predictions, &b.forward(&batch).unwrap().predictions);
+    assert_eq!(d, 0.0, "same weights, same outputs");
+    assert_eq!(a.remoe_state(), b.remoe_state());
+    assert_eq!(b.remoe_state().len(), 2);
+    assert!(b.remoe_state()[0].1.sparsity.is_some());
+
+    let other = Config { hidden: 48, ..Config::tiny() };
+    let err = model(&other, 15).load(&path).unwrap_err();
+    assert!(matches!(err, ModelError::Checkpoint { .. }), "{err}");
+    std::fs::remove_file(&path).unwrap();
+}
+
+#[test]
+fn malformed_batches_are_errors_naming_the_field() {
+    one_thread();
+    let cfg = Config::tiny();
+    let m = model(&cfg, 16);
+    let mut batch = random_batch(&cfg, 0, 2, 5);
+    batch.obs = Tensor::zeros([2, 5, 7], (Kind::Float, Device::Cpu));
+    let err = m.forward(&batch).unwrap_err().to_string();
+    assert!(err.contains("`obs`"), "{err}");
+    let mut batch = random_batch(&cfg, 1, 2, 5);
+    batch.target_actions = Some(Tensor::full([2, 5], 9, (Kind::Int64, Device::Cpu)));
+    let err = m.forward(&batch).unwrap_err().to_string();
+    assert!(err.contains("`target_actions`") && err.contains("0..5"), "{err}");
+    batch.group = 7;
+    assert!(matches!(m.forward(&batch), Err(ModelError::Group { group: 7, count: 2 })));
+    let bad = Config { heads: 3, ..Config::tiny() };
+    assert!(Model::new(&bad, Device::Cpu, &mut StdRng::seed_from_u64(0)).is_err());
+}
+
+#[test]
+fn a_few_adam_steps_fit_a_fixed_batch() {
+    one_thread();
+    tch::manual_seed(17);
+    let cfg = Config { ffn: FfnKind::Remoe, ..Config::tiny() };
+    let mut m = model(&cfg, 18);
+    let mut opt = Adam::default().build(m.var_store(), 3e-3).unwrap();
+    for group in [0, 1] {
+        let batch = random_batch(&cfg, group, 4, 16);
+        let first = m.forward(&batch).unwrap().task_loss.unwrap().double_value(&[]);
+        for _ in 0..40 {
+            let out = m.forward(&batch).unwrap();
+            opt.backward_step(&out.loss.unwrap());
+            m.update_remoe(&out.aux);
+        }
+        let last = m.forward(&batch).unwrap().task_loss.unwrap().double_value(&[]);
+        assert!(last < 0.7 * first, "group {group}: loss {first} -> {last}");
+    }
+}
+
+/// The CI machine has two cores shared by several jobs: one intra-op thread per test avoids
+/// oversubscription (tens of times slower otherwise).
+fn one_thread() {
+    tch::set_num_threads(1);
+}
