@@ -23,6 +23,8 @@ enum Command {
     Datagen(commands::datagen::DatagenArgs),
     /// Inspect a learning-history dataset: `info` and `plot`.
     Dataset(commands::dataset::DatasetArgs),
+    /// Train an in-context agent on a learning-history dataset.
+    Train(commands::train::TrainArgs),
 }
 
 fn main() -> Result<()> {
@@ -31,5 +33,6 @@ fn main() -> Result<()> {
         Command::Doctor(args) => commands::doctor::run(&args),
         Command::Datagen(args) => commands::datagen::run(&args),
         Command::Dataset(args) => commands::dataset::run(&args),
+        Command::Train(args) => commands::train::run(&args),
     }
 }

@@ -3,3 +3,4 @@
 pub mod datagen;
 pub mod dataset;
 pub mod doctor;
+pub mod train;

@@ -1,0 +1,98 @@
+//! Checkpoints: weights (with the ReMoE controllers), optimizer moments, step and sampler RNG
+//! state, in `RUN/checkpoint/`. Written into a temporary folder first and swapped in by
+//! renames, so a crash leaves either the old or the new checkpoint, never half of one.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use tch::{Device, Tensor};
+
+pub const CHECKPOINT_DIR: &str = "checkpoint";
+pub const MODEL_FILE: &str = "model.safetensors";
+pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+pub const STATE_FILE: &str = "state.json";
+
+/// What `state.json` holds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// Optimizer steps completed.
+    pub step: usize,
+    /// The batch sampler's ChaCha8 seed (hex) and word position (decimal), to resume the
+    /// exact stream of windows.
+    pub rng_seed: String,
+    pub rng_word_pos: String,
+}
+
+impl TrainState {
+    pub fn new(step: usize, rng: &ChaCha8Rng) -> Self {
+        let seed: String = rng.get_seed().iter().map(|b| format!("{b:02x}")).collect();
+        TrainState { step, rng_seed: seed, rng_word_pos: rng.get_word_pos().to_string() }
+    }
+
+    pub fn rng(&self) -> Result<ChaCha8Rng, String> {
+        use rand::SeedableRng;
+        if self.rng_seed.len() != 64 {
+            return Err("rng_seed must be 64 hex digits".into());
+        }
+        let mut seed = [0u8; 32];
+        for (i, b) in seed.iter_mut().enumerate() {
+            *b = u8::from_str_radix(&self.rng_seed[2 * i..2 * i + 2], 16)
+                .map_err(|e| format!("rng_seed: {e}"))?;
+        }
+        let mut rng = ChaCha8Rng::from_seed(seed);
+        rng.set_word_pos(
+            self.rng_word_pos.parse::<u128>().map_err(|e| format!("rng_word_pos: {e}"))?,
+        );
+        Ok(rng)
+    }
+}
+
+/// The checkpoint folder of a run: `checkpoint/`, or the previous one if a crash happened
+/// between the two renames of a save.
+pub fn find(run: &Path) -> Option<PathBuf> {
+    [CHECKPOINT_DIR, "checkpoint.old"]
+        .iter()
+        .map(|d| run.join(d))
+        .find(|d| d.join(STATE_FILE).exists())
+}
+
+/// Save `model` (through `save_model`), the optimizer moments and the state.
+pub fn save(
+    run: &Path,
+    save_model: impl FnOnce(&Path) -> Result<(), String>,
+    optimizer: Vec<(String, Tensor)>,
+    state: &TrainState,
+) -> Result<(), String> {
+    let tmp = run.join("checkpoint.tmp");
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    save_model(&tmp.join(MODEL_FILE))?;
+    let optimizer: Vec<(String, Tensor)> =
+        optimizer.into_iter().map(|(n, t)| (n, t.to_device(Device::Cpu))).collect();
+    let path = tmp.join(OPTIMIZER_FILE);
+    Tensor::write_safetensors(&optimizer, &path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let text = serde_json::to_string_pretty(state).map_err(|e| e.to_string())?;
+    std::fs::write(tmp.join(STATE_FILE), text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    let (current, old) = (run.join(CHECKPOINT_DIR), run.join("checkpoint.old"));
+    let _ = std::fs::remove_dir_all(&old);
+    if current.exists() {
+        std::fs::rename(&current, &old).map_err(|e| format!("{}: {e}", current.display()))?;
+    }
+    std::fs::rename(&tmp, &current).map_err(|e| format!("{}: {e}", current.display()))?;
+    let _ = std::fs::remove_dir_all(&old);
+    Ok(())
+}
+
+/// Read the optimizer moments and the state of a checkpoint folder.
+pub fn load(dir: &Path) -> Result<(BTreeMap<String, Tensor>, TrainState), String> {
+    let path = dir.join(STATE_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let state: TrainState =
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let path = dir.join(OPTIMIZER_FILE);
+    let tensors =
+        Tensor::read_safetensors(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((tensors.into_iter().collect(), state))
+}

@@ -1,0 +1,154 @@
+//! Training configuration: nested, serialisable, saved as `config.json` in the run folder
+//! before step 0 so every run can be reproduced from its folder.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::Config;
+
+/// AdamW with warmup then cosine decay (Vintix's recipe by default).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OptimConfig {
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Learning rate at the end of the cosine decay.
+    pub min_lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    /// Decoupled weight decay, applied to matrices (Linear weights) only.
+    pub weight_decay: f64,
+    /// Fraction of the steps spent warming up linearly from 0.
+    pub warmup_fraction: f64,
+    /// Clip the global gradient norm to this (0: no clipping).
+    pub grad_clip: f64,
+    /// Micro-batches whose gradients are summed into one optimizer step.
+    pub accumulation: usize,
+}
+
+impl Default for OptimConfig {
+    fn default() -> Self {
+        OptimConfig {
+            lr: 3e-4,
+            min_lr: 0.0,
+            beta1: 0.9,
+            beta2: 0.99,
+            eps: 1e-8,
+            weight_decay: 0.1,
+            warmup_fraction: 0.005,
+            grad_clip: 1.0,
+            accumulation: 1,
+        }
+    }
+}
+
+impl OptimConfig {
+    /// Learning rate at optimizer step `step` of `total`: linear warmup, then cosine to `min_lr`.
+    pub fn lr_at(&self, step: usize, total: usize) -> f64 {
+        let warmup = ((self.warmup_fraction * total as f64).ceil() as usize).max(1);
+        if step < warmup {
+            return self.lr * (step + 1) as f64 / warmup as f64;
+        }
+        let decay = total.saturating_sub(warmup).max(1);
+        let progress = ((step - warmup) as f64 / decay as f64).min(1.0);
+        self.min_lr
+            + 0.5 * (self.lr - self.min_lr) * (1.0 + (std::f64::consts::PI * progress).cos())
+    }
+}
+
+/// Everything that defines a training run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainConfig {
+    /// The model, with the dataset's domain groups filled in.
+    pub model: Config,
+    /// Name of the model preset it came from.
+    pub preset: String,
+    pub optim: OptimConfig,
+    /// The dataset folder.
+    pub data: String,
+    /// Dataset suite name (for the run name).
+    pub suite: String,
+    /// Optimizer steps.
+    pub steps: usize,
+    /// Sequences per micro-batch.
+    pub batch_size: usize,
+    /// Steps (timesteps = tokens) per sequence.
+    pub context: usize,
+    /// Keep only every k-th episode of each history (1: all), as Vintix did for some tasks.
+    pub episode_sparsity: usize,
+    /// Fraction of (task, history) pairs held out for validation.
+    pub val_fraction: f64,
+    /// Validate every this many steps (0: only at the end).
+    pub eval_every: usize,
+    /// Validation batches per evaluation.
+    pub eval_batches: usize,
+    /// Write a checkpoint every this many steps (0: only at the end).
+    pub checkpoint_every: usize,
+    /// Sampling weight of each domain group (by group name); groups not listed weigh by
+    /// their number of training transitions.
+    pub group_weights: Vec<(String, f64)>,
+    pub seed: u64,
+    /// `cpu` or `cuda`.
+    pub device: String,
+}
+
+impl TrainConfig {
+    /// Check what a user can set; the message names the field and what was expected.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("steps", self.steps),
+            ("batch_size", self.batch_size),
+            ("context", self.context),
+            ("episode_sparsity", self.episode_sparsity),
+            ("optim.accumulation", self.optim.accumulation),
+            ("eval_batches", self.eval_batches),
+        ];
+        for (name, v) in positive {
+            if v == 0 {
+                return Err(format!("`{name}` must be at least 1"));
+            }
+        }
+        if !(0.0..0.9).contains(&self.val_fraction) {
+            return Err(format!("`val_fraction` must be in [0, 0.9), got {}", self.val_fraction));
+        }
+        let o = &self.optim;
+        if !(o.lr > 0.0 && o.lr.is_finite()) || o.min_lr < 0.0 || o.min_lr > o.lr {
+            return Err(format!(
+                "`optim.lr` must be > 0 and >= min_lr >= 0, got lr {} min_lr {}",
+                o.lr, o.min_lr
+            ));
+        }
+        if !(0.0..1.0).contains(&o.beta1) || !(0.0..1.0).contains(&o.beta2) {
+            return Err("`optim.beta1` and `optim.beta2` must be in [0, 1)".into());
+        }
+        if !(0.0..1.0).contains(&o.warmup_fraction) || o.weight_decay < 0.0 || o.grad_clip < 0.0 {
+            return Err(
+                "`optim.warmup_fraction` must be in [0, 1), weight_decay and grad_clip >= 0".into(),
+            );
+        }
+        for (g, w) in &self.group_weights {
+            if !(w.is_finite() && *w >= 0.0) {
+                return Err(format!("group weight of `{g}` must be >= 0, got {w}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warmup_then_cosine() {
+        let o = OptimConfig { lr: 1.0, min_lr: 0.1, warmup_fraction: 0.1, ..Default::default() };
+        assert!((o.lr_at(0, 100) - 0.1).abs() < 1e-12);
+        assert!((o.lr_at(9, 100) - 1.0).abs() < 1e-12);
+        assert!((o.lr_at(10, 100) - 1.0).abs() < 1e-12);
+        assert!((o.lr_at(55, 100) - 0.55).abs() < 1e-12);
+        assert!((o.lr_at(100, 100) - 0.1).abs() < 1e-12);
+        let lrs: Vec<f64> = (10..100).map(|s| o.lr_at(s, 100)).collect();
+        assert!(lrs.windows(2).all(|w| w[1] <= w[0]));
+    }
+}

@@ -1,0 +1,10 @@
+//! Multi-domain training on learning histories (see `trainer.rs` for the loop).
+
+pub mod checkpoint;
+pub mod config;
+pub mod data;
+pub mod optim;
+pub mod trainer;
+
+pub use config::{OptimConfig, TrainConfig};
+pub use trainer::{RunOptions, StepMetrics, TrainError, config_for, read_metrics, run_name, train};

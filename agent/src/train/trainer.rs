@@ -1,0 +1,326 @@
+//! The training loop, top to bottom: data and split, model, optimizer, then per step:
+//! accumulate micro-batches (each from one domain group), clip, AdamW, ReMoE controller
+//! update, log, validate, checkpoint.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use datagen::dataset::Dataset;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+use tch::{Device, Kind};
+use tensorboard_rs::summary_writer::SummaryWriter;
+
+use super::checkpoint::{self, TrainState};
+use super::config::TrainConfig;
+use super::data::{Sampler, group_specs, split, to_batch};
+use super::optim::AdamW;
+use crate::model::{Config, Model};
+
+/// A failure of a training run; the message names the file, field or flag.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TrainError(pub String);
+
+fn err(e: impl ToString) -> TrainError {
+    TrainError(e.to_string())
+}
+
+/// One logged optimizer step (a line of `metrics.jsonl`).
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct StepMetrics {
+    pub step: usize,
+    /// Mean task loss of the step's micro-batches.
+    pub loss: f64,
+    /// Task loss per domain group sampled in this step.
+    pub group_loss: BTreeMap<String, f64>,
+    pub lr: f64,
+    pub grad_norm: f64,
+    pub tokens_per_sec: f64,
+    /// `(layer, sparsity, lambda)` of every ReMoE layer.
+    pub remoe: Vec<(usize, f64, f64)>,
+    /// Validation loss per group, on evaluation steps.
+    pub val_loss: BTreeMap<String, f64>,
+}
+
+/// Where and how long to run.
+pub struct RunOptions {
+    /// The run folder (created; must not hold another run unless resuming).
+    pub run_dir: PathBuf,
+    /// Show a progress bar and a summary.
+    pub progress: bool,
+    /// Stop after this many optimizer steps in this invocation (tests simulate a kill).
+    pub stop_after: Option<usize>,
+}
+
+/// The run name: `{suite}__{preset}__{seed}__{unix_time}`.
+pub fn run_name(cfg: &TrainConfig) -> String {
+    let time = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    format!("{}__{}__{}__{}", cfg.suite, cfg.preset, cfg.seed, time)
+}
+
+/// Build a config from a preset and a dataset (the dataset's groups become the model's).
+pub fn config_for(preset: &str, data: &Dataset) -> Result<Config, TrainError> {
+    let mut model = Config::preset(preset).map_err(err)?;
+    model.groups = group_specs(data);
+    Ok(model)
+}
+
+pub fn device_of(name: &str) -> Result<Device, TrainError> {
+    match name {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
+        "cuda" => {
+            Err(err("--device cuda: CUDA is not available on this machine (see `icrl doctor`)"))
+        }
+        other => Err(err(format!("--device {other}: expected `cpu` or `cuda`"))),
+    }
+}
+
+/// Train (or resume, when `run_dir` holds a checkpoint) as `cfg` says. Returns every step's
+/// metrics of this invocation.
+pub fn train(
+    cfg: &TrainConfig,
+    data: &Dataset,
+    opts: &RunOptions,
+) -> Result<Vec<StepMetrics>, TrainError> {
+    cfg.validate().map_err(err)?;
+    let device = device_of(&cfg.device)?;
+    let run = &opts.run_dir;
+    std::fs::create_dir_all(run).map_err(|e| err(format!("{}: {e}", run.display())))?;
+    let config_path = run.join("config.json");
+    let text = serde_json::to_string_pretty(cfg).map_err(err)?;
+    if config_path.exists() {
+        let old = std::fs::read_to_string(&config_path)
+            .map_err(|e| err(format!("{}: {e}", config_path.display())))?;
+        let old: TrainConfig = serde_json::from_str(&old)
+            .map_err(|e| err(format!("{}: {e}", config_path.display())))?;
+        if &old != cfg {
+            return Err(err(format!("{} holds a run with another config", run.display())));
+        }
+    } else {
+        std::fs::write(&config_path, text)
+            .map_err(|e| err(format!("{}: {e}", config_path.display())))?;
+    }
+    for g in &cfg.model.groups {
+        if !data.manifest.groups.contains_key(&g.name) {
+            return Err(err(format!(
+                "the model's domain group `{}` is not in dataset {}",
+                g.name,
+                data.dir.display()
+            )));
+        }
+    }
+
+    // Data: a fixed split (its own RNG stream), and the batch stream (checkpointed).
+    let split = split(
+        data,
+        cfg.val_fraction,
+        cfg.episode_sparsity,
+        &mut ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5_9117),
+    );
+    let groups = &cfg.model.groups;
+    let weights: Vec<f64> = groups
+        .iter()
+        .map(|g| {
+            cfg.group_weights.iter().find(|(n, _)| n == &g.name).map(|(_, w)| *w).unwrap_or_else(
+                || {
+                    split
+                        .train
+                        .tasks_of_group(&g.name)
+                        .iter()
+                        .map(|&t| split.train.tasks[t].transitions())
+                        .sum::<usize>() as f64
+                },
+            )
+        })
+        .collect();
+    let sampler = Sampler::new(&split.train, groups, &weights);
+    if sampler.is_empty() {
+        return Err(err(format!(
+            "dataset {} has no training data for the model's groups",
+            data.dir.display()
+        )));
+    }
+    let val_sampler = Sampler::new(&split.val, groups, &vec![1.0; groups.len()]);
+
+    // Model and optimizer, fresh or from the checkpoint.
+    let mut model =
+        Model::new(&cfg.model, device, &mut ChaCha8Rng::seed_from_u64(cfg.seed)).map_err(err)?;
+    let vars: BTreeMap<String, tch::Tensor> = model.var_store().variables().into_iter().collect();
+    let mut opt = AdamW::new(vars);
+    let (mut rng, start) = match checkpoint::find(run) {
+        Some(dir) => {
+            model.load(&dir.join(checkpoint::MODEL_FILE)).map_err(err)?;
+            let (moments, state) = checkpoint::load(&dir).map_err(err)?;
+            opt.load_state(&moments, state.step)
+                .map_err(|e| err(format!("{}: {e}", dir.display())))?;
+            (state.rng().map_err(|e| err(format!("{}: {e}", dir.display())))?, state.step)
+        }
+        None => (ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xba7c4), 0),
+    };
+    let end = opts.stop_after.map(|s| (start + s).min(cfg.steps)).unwrap_or(cfg.steps);
+
+    let mut tb = SummaryWriter::new(run.join("tb"));
+    let metrics_path = run.join("metrics.jsonl");
+    let mut metrics_file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&metrics_path)
+        .map_err(|e| err(format!("{}: {e}", metrics_path.display())))?;
+    let bar =
+        if opts.progress { ProgressBar::new((end - start) as u64) } else { ProgressBar::hidden() };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "train [{elapsed_precise}] {wide_bar} {pos}/{len} steps ({per_sec}, ETA {eta}) {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let mut out = Vec::new();
+    let use_bf16 = device.is_cuda();
+    for step in start..end {
+        let t0 = Instant::now();
+        let mut group_loss: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+        let mut last_aux = None;
+        for _ in 0..cfg.optim.accumulation {
+            let g = sampler.pick_group(&mut rng);
+            let windows = sampler
+                .windows(&split.train, g, cfg.batch_size, cfg.context, &mut rng)
+                .map_err(err)?;
+            let batch = to_batch(&windows, g, &groups[g], device);
+            let fwd = tch::autocast(use_bf16, || model.forward(&batch)).map_err(err)?;
+            let (Some(loss), Some(task)) = (fwd.loss, fwd.task_loss) else {
+                return Err(err("the model returned no loss for a batch with targets"));
+            };
+            (loss / cfg.optim.accumulation as f64).backward();
+            let e = group_loss.entry(groups[g].name.clone()).or_insert((0.0, 0));
+            e.0 += task.double_value(&[]);
+            e.1 += 1;
+            last_aux = Some(fwd.aux);
+        }
+        let grad_norm = opt.clip_grad_norm(cfg.optim.grad_clip);
+        let lr = cfg.optim.lr_at(step, cfg.steps);
+        opt.apply(&cfg.optim, lr);
+        opt.zero_grad();
+        if let Some(aux) = &last_aux {
+            model.update_remoe(aux);
+        }
+        let tokens = (cfg.optim.accumulation * cfg.batch_size * cfg.context) as f64;
+        let n: usize = group_loss.values().map(|v| v.1).sum();
+        let loss = group_loss.values().map(|v| v.0).sum::<f64>() / n.max(1) as f64;
+        if !loss.is_finite() {
+            return Err(err(format!("loss became {loss} at step {step}; lower --lr")));
+        }
+        let mut m = StepMetrics {
+            step: step + 1,
+            loss,
+            group_loss: group_loss.into_iter().map(|(k, v)| (k, v.0 / v.1 as f64)).collect(),
+            lr,
+            grad_norm,
+            tokens_per_sec: tokens / t0.elapsed().as_secs_f64().max(1e-9),
+            remoe: model
+                .remoe_state()
+                .into_iter()
+                .map(|(l, c)| (l, c.sparsity.unwrap_or(f64::NAN), c.lambda))
+                .collect(),
+            val_loss: BTreeMap::new(),
+        };
+        // Validation at fixed steps of the run (not of this invocation), so a resumed run logs
+        // exactly what an uninterrupted one does.
+        let final_step = step + 1 == cfg.steps;
+        if !val_sampler.is_empty()
+            && (final_step || (cfg.eval_every > 0 && (step + 1) % cfg.eval_every == 0))
+        {
+            m.val_loss = validate(&model, cfg, &split.val, &val_sampler, device)?;
+        }
+        log(&mut tb, &m);
+        writeln!(metrics_file, "{}", serde_json::to_string(&m).map_err(err)?).map_err(err)?;
+        bar.set_message(format!("loss {:.4}", m.loss));
+        bar.inc(1);
+        if step + 1 == end || (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0) {
+            let state = TrainState::new(step + 1, &rng);
+            checkpoint::save(
+                run,
+                |p| model.save(p).map_err(|e| e.to_string()),
+                opt.state(),
+                &state,
+            )
+            .map_err(err)?;
+        }
+        out.push(m);
+    }
+    tb.flush();
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+/// Mean task loss per group over `eval_batches` batches drawn from a fixed stream (the same
+/// windows at every evaluation, so validation curves are comparable).
+fn validate(
+    model: &Model,
+    cfg: &TrainConfig,
+    val: &Dataset,
+    sampler: &Sampler,
+    device: Device,
+) -> Result<BTreeMap<String, f64>, TrainError> {
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7a1);
+    let mut out = BTreeMap::new();
+    for (g, spec) in cfg.model.groups.iter().enumerate() {
+        let mut total = 0.0;
+        let mut n = 0;
+        for _ in 0..cfg.eval_batches {
+            let Ok(windows) = sampler.windows(val, g, cfg.batch_size, cfg.context, &mut rng) else {
+                break;
+            };
+            if windows.is_empty() {
+                break;
+            }
+            let batch = to_batch(&windows, g, spec, device);
+            let fwd = tch::no_grad(|| tch::autocast(device.is_cuda(), || model.forward(&batch)))
+                .map_err(err)?;
+            if let Some(l) = fwd.task_loss {
+                total += l.to_kind(Kind::Double).double_value(&[]);
+                n += 1;
+            }
+        }
+        if n > 0 {
+            out.insert(spec.name.clone(), total / n as f64);
+        }
+    }
+    Ok(out)
+}
+
+fn log(tb: &mut SummaryWriter, m: &StepMetrics) {
+    tb.add_scalar("train/loss", m.loss as f32, m.step);
+    for (g, l) in &m.group_loss {
+        tb.add_scalar(&format!("train/loss_{g}"), *l as f32, m.step);
+    }
+    tb.add_scalar("train/lr", m.lr as f32, m.step);
+    tb.add_scalar("train/grad_norm", m.grad_norm as f32, m.step);
+    tb.add_scalar("charts/tokens_per_sec", m.tokens_per_sec as f32, m.step);
+    for (l, s, lambda) in &m.remoe {
+        tb.add_scalar(&format!("remoe/sparsity_layer{l}"), *s as f32, m.step);
+        tb.add_scalar(&format!("remoe/lambda_layer{l}"), *lambda as f32, m.step);
+    }
+    for (g, l) in &m.val_loss {
+        tb.add_scalar(&format!("val/loss_{g}"), *l as f32, m.step);
+    }
+}
+
+/// Read a run's `metrics.jsonl` (for plots and tests).
+pub fn read_metrics(run: &Path) -> Result<Vec<StepMetrics>, TrainError> {
+    let path = run.join("metrics.jsonl");
+    let text =
+        std::fs::read_to_string(&path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+    text.lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).map_err(|e| err(format!("{}: {e}", path.display()))))
+        .collect()
+}

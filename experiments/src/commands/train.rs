@@ -1,0 +1,271 @@
+//! `icrl train`: train an in-context agent on a learning-history dataset.
+
+use std::path::PathBuf;
+
+use agent::train::{
+    OptimConfig, RunOptions, TrainConfig, config_for, read_metrics, run_name, train,
+};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use datagen::dataset::Dataset;
+
+use crate::plot::{Panel, Series, save_panels};
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Dataset folder (an `icrl datagen --out` folder).
+    #[arg(long, required_unless_present = "resume")]
+    pub data: Option<PathBuf>,
+
+    /// Model preset: tiny, small, vintix-300m, vintix-300m-remoe.
+    #[arg(long, default_value = "small")]
+    pub preset: String,
+
+    /// Resume the run in this folder from its last checkpoint (its config.json is used;
+    /// the other flags are ignored).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+
+    /// Folder under which the run folder `{suite}__{preset}__{seed}__{time}` is created.
+    #[arg(long, default_value = "runs")]
+    pub runs_dir: PathBuf,
+
+    /// Name of the run folder instead of the generated one.
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Optimizer steps.
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: u64,
+
+    /// Sequences per micro-batch.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    pub batch_size: u64,
+
+    /// Context: timesteps per training sequence.
+    #[arg(long, default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=1048576))]
+    pub context: u64,
+
+    /// Peak learning rate (AdamW).
+    #[arg(long, default_value_t = 3e-4)]
+    pub lr: f64,
+
+    /// Decoupled weight decay on matrices.
+    #[arg(long, default_value_t = 0.1)]
+    pub weight_decay: f64,
+
+    /// Fraction of steps spent in linear warmup.
+    #[arg(long, default_value_t = 0.005)]
+    pub warmup_fraction: f64,
+
+    /// Gradient-norm clipping (0: off).
+    #[arg(long, default_value_t = 1.0)]
+    pub grad_clip: f64,
+
+    /// Micro-batches accumulated per optimizer step.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=4096))]
+    pub accumulation: u64,
+
+    /// Keep only every k-th episode of each history.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub episode_sparsity: u64,
+
+    /// Fraction of histories held out for validation.
+    #[arg(long, default_value_t = 0.1)]
+    pub val_fraction: f64,
+
+    /// Validate every N steps (0: at the end only).
+    #[arg(long, default_value_t = 200)]
+    pub eval_every: u64,
+
+    /// Checkpoint every N steps (0: at the end only).
+    #[arg(long, default_value_t = 500)]
+    pub checkpoint_every: u64,
+
+    /// Sampling weight of a domain group, as NAME=WEIGHT (repeatable); default: by size.
+    #[arg(long = "group-weight")]
+    pub group_weights: Vec<String>,
+
+    /// Seed of the whole run (initialisation, split, batches).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// Device: cpu or cuda (bf16 autocast on cuda).
+    #[arg(long, default_value = "cpu")]
+    pub device: String,
+
+    /// No progress bar.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+pub fn run(args: &TrainArgs) -> Result<()> {
+    let (cfg, run_dir) = match &args.resume {
+        Some(run) => {
+            let path = run.join("config.json");
+            if !path.exists() {
+                bail!(
+                    "--resume {}: no config.json there; is it a run folder of `icrl train`?",
+                    run.display()
+                );
+            }
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let cfg: TrainConfig = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", path.display()))?;
+            (cfg, run.clone())
+        }
+        None => {
+            let data_dir = args.data.clone().context("--data is required")?;
+            let data = Dataset::open(&data_dir)
+                .with_context(|| format!("--data {}", data_dir.display()))?;
+            let mut group_weights = Vec::new();
+            for gw in &args.group_weights {
+                let (name, w) = gw
+                    .split_once('=')
+                    .with_context(|| format!("--group-weight {gw}: expected NAME=WEIGHT"))?;
+                let w: f64 = w
+                    .parse()
+                    .with_context(|| format!("--group-weight {gw}: weight is not a number"))?;
+                if !data.manifest.groups.contains_key(name) {
+                    bail!(
+                        "--group-weight {gw}: no group `{name}` in the dataset (groups: {})",
+                        data.manifest.groups.keys().cloned().collect::<Vec<_>>().join(", ")
+                    );
+                }
+                group_weights.push((name.to_string(), w));
+            }
+            let cfg = TrainConfig {
+                model: config_for(&args.preset, &data)?,
+                preset: args.preset.clone(),
+                optim: OptimConfig {
+                    lr: args.lr,
+                    weight_decay: args.weight_decay,
+                    warmup_fraction: args.warmup_fraction,
+                    grad_clip: args.grad_clip,
+                    accumulation: args.accumulation as usize,
+                    ..OptimConfig::default()
+                },
+                data: data_dir.display().to_string(),
+                suite: data.manifest.suite.name.clone(),
+                steps: args.steps as usize,
+                batch_size: args.batch_size as usize,
+                context: args.context as usize,
+                episode_sparsity: args.episode_sparsity as usize,
+                val_fraction: args.val_fraction,
+                eval_every: args.eval_every as usize,
+                eval_batches: 4,
+                checkpoint_every: args.checkpoint_every as usize,
+                group_weights,
+                seed: args.seed,
+                device: args.device.clone(),
+            };
+            cfg.validate().map_err(|e| anyhow::anyhow!("invalid training flags: {e}"))?;
+            let name = args.name.clone().unwrap_or_else(|| run_name(&cfg));
+            let dir = args.runs_dir.join(name);
+            if dir.join("config.json").exists() {
+                bail!(
+                    "{} already holds a run; use --resume {} to continue it",
+                    dir.display(),
+                    dir.display()
+                );
+            }
+            (cfg, dir)
+        }
+    };
+    let data = Dataset::open(std::path::Path::new(&cfg.data))
+        .with_context(|| format!("opening dataset {}", cfg.data))?;
+    let params: i64 = agent::model::Model::new(
+        &cfg.model,
+        tch::Device::Cpu,
+        &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0),
+    )
+    .map(|m| m.num_parameters())
+    .unwrap_or(0);
+    if !args.quiet {
+        eprintln!(
+            "train: {} ({} parameters) on {} ({} groups), {} steps of {}x{}x{} tokens -> {}",
+            cfg.preset,
+            params,
+            cfg.data,
+            cfg.model.groups.len(),
+            cfg.steps,
+            cfg.optim.accumulation,
+            cfg.batch_size,
+            cfg.context,
+            run_dir.display()
+        );
+    }
+    let opts = RunOptions { run_dir: run_dir.clone(), progress: !args.quiet, stop_after: None };
+    let metrics = train(&cfg, &data, &opts)?;
+    let all = read_metrics(&run_dir)?;
+    plot_curves(&run_dir, &all)?;
+    if let Some(last) = metrics.last() {
+        let first = all.first().map(|m| m.loss).unwrap_or(f64::NAN);
+        let tps = metrics.iter().map(|m| m.tokens_per_sec).sum::<f64>() / metrics.len() as f64;
+        println!(
+            "trained {} steps: loss {:.4} -> {:.4}, validation {}, {:.0} tokens/s; run {} (curves: {})",
+            last.step,
+            first,
+            last.loss,
+            if last.val_loss.is_empty() {
+                "n/a".to_string()
+            } else {
+                last.val_loss
+                    .iter()
+                    .map(|(g, l)| format!("{g} {l:.4}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+            tps,
+            run_dir.display(),
+            run_dir.join("curves.png").display()
+        );
+    }
+    Ok(())
+}
+
+/// Training loss per group (smoothed) and validation loss against the step.
+fn plot_curves(run: &std::path::Path, all: &[agent::train::StepMetrics]) -> Result<()> {
+    let groups: std::collections::BTreeSet<String> = all
+        .iter()
+        .flat_map(|m| m.group_loss.keys().cloned().chain(m.val_loss.keys().cloned()))
+        .collect();
+    let mut panels = Vec::new();
+    for (i, g) in groups.iter().enumerate() {
+        let pts: Vec<(f64, f64)> =
+            all.iter().filter_map(|m| m.group_loss.get(g).map(|l| (m.step as f64, *l))).collect();
+        let k = (pts.len() / 100).max(1);
+        let smooth: Vec<(f64, f64)> = pts
+            .chunks(k)
+            .map(|c| {
+                (
+                    c.iter().map(|p| p.0).sum::<f64>() / c.len() as f64,
+                    c.iter().map(|p| p.1).sum::<f64>() / c.len() as f64,
+                )
+            })
+            .collect();
+        let val: Vec<(f64, f64)> =
+            all.iter().filter_map(|m| m.val_loss.get(g).map(|l| (m.step as f64, *l))).collect();
+        panels.push(Panel {
+            title: g.clone(),
+            x_label: "optimizer step".into(),
+            y_label: "action loss".into(),
+            series: vec![
+                Series { name: "train".into(), points: smooth, color: i, ..Default::default() },
+                Series {
+                    name: "validation".into(),
+                    points: val,
+                    color: 3,
+                    dashed: true,
+                    ..Default::default()
+                },
+            ],
+            y_range: None,
+        });
+    }
+    if panels.is_empty() {
+        return Ok(());
+    }
+    save_panels(&run.join("curves.png"), &format!("Training: {}", run.display()), &panels, 2)
+}

@@ -1,0 +1,128 @@
+//! End to end: a generated dataset -> training runs (resume, loss decrease, bad input).
+
+use std::path::Path;
+
+use agent::train::{OptimConfig, RunOptions, TrainConfig, config_for, read_metrics, train};
+use datagen::dataset::Dataset;
+use datagen::generate::{GenerateOptions, generate};
+use datagen::suite::Suite;
+
+fn dataset(dir: &Path) -> Dataset {
+    let suite = Suite::from_json(
+        r#"{
+          "name": "train-test", "seed": 1,
+          "entries": [
+            {"env": "DarkRoom-v0", "tasks": [{"goal": [1, 1]}, {"goal": [7, 2]}, {"goal": [4, 8]}, {"goal": [6, 6]}],
+             "demonstrator": {"kind": "oracle"}, "histories_per_task": 2, "transitions_per_history": 600,
+             "noise": {"mode": "fixed", "schedule": {"kind": "linear", "start": 0.5, "end": 0.0, "f": 0.3}}}
+          ]
+        }"#,
+        "test",
+    )
+    .unwrap();
+    generate(&suite, &GenerateOptions { out: dir.to_path_buf(), jobs: 2, progress: false })
+        .unwrap();
+    Dataset::open(dir).unwrap()
+}
+
+fn config(data: &Dataset, steps: usize) -> TrainConfig {
+    TrainConfig {
+        model: config_for("tiny", data).unwrap(),
+        preset: "tiny".into(),
+        optim: OptimConfig { lr: 3e-3, warmup_fraction: 0.05, ..OptimConfig::default() },
+        data: data.dir.display().to_string(),
+        suite: "train-test".into(),
+        steps,
+        batch_size: 4,
+        context: 60,
+        episode_sparsity: 1,
+        val_fraction: 0.25,
+        eval_every: 5,
+        eval_batches: 1,
+        checkpoint_every: 3,
+        group_weights: vec![],
+        seed: 5,
+        device: "cpu".into(),
+    }
+}
+
+#[test]
+fn a_resumed_run_gives_the_same_losses_step_for_step() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(&tmp.path().join("data"));
+    let cfg = config(&data, 8);
+    let whole = tmp.path().join("whole");
+    let opts = |dir: &Path, stop| RunOptions {
+        run_dir: dir.to_path_buf(),
+        progress: false,
+        stop_after: stop,
+    };
+    let a = train(&cfg, &data, &opts(&whole, None)).unwrap();
+    let parts = tmp.path().join("parts");
+    let first = train(&cfg, &data, &opts(&parts, Some(4))).unwrap();
+    assert_eq!(first.len(), 4);
+    // The first invocation stops after step 4 (and checkpoints there); the second resumes.
+    let rest = train(&cfg, &data, &opts(&parts, None)).unwrap();
+    assert_eq!(rest.first().map(|m| m.step), Some(5));
+    let b = read_metrics(&parts).unwrap();
+    assert_eq!(a.len(), b.len());
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.step, y.step);
+        assert_eq!(x.loss, y.loss, "step {}", x.step);
+        assert_eq!(x.val_loss, y.val_loss, "step {}", x.step);
+    }
+}
+
+#[test]
+fn training_drives_the_loss_well_below_its_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(&tmp.path().join("data"));
+    let cfg = config(&data, 60);
+    let m = train(
+        &cfg,
+        &data,
+        &RunOptions { run_dir: tmp.path().join("run"), progress: false, stop_after: None },
+    )
+    .unwrap();
+    let head: f64 = m[..5].iter().map(|m| m.loss).sum::<f64>() / 5.0;
+    let tail: f64 = m[m.len() - 5..].iter().map(|m| m.loss).sum::<f64>() / 5.0;
+    assert!(tail < 0.6 * head, "loss {head:.4} -> {tail:.4}");
+}
+
+#[test]
+fn bad_inputs_are_clear_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let err = Dataset::open(&tmp.path().join("nope")).unwrap_err().to_string();
+    assert!(err.contains("nope"), "{err}");
+    let data = dataset(&tmp.path().join("data"));
+    let mut cfg = config(&data, 2);
+    cfg.batch_size = 0;
+    let e = train(
+        &cfg,
+        &data,
+        &RunOptions { run_dir: tmp.path().join("r0"), progress: false, stop_after: None },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("batch_size"), "{e}");
+    // A checkpoint of another architecture cannot be resumed into this one.
+    let cfg = config(&data, 2);
+    let run = tmp.path().join("r1");
+    train(&cfg, &data, &RunOptions { run_dir: run.clone(), progress: false, stop_after: None })
+        .unwrap();
+    let mut other = cfg.clone();
+    other.model.hidden *= 2;
+    let e = train(&other, &data, &RunOptions { run_dir: run, progress: false, stop_after: None })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("another config"), "{e}");
+    // Corrupt weights in a checkpoint are reported with the file.
+    let run = tmp.path().join("r2");
+    train(&cfg, &data, &RunOptions { run_dir: run.clone(), progress: false, stop_after: Some(1) })
+        .unwrap();
+    std::fs::write(run.join("checkpoint/model.safetensors"), b"garbage").unwrap();
+    let e = train(&cfg, &data, &RunOptions { run_dir: run, progress: false, stop_after: None })
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("model.safetensors"), "{e}");
+}
