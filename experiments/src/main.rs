@@ -18,11 +18,14 @@ struct Cli {
 enum Command {
     /// Report the torch and HDF5 libraries, CUDA and threads; optionally a matmul rate.
     Doctor(commands::doctor::DoctorArgs),
+    /// Quantize a safetensors file's 2-D weights (HQQ, RTN baseline); report errors per tensor.
+    Quantize(commands::quantize::QuantizeArgs),
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Doctor(args) => commands::doctor::run(&args),
+        Command::Quantize(args) => commands::quantize::run(&args),
     }
 }

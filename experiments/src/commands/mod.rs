@@ -1,3 +1,4 @@
 //! One module per `icrl` subcommand (or group of subcommands).
 
 pub mod doctor;
+pub mod quantize;
