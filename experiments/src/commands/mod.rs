@@ -1,4 +1,5 @@
 //! One module per `icrl` subcommand (or group of subcommands).
 
 pub mod doctor;
+pub mod model;
 pub mod quantize;
