@@ -55,6 +55,10 @@ pub struct QuantizeArgs {
     #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
     pub device: DeviceArg,
 
+    /// Run only the method written to --out (skip the other; its columns are left empty).
+    #[arg(long)]
+    pub no_baseline: bool,
+
     /// Print the report as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -103,8 +107,8 @@ struct TensorReport {
     name: String,
     shape: Vec<usize>,
     dtype: String,
-    hqq: MethodReport,
-    rtn: MethodReport,
+    hqq: Option<MethodReport>,
+    rtn: Option<MethodReport>,
     bits_per_weight: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     linear: Option<LinearTiming>,
@@ -205,14 +209,23 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
             .to_tensor()
             .and_then(|t| Ok(t.f_to_device(device)?))
             .with_context(|| format!("{}: loading tensor `{name}`", args.input.display()))?;
-        let (hqq, hqq_q) = measure(&weight, &QuantConfig { method: Method::Hqq, ..config.clone() })
-            .with_context(|| format!("HQQ on tensor `{name}`"))?;
-        let (rtn, rtn_q) = measure(&weight, &QuantConfig { method: Method::Rtn, ..config.clone() })
-            .with_context(|| format!("RTN on tensor `{name}`"))?;
+        let run = |method: Method| -> Result<Option<(MethodReport, QuantizedTensor)>> {
+            if args.no_baseline && method != config.method {
+                return Ok(None);
+            }
+            let result = measure(&weight, &QuantConfig { method, ..config.clone() })
+                .with_context(|| format!("{method} on tensor `{name}`"))?;
+            Ok(Some(result))
+        };
+        let hqq = run(Method::Hqq)?;
+        let rtn = run(Method::Rtn)?;
+        let (hqq, hqq_q) = hqq.unzip();
+        let (rtn, rtn_q) = rtn.unzip();
         let chosen = match config.method {
             Method::Hqq => hqq_q,
             Method::Rtn => rtn_q,
-        };
+        }
+        .context("the written method always runs")?;
         let linear = match args.bench_linear {
             Some(batch) => Some(
                 time_linear(&chosen, batch, device)
@@ -221,8 +234,8 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
             None => None,
         };
         totals.quantized_params += chosen.numel();
-        totals.hqq_seconds += hqq.seconds;
-        totals.rtn_seconds += rtn.seconds;
+        totals.hqq_seconds += hqq.as_ref().map_or(0.0, |r| r.seconds);
+        totals.rtn_seconds += rtn.as_ref().map_or(0.0, |r| r.seconds);
         quantized_bytes += chosen.bytes();
         tensors.push(TensorReport {
             name: name.clone(),
@@ -340,17 +353,20 @@ fn print_table(report: &Report) {
         "{:<40} {:>12} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8} {:>6}",
         "tensor", "shape", "hqq rel", "rtn rel", "hqq mae", "rtn mae", "hqq s", "rtn s", "bits"
     );
+    let cell = |r: &Option<MethodReport>, f: fn(&MethodReport) -> String| {
+        r.as_ref().map_or_else(|| "-".to_string(), f)
+    };
     for t in &report.tensors {
         println!(
-            "{:<40} {:>12} {:>10.5} {:>10.5} {:>10.3e} {:>10.3e} {:>8.3} {:>8.3} {:>6.3}",
+            "{:<40} {:>12} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8} {:>6.3}",
             t.name,
             format!("{}x{}", t.shape[0], t.shape[1]),
-            t.hqq.rel_frobenius,
-            t.rtn.rel_frobenius,
-            t.hqq.mean_abs,
-            t.rtn.mean_abs,
-            t.hqq.seconds,
-            t.rtn.seconds,
+            cell(&t.hqq, |r| format!("{:.5}", r.rel_frobenius)),
+            cell(&t.rtn, |r| format!("{:.5}", r.rel_frobenius)),
+            cell(&t.hqq, |r| format!("{:.3e}", r.mean_abs)),
+            cell(&t.rtn, |r| format!("{:.3e}", r.mean_abs)),
+            cell(&t.hqq, |r| format!("{:.3}", r.seconds)),
+            cell(&t.rtn, |r| format!("{:.3}", r.seconds)),
             t.bits_per_weight
         );
     }
