@@ -67,21 +67,23 @@ fn solver_keeps_the_best_zero_and_never_ends_worse_than_rtn() {
     for nbits in [Nbits::B4, Nbits::B3, Nbits::B2, Nbits::B1] {
         let cfg = config(nbits, GroupAxis::Zero, Method::Hqq);
         let (q, report) = quantize_with_report(&w, &cfg).unwrap();
-        let best = report.best_error().unwrap();
         let lowest = report.errors.iter().copied().fold(f64::INFINITY, f64::min);
-        assert_eq!(best, lowest, "{nbits} bits: kept zero is the lowest error seen");
-        assert!(best <= report.errors[0], "{nbits} bits: no worse than the RTN start");
+        assert_eq!(report.best_error(), Some(lowest), "{nbits} bits: best indexes the lowest");
+        // Group by group the best zero is kept: no worse than the best single iteration.
+        let kept = report.kept_error;
+        assert!(kept <= lowest * (1.0 + 1e-6), "{nbits} bits: kept {kept} vs lowest {lowest}");
+        assert!(kept < report.errors[0], "{nbits} bits: better than the RTN start");
         // The stored weight reconstructs at exactly the kept error (f32 metadata).
         let mae = reconstruction_error(&w, &q.dequantize().unwrap()).unwrap().mean_abs;
-        assert!((mae - best).abs() <= 1e-6 * best, "{nbits} bits: stored {mae} vs best {best}");
+        assert!((mae - kept).abs() <= 1e-5 * kept, "{nbits} bits: stored {mae} vs kept {kept}");
         // The RTN error is the solver's starting point.
         let rtn = errors(&w, &config(nbits, GroupAxis::Zero, Method::Rtn)).1;
-        assert!((rtn - report.errors[0]).abs() <= 1e-6 * rtn);
+        assert!((rtn - report.errors[0]).abs() <= 1e-5 * rtn);
     }
 }
 
 #[test]
-fn early_stop_cuts_the_run_at_the_first_rise() {
+fn early_stop_cuts_the_run_one_step_after_the_first_rise() {
     let w = student_t(128, 256, 4);
     let grouped = w.reshape(grouped_shape(w.numel() as i64, &QuantConfig::default()));
     let mut stopped_any = false;
@@ -92,22 +94,23 @@ fn early_stop_cuts_the_run_at_the_first_rise() {
         let (_, short) =
             optimize_zero(&grouped, &scale, zero, 1, nbits, &SolverConfig::default()).unwrap();
         assert_eq!(long.errors.len(), 20, "without early stop all 20 iterations run");
-        // The early-stopped run is the same trajectory, cut at the first non-improvement.
-        let cut = (1..long.errors.len()).find(|&i| {
+        assert!(!long.stopped_early);
+        // The early-stopped run is the same trajectory, cut one look after the first
+        // iteration that does not improve on the best so far.
+        let rise = (1..long.errors.len()).find(|&i| {
             long.errors[i] >= long.errors[..i].iter().copied().fold(f64::INFINITY, f64::min)
         });
-        match cut {
+        match rise {
             Some(i) => {
-                assert!(short.stopped_early);
-                assert_eq!(short.errors, long.errors[..=i].to_vec(), "{nbits} bits");
-                assert_eq!(short.best, i - 1);
-                stopped_any = true;
+                let end = (i + 2).min(long.errors.len());
+                assert_eq!(short.errors, long.errors[..end].to_vec(), "{nbits} bits");
+                assert!(short.stopped_early || end == long.errors.len());
+                stopped_any |= end < long.errors.len();
             }
             None => assert_eq!(short.errors, long.errors),
         }
-        // Without early stop the best zero is still the one kept.
-        let lowest = long.errors.iter().copied().fold(f64::INFINITY, f64::min);
-        assert_eq!(long.best_error(), Some(lowest));
+        // More iterations can only help the kept zero.
+        assert!(long.kept_error <= short.kept_error * (1.0 + 1e-6), "{nbits} bits");
     }
     assert!(stopped_any, "the error rose at some bit width, so early stop was exercised");
 }

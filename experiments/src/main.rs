@@ -25,6 +25,10 @@ enum Command {
     Dataset(commands::dataset::DatasetArgs),
     /// Train an in-context agent on a learning-history dataset.
     Train(commands::train::TrainArgs),
+    /// The action model: parameter tables of its presets.
+    Model(commands::model::ModelArgs),
+    /// Quantize a safetensors file's 2-D weights (HQQ, RTN baseline); report errors per tensor.
+    Quantize(commands::quantize::QuantizeArgs),
 }
 
 fn main() -> Result<()> {
@@ -34,5 +38,7 @@ fn main() -> Result<()> {
         Command::Datagen(args) => commands::datagen::run(&args),
         Command::Dataset(args) => commands::dataset::run(&args),
         Command::Train(args) => commands::train::run(&args),
+        Command::Model(args) => commands::model::run(&args),
+        Command::Quantize(args) => commands::quantize::run(&args),
     }
 }

@@ -122,12 +122,12 @@ impl KvCache {
                     self.k.new_zeros(shape.as_slice(), (self.k.kind(), self.k.device())),
                     self.v.new_zeros(shape.as_slice(), (self.v.kind(), self.v.device())),
                 );
-                let _ = new_k.narrow(2, 0, self.len).copy_(&old_k);
-                let _ = new_v.narrow(2, 0, self.len).copy_(&old_v);
+                new_k.narrow(2, 0, self.len).copy_(&old_k);
+                new_v.narrow(2, 0, self.len).copy_(&old_v);
                 (self.k, self.v, self.start) = (new_k, new_v, 0);
             }
-            let _ = self.k.narrow(2, self.start + self.len, 1).copy_(k);
-            let _ = self.v.narrow(2, self.start + self.len, 1).copy_(v);
+            self.k.narrow(2, self.start + self.len, 1).copy_(k);
+            self.v.narrow(2, self.start + self.len, 1).copy_(v);
         });
         self.len += 1;
         if self.len > window {

@@ -86,6 +86,13 @@ pub struct QuantizedFile {
     pub tool_version: String,
 }
 
+impl QuantizedFile {
+    /// An empty file stamped with this crate's version.
+    pub fn new() -> Self {
+        QuantizedFile { tensors: BTreeMap::new(), tool_version: super::TOOL_VERSION.to_string() }
+    }
+}
+
 /// The header's per-entry description (`tensors` key, JSON).
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "storage", rename_all = "lowercase", deny_unknown_fields)]

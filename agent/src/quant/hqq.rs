@@ -402,14 +402,17 @@ impl QuantizedTensor {
     }
 }
 
-/// What the solver did: the mean absolute error before each zero update.
+/// What the solver did: the mean absolute error of each zero it tried.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SolverReport {
     /// `errors[i]`: mean |W - W_r| with the zero in force at the start of iteration i
     /// (`errors[0]` is the RTN starting point).
     pub errors: Vec<f64>,
-    /// Index into `errors` of the zero that was kept (the lowest error).
+    /// Index into `errors` of the lowest error.
     pub best: usize,
+    /// Mean |W - W_r| of the zero kept: each group's best zero over all iterations, so at
+    /// most `errors[best]`.
+    pub kept_error: f64,
     /// Whether the loop stopped before `iters` iterations because the error rose.
     pub stopped_early: bool,
 }
@@ -517,15 +520,20 @@ fn round_codes(
     Ok(codes)
 }
 
-/// `sign(x) relu(|x| - |x|^(p-1) / beta)`.
-fn shrink(x: &Tensor, beta: f64, p: f64) -> Result<Tensor, QuantError> {
-    let abs = x.f_abs()?;
-    let threshold = abs.f_pow_tensor_scalar(p - 1.0)?.f_div_scalar(beta)?;
-    Ok(abs.f_sub(&threshold)?.f_relu()?.f_mul(&x.f_sign()?)?)
-}
-
-/// The half-quadratic solver: optimises the zero point with the scale fixed, returning the
-/// zero with the lowest mean absolute reconstruction error seen.
+/// The half-quadratic solver: optimises the zero point with the scale fixed.
+///
+/// Early stop: when the mean absolute error stops falling, the solver takes one more step
+/// (the zero the failing iteration computed is still tried, as the reference's early stop
+/// returns it) and stops. Groups are independent once the scale is fixed, so the zero kept is,
+/// group by group, the one with the lowest error among all tried: never worse than the best
+/// single iteration (nor than the RTN start).
+///
+/// Written to allocate three tensors per iteration, with the same maths as the module header:
+/// - the residual `W - W_r = (W s + z - W_q) / s` reuses `W s + z`;
+/// - `shrink_p(x, beta) = sign(x) relu(|x| - |x|^(p-1) / beta) = x relu(1 - |x|^(p-2) / beta)`
+///   (both 0 at x = 0);
+/// - with `s` constant in a group, `mean(W_q - (W - W_e) s) = mean(W_q) - s (mean(W) -
+///   mean(W_e))`, where `mean(W)` is fixed, so only two reductions are left.
 pub fn optimize_zero(
     grouped: &Tensor,
     scale: &Tensor,
@@ -534,28 +542,59 @@ pub fn optimize_zero(
     nbits: Nbits,
     solver: &SolverConfig,
 ) -> Result<(Tensor, SolverReport), QuantError> {
+    let dims = [dim];
+    let max_code = f64::from(nbits.max_code());
+    let inv_scale = scale.f_reciprocal()?;
+    let scaled = grouped.f_mul(scale)?;
+    let mean_w = grouped.f_mean_dim(dims.as_slice(), true, Kind::Float)?;
     let mut beta = solver.beta;
     let mut zero = zero;
     let mut best_zero = zero.f_detach_copy()?;
+    let mut best_group_error: Option<Tensor> = None;
+    let mut last_look = false;
     let mut report = SolverReport::default();
     for iteration in 0..solver.iters {
-        let codes = round_codes(grouped, scale, &zero, nbits)?;
-        let rebuilt = codes.f_sub(&zero)?.f_div(scale)?;
-        let residual = grouped.f_sub(&rebuilt)?;
-        let error = residual.f_abs()?.f_mean(Kind::Float)?.f_double_value(&[])?;
+        let mut residual = scaled.f_add(&zero)?;
+        let mut codes = residual.f_round()?;
+        let _ = codes.f_clamp_(0.0, max_code)?;
+        let _ = residual.f_sub_(&codes)?;
+        let _ = residual.f_mul_(&inv_scale)?;
+        let mut aux = residual.f_abs()?;
+        let group_error = aux.f_mean_dim(dims.as_slice(), true, Kind::Float)?;
+        let error = group_error.f_mean(Kind::Float)?.f_double_value(&[])?;
+        best_group_error = Some(match best_group_error {
+            None => group_error,
+            Some(best) => {
+                let better = group_error.f_lt_tensor(&best)?;
+                best_zero = zero.f_where_self(&better, &best_zero)?;
+                group_error.f_minimum(&best)?
+            }
+        });
         let improved = report.errors.get(report.best).is_none_or(|&best| error < best);
         report.errors.push(error);
         if improved {
             report.best = iteration;
-            best_zero = zero.f_detach_copy()?;
-        } else if solver.early_stop {
+        }
+        if last_look {
             report.stopped_early = true;
             break;
         }
-        let aux = shrink(&residual, beta, solver.lp_norm)?;
-        let target = grouped.f_sub(&aux)?.f_mul(scale)?;
-        zero = codes.f_sub(&target)?.f_mean_dim([dim].as_slice(), true, Kind::Float)?;
+        if !improved && solver.early_stop {
+            last_look = true;
+        }
+        // W_e = shrink_p(residual, beta), in place over |residual|.
+        let _ = aux.f_pow_(solver.lp_norm - 2.0)?;
+        let _ = aux.f_mul_scalar_(-1.0 / beta)?;
+        let _ = aux.f_add_scalar_(1.0)?;
+        let _ = aux.f_relu_()?;
+        let _ = aux.f_mul_(&residual)?;
+        let mean_codes = codes.f_mean_dim(dims.as_slice(), true, Kind::Float)?;
+        let mean_aux = aux.f_mean_dim(dims.as_slice(), true, Kind::Float)?;
+        zero = mean_codes.f_sub(&mean_w.f_sub(&mean_aux)?.f_mul(scale)?)?;
         beta *= solver.kappa;
+    }
+    if let Some(best) = best_group_error {
+        report.kept_error = best.f_mean(Kind::Float)?.f_double_value(&[])?;
     }
     Ok((best_zero, report))
 }

@@ -23,10 +23,14 @@ pub use hqq::{
     SolverConfig, SolverReport, quantize, reconstruction_error,
 };
 pub use linear::{DequantMode, QuantizedLinear};
+pub use safetensors::Dtype;
 
 /// Version of the quantized checkpoint format written by this crate; files of any other
 /// version are refused on load.
 pub const FORMAT_VERSION: u32 = 1;
+
+/// The version written into checkpoints as `tool_version`: this crate's version.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Errors of the quantization path.
 #[derive(Debug, thiserror::Error)]

@@ -49,12 +49,13 @@ pub fn packed_bytes(nbits: Nbits, len: i64) -> i64 {
 /// Packs `codes` (any shape, integer values in `0 .. 2^nbits`) into a 1-D tensor of words
 /// on the same device. Fails if a code is out of range for the bit width.
 pub fn pack_codes(codes: &Tensor, nbits: Nbits) -> Result<Tensor, QuantError> {
-    let flat = codes.f_reshape([-1])?.f_to_kind(Kind::Int64)?;
+    let kind = packed_kind(nbits);
+    let flat = codes.f_reshape([-1])?.f_to_kind(kind)?;
     let len = flat.size()[0];
     if len > 0 {
-        let lo = flat.f_min()?.f_int64_value(&[])?;
-        let hi = flat.f_max()?.f_int64_value(&[])?;
-        if lo < 0 || hi > i64::from(nbits.max_code()) {
+        let lo = codes.f_min()?.f_double_value(&[])?;
+        let hi = codes.f_max()?.f_double_value(&[])?;
+        if lo < 0.0 || hi > f64::from(nbits.max_code()) || lo.fract() != 0.0 || hi.fract() != 0.0 {
             return Err(QuantError::config(
                 "codes",
                 format!("{nbits}-bit codes must lie in 0..={}, got {lo}..={hi}", nbits.max_code()),
@@ -63,18 +64,18 @@ pub fn pack_codes(codes: &Tensor, nbits: Nbits) -> Result<Tensor, QuantError> {
     }
     let per = codes_per_word(nbits);
     if per == 1 {
-        return Ok(flat.f_to_kind(Kind::Uint8)?);
+        return Ok(flat);
     }
     let words = packed_len(nbits, len);
-    let padded = flat.f_constant_pad_nd([0, words * per - len])?;
-    let fields = padded.f_reshape([words, per])?;
+    let fields = flat.f_constant_pad_nd([0, words * per - len])?.f_reshape([words, per])?;
     let bits = i64::from(nbits.bits());
-    let mut packed = Tensor::f_zeros([words], (Kind::Int64, flat.device()))?;
-    for k in 0..per {
+    // Fields never overlap, so OR-ing them in the word's own type is exact.
+    let mut packed = fields.f_select(1, 0)?.f_detach_copy()?;
+    for k in 1..per {
         let field = fields.f_select(1, k)?.f_bitwise_left_shift_tensor_scalar(bits * k)?;
-        packed = packed.f_bitwise_or_tensor(&field)?;
+        let _ = packed.f_bitwise_or_tensor_(&field)?;
     }
-    Ok(packed.f_to_kind(packed_kind(nbits))?)
+    Ok(packed)
 }
 
 /// Unpacks `len` codes from a 1-D tensor of packed words, as a 1-D `u8` tensor on the same

@@ -3,4 +3,6 @@
 pub mod datagen;
 pub mod dataset;
 pub mod doctor;
+pub mod model;
+pub mod quantize;
 pub mod train;

@@ -1,0 +1,238 @@
+//! PPO hyper-parameters: CleanRL's defaults for discrete and continuous actions, and per-env
+//! presets that solve this platform's reference targets.
+
+use serde::{Deserialize, Serialize};
+
+/// Everything that shapes one PPO run (the seed is passed separately). Saved as JSON next to
+/// every trained policy, so a run can be reproduced from its folder.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PpoConfig {
+    /// Total env steps over all env copies.
+    pub total_steps: usize,
+    /// Adam learning rate (at the start when annealed).
+    pub learning_rate: f64,
+    /// Anneal the learning rate linearly to zero over the run.
+    pub anneal_lr: bool,
+    /// Number of env copies stepped together.
+    pub num_envs: usize,
+    /// Steps per env copy in each rollout (batch = num_envs * num_steps).
+    pub num_steps: usize,
+    /// Discount factor.
+    pub gamma: f64,
+    /// GAE lambda.
+    pub gae_lambda: f64,
+    /// Minibatches per epoch (minibatch = batch / num_minibatches).
+    pub num_minibatches: usize,
+    /// Passes over each rollout batch.
+    pub update_epochs: usize,
+    /// Normalise advantages within each minibatch.
+    pub norm_adv: bool,
+    /// Surrogate clipping coefficient epsilon.
+    pub clip_coef: f64,
+    /// Clip the value loss around the old values with the same epsilon.
+    pub clip_vloss: bool,
+    /// Entropy bonus coefficient.
+    pub ent_coef: f64,
+    /// Value loss coefficient.
+    pub vf_coef: f64,
+    /// Global gradient-norm clipping.
+    pub max_grad_norm: f64,
+    /// Stop an update's epochs early when approx_kl exceeds this (none: never).
+    pub target_kl: Option<f64>,
+    /// Width of the two tanh hidden layers of actor and critic.
+    pub hidden: usize,
+    /// Initial log standard deviation of the Gaussian head (Box actions only).
+    pub init_log_std: f64,
+    /// Running observation normalisation (saved with the policy).
+    pub normalize_obs: bool,
+    /// Scale rewards by the running std of the discounted return (training only).
+    pub normalize_reward: bool,
+    /// Clip normalised observations to [-clip_obs, clip_obs].
+    pub clip_obs: f64,
+    /// Clip scaled rewards to [-clip_reward, clip_reward].
+    pub clip_reward: f64,
+    /// Deterministic evaluation episodes after training and at each periodic check (enough
+    /// that one lucky check cannot count as solved).
+    pub eval_episodes: usize,
+    /// Evaluate every this many updates and stop once `solve_return` is reached (0: never).
+    pub eval_interval: usize,
+    /// Mean deterministic return that counts as solved (early stop); none: train to the end.
+    pub solve_return: Option<f64>,
+    /// Consecutive periodic checks at or above `solve_return` needed to stop.
+    pub solve_checks: usize,
+}
+
+impl Default for PpoConfig {
+    fn default() -> Self {
+        Self::continuous()
+    }
+}
+
+impl PpoConfig {
+    /// CleanRL `ppo.py` (discrete actions, Atari-free classic control).
+    pub fn discrete() -> Self {
+        Self {
+            total_steps: 500_000,
+            learning_rate: 2.5e-4,
+            anneal_lr: true,
+            num_envs: 4,
+            num_steps: 128,
+            gamma: 0.99,
+            gae_lambda: 0.95,
+            num_minibatches: 4,
+            update_epochs: 4,
+            norm_adv: true,
+            clip_coef: 0.2,
+            clip_vloss: true,
+            ent_coef: 0.01,
+            vf_coef: 0.5,
+            max_grad_norm: 0.5,
+            target_kl: None,
+            hidden: 64,
+            init_log_std: 0.0,
+            normalize_obs: false,
+            normalize_reward: false,
+            clip_obs: 10.0,
+            clip_reward: 10.0,
+            eval_episodes: 10,
+            eval_interval: 0,
+            solve_return: None,
+            solve_checks: 1,
+        }
+    }
+
+    /// CleanRL `ppo_continuous_action.py` (Box actions; observation and reward normalisation).
+    pub fn continuous() -> Self {
+        Self {
+            total_steps: 1_000_000,
+            learning_rate: 3e-4,
+            num_envs: 1,
+            num_steps: 2048,
+            num_minibatches: 32,
+            update_epochs: 10,
+            ent_coef: 0.0,
+            normalize_obs: true,
+            normalize_reward: true,
+            ..Self::discrete()
+        }
+    }
+
+    /// The preset for an env id: a tuned one where this platform has measured one (see
+    /// docs/benchmarks.md, "PPO demonstrators"), else CleanRL's default for the action kind.
+    pub fn preset(env_id: &str, discrete_actions: bool) -> Self {
+        match env_id {
+            "CartPole-v1" => Self {
+                eval_episodes: 20,
+                eval_interval: 5,
+                solve_return: Some(500.0),
+                ..Self::discrete()
+            },
+            "Pendulum-v1" => Self {
+                total_steps: 1_000_000,
+                learning_rate: 1e-3,
+                num_envs: 8,
+                num_steps: 256,
+                gamma: 0.95,
+                num_minibatches: 16,
+                eval_episodes: 50,
+                eval_interval: 5,
+                solve_return: Some(-200.0),
+                solve_checks: 3,
+                ..Self::continuous()
+            },
+            "MountainCarContinuous-v0" => Self {
+                total_steps: 1_000_000,
+                num_envs: 8,
+                num_steps: 512,
+                gamma: 0.99,
+                ent_coef: 0.01,
+                eval_episodes: 20,
+                eval_interval: 5,
+                solve_return: Some(90.0),
+                ..Self::continuous()
+            },
+            _ if discrete_actions => Self::discrete(),
+            _ => Self::continuous(),
+        }
+    }
+
+    /// Transitions per rollout.
+    pub fn batch_size(&self) -> usize {
+        self.num_envs * self.num_steps
+    }
+
+    /// Transitions per minibatch.
+    pub fn minibatch_size(&self) -> usize {
+        self.batch_size() / self.num_minibatches.max(1)
+    }
+
+    /// Number of rollout/update iterations.
+    pub fn num_updates(&self) -> usize {
+        self.total_steps / self.batch_size().max(1)
+    }
+
+    /// Check the values a user can set; the message names the field and what was expected.
+    pub fn validate(&self) -> Result<(), String> {
+        let positive = [
+            ("num_envs", self.num_envs),
+            ("num_steps", self.num_steps),
+            ("num_minibatches", self.num_minibatches),
+            ("update_epochs", self.update_epochs),
+            ("hidden", self.hidden),
+        ];
+        if let Some((name, _)) = positive.iter().find(|(_, v)| *v == 0) {
+            return Err(format!("`{name}` must be at least 1"));
+        }
+        if self.total_steps < self.batch_size() {
+            return Err(format!(
+                "`total_steps` ({}) must be at least one batch (num_envs * num_steps = {})",
+                self.total_steps,
+                self.batch_size()
+            ));
+        }
+        if self.batch_size() % self.num_minibatches != 0 {
+            return Err(format!(
+                "`num_minibatches` ({}) must divide the batch (num_envs * num_steps = {})",
+                self.num_minibatches,
+                self.batch_size()
+            ));
+        }
+        let unit = [("gamma", self.gamma), ("gae_lambda", self.gae_lambda)];
+        if let Some((name, v)) = unit.iter().find(|(_, v)| !(0.0..=1.0).contains(v)) {
+            return Err(format!("`{name}` must lie in [0, 1], got {v}"));
+        }
+        let non_negative = [
+            ("learning_rate", self.learning_rate),
+            ("clip_coef", self.clip_coef),
+            ("ent_coef", self.ent_coef),
+            ("vf_coef", self.vf_coef),
+            ("max_grad_norm", self.max_grad_norm),
+            ("clip_obs", self.clip_obs),
+            ("clip_reward", self.clip_reward),
+        ];
+        if let Some((name, v)) = non_negative.iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
+            return Err(format!("`{name}` must be a finite number >= 0, got {v}"));
+        }
+        if !self.init_log_std.is_finite() {
+            return Err("`init_log_std` must be finite".into());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid_and_bad_values_are_named() {
+        for id in ["CartPole-v1", "Pendulum-v1", "MountainCarContinuous-v0", "Other-v0"] {
+            assert_eq!(PpoConfig::preset(id, true).validate(), Ok(()), "{id}");
+        }
+        let bad = PpoConfig { num_minibatches: 3, ..PpoConfig::discrete() };
+        assert!(bad.validate().is_err_and(|e| e.contains("num_minibatches")));
+        let bad = PpoConfig { gamma: 1.5, ..PpoConfig::discrete() };
+        assert!(bad.validate().is_err_and(|e| e.contains("gamma")));
+    }
+}

@@ -1,0 +1,261 @@
+//! The actor-critic: two MLPs (64x64 tanh, CleanRL's `Agent`) with orthogonal initialisation,
+//! a Gaussian head with a state-independent log-std for Box actions and a categorical head
+//! for Discrete ones. Built bottom-up: linear layer, MLP, action head, actor-critic.
+//!
+//! Parameter names mirror the module tree (`actor.0.weight`, `critic.2.bias`, `log_std`), so
+//! the same code builds fresh weights or loads a saved policy.
+
+use envs::{Action, Space};
+use rand::Rng;
+use rand_distr::StandardNormal;
+use tch::{Device, Kind, Tensor, nn};
+
+use super::PpoError;
+
+const LN_2PI: f64 = 1.837_877_066_409_345_3;
+
+/// A matrix with orthonormal rows or columns times `gain` (Saxe et al. 2014), drawn from `rng`
+/// rather than torch's global generator so that one seed drives the whole run.
+pub fn orthogonal(rows: usize, cols: usize, gain: f64, rng: &mut impl Rng) -> Tensor {
+    let (tall, short) = (rows.max(cols), rows.min(cols));
+    let normal: Vec<f32> =
+        (0..tall * short).map(|_| rng.sample::<f32, _>(StandardNormal)).collect();
+    let a = Tensor::from_slice(&normal).view([tall as i64, short as i64]);
+    let (q, r) = Tensor::linalg_qr(&a, "reduced"); // (tall, short), (short, short)
+    // Fix the signs so the distribution is uniform (Haar), as torch.nn.init.orthogonal_ does.
+    let q = q * r.diagonal(0, 0, 1).sign().unsqueeze(0);
+    let q = if rows < cols { q.tr() } else { q };
+    (q * gain).contiguous()
+}
+
+/// `y = x W^T + b` with an orthogonal `W` (out, in) and a zero bias.
+#[derive(Debug)]
+pub struct Linear {
+    pub weight: Tensor,
+    pub bias: Tensor,
+}
+
+impl Linear {
+    fn new(p: nn::Path, inputs: usize, outputs: usize, gain: f64, rng: &mut impl Rng) -> Self {
+        let weight = p.var_copy("weight", &orthogonal(outputs, inputs, gain, rng));
+        let bias = p.zeros("bias", &[outputs as i64]);
+        Self { weight, bias }
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        x.linear(&self.weight, Some(&self.bias))
+    }
+}
+
+/// input -> hidden -> tanh -> hidden -> tanh -> output. Hidden layers use gain sqrt(2); the
+/// output gain is the caller's (0.01 for the policy head so that the initial policy is near
+/// uniform / zero-mean, 1.0 for the value head).
+#[derive(Debug)]
+pub struct Mlp {
+    pub layers: [Linear; 3],
+}
+
+impl Mlp {
+    fn new(p: nn::Path, sizes: [usize; 4], out_gain: f64, rng: &mut impl Rng) -> Self {
+        let hidden_gain = 2f64.sqrt();
+        Self {
+            layers: [
+                Linear::new(&p / "0", sizes[0], sizes[1], hidden_gain, rng),
+                Linear::new(&p / "1", sizes[1], sizes[2], hidden_gain, rng),
+                Linear::new(&p / "2", sizes[2], sizes[3], out_gain, rng),
+            ],
+        }
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let h = self.layers[0].forward(x).tanh(); // (B, hidden)
+        let h = self.layers[1].forward(&h).tanh(); // (B, hidden)
+        self.layers[2].forward(&h) // (B, out)
+    }
+}
+
+/// How actions are drawn from the actor's output.
+#[derive(Debug)]
+pub enum Head {
+    /// `N(mean, exp(log_std))` per dimension; env actions are clipped to `[low, high]`.
+    Gaussian { log_std: Tensor, low: Vec<f32>, high: Vec<f32> },
+    /// Softmax over `n` logits.
+    Categorical { n: usize },
+}
+
+/// Actor and critic with their variable store.
+pub struct ActorCritic {
+    pub vs: nn::VarStore,
+    pub actor: Mlp,
+    pub critic: Mlp,
+    pub head: Head,
+    pub obs_dim: usize,
+}
+
+/// What the rollout keeps of one batch of sampled actions.
+pub struct Sampled {
+    /// (B, action_width) row-major: the raw Gaussian sample, or the index as f32.
+    pub actions: Vec<f32>,
+    pub log_probs: Vec<f32>,
+    pub values: Vec<f32>,
+}
+
+impl ActorCritic {
+    /// Fresh weights for `obs_dim` observations and `action_space` actions.
+    pub fn new(
+        obs_dim: usize,
+        action_space: &Space,
+        hidden: usize,
+        init_log_std: f64,
+        rng: &mut impl Rng,
+    ) -> Result<Self, PpoError> {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let root = vs.root();
+        let (head, outputs) = match action_space {
+            Space::Discrete { n } if *n > 0 => (Head::Categorical { n: *n }, *n),
+            Space::Box { low, high } if !low.is_empty() => {
+                let log_std =
+                    root.var("log_std", &[1, low.len() as i64], nn::Init::Const(init_log_std));
+                (Head::Gaussian { log_std, low: low.clone(), high: high.clone() }, low.len())
+            }
+            other => {
+                return Err(PpoError::Unsupported(format!("action space {other:?} is empty")));
+            }
+        };
+        let critic = Mlp::new(&root / "critic", [obs_dim, hidden, hidden, 1], 1.0, rng);
+        let actor = Mlp::new(&root / "actor", [obs_dim, hidden, hidden, outputs], 0.01, rng);
+        Ok(Self { vs, actor, critic, head, obs_dim })
+    }
+
+    /// Floats per stored action: the Box dimension, or 1 (the index) for Discrete.
+    pub fn action_width(&self) -> usize {
+        match &self.head {
+            Head::Gaussian { low, .. } => low.len(),
+            Head::Categorical { .. } => 1,
+        }
+    }
+
+    /// Number of trainable scalars.
+    pub fn parameter_count(&self) -> i64 {
+        self.vs.trainable_variables().iter().map(|t| t.numel() as i64).sum()
+    }
+
+    /// V(s) for a batch of (normalised) observations: (B, obs_dim) -> (B,).
+    pub fn value(&self, obs: &Tensor) -> Tensor {
+        self.critic.forward(obs).squeeze_dim(-1)
+    }
+
+    /// Log-probability (B,) and entropy (B,) of `actions` (B, width) under the current policy,
+    /// plus V(s) (B,): what the update needs.
+    pub fn evaluate(&self, obs: &Tensor, actions: &Tensor) -> (Tensor, Tensor, Tensor) {
+        let out = self.actor.forward(obs); // (B, outputs)
+        let (log_prob, entropy) = match &self.head {
+            Head::Gaussian { log_std, .. } => {
+                let var = (log_std * 2.0).exp();
+                let lp = -(actions - &out).square() / (var * 2.0) - log_std - 0.5 * LN_2PI;
+                let ent = (log_std + 0.5 * (1.0 + LN_2PI)).expand_as(&out);
+                (
+                    lp.sum_dim_intlist(-1, false, Kind::Float),
+                    ent.sum_dim_intlist(-1, false, Kind::Float),
+                )
+            }
+            Head::Categorical { .. } => {
+                let logp = out.log_softmax(-1, Kind::Float); // (B, n)
+                let index = actions.to_kind(Kind::Int64); // (B, 1)
+                let lp = logp.gather(-1, &index, false).squeeze_dim(-1);
+                let ent = -(logp.exp() * &logp).sum_dim_intlist(-1, false, Kind::Float);
+                (lp, ent)
+            }
+        };
+        (log_prob, entropy, self.value(obs))
+    }
+
+    /// Sample actions for a batch of observations with `rng`, without gradients.
+    pub fn sample(&self, obs: &Tensor, rng: &mut impl Rng) -> Sampled {
+        tch::no_grad(|| {
+            let out = self.actor.forward(obs);
+            let rows = out.size()[0] as usize;
+            let values = to_vec(&self.value(obs));
+            let outputs = to_vec(&out);
+            let mut actions = Vec::with_capacity(rows * self.action_width());
+            let mut log_probs = Vec::with_capacity(rows);
+            match &self.head {
+                Head::Gaussian { log_std, low, .. } => {
+                    let log_std = to_vec(log_std);
+                    let dim = low.len();
+                    for row in outputs.chunks(dim) {
+                        let mut lp = 0.0f64;
+                        for (mean, ls) in row.iter().zip(&log_std) {
+                            let z: f64 = rng.sample(StandardNormal);
+                            actions.push((*mean as f64 + ls.exp() as f64 * z) as f32);
+                            lp += -0.5 * z * z - *ls as f64 - 0.5 * LN_2PI;
+                        }
+                        log_probs.push(lp as f32);
+                    }
+                }
+                Head::Categorical { n } => {
+                    for logits in outputs.chunks(*n) {
+                        let (index, lp) = sample_categorical(logits, rng);
+                        actions.push(index as f32);
+                        log_probs.push(lp);
+                    }
+                }
+            }
+            Sampled { actions, log_probs, values }
+        })
+    }
+
+    /// The deterministic action rows (Gaussian mean, or arg-max index as f32).
+    pub fn deterministic(&self, obs: &Tensor) -> Vec<f32> {
+        tch::no_grad(|| {
+            let out = self.actor.forward(obs);
+            match &self.head {
+                Head::Gaussian { .. } => to_vec(&out),
+                Head::Categorical { .. } => to_vec(&out.argmax(-1, false).to_kind(Kind::Float)),
+            }
+        })
+    }
+
+    /// The env action for one stored row: Box actions clipped to the bounds (CleanRL's
+    /// `ClipAction`; the unclipped sample is what the log-probability refers to).
+    pub fn env_action(&self, row: &[f32]) -> Action {
+        match &self.head {
+            Head::Gaussian { low, high, .. } => Action::Continuous(
+                row.iter()
+                    .zip(low.iter().zip(high))
+                    .map(|(a, (lo, hi))| a.clamp(*lo, *hi))
+                    .collect(),
+            ),
+            Head::Categorical { .. } => Action::Discrete(row[0] as usize),
+        }
+    }
+}
+
+/// Inverse-CDF sample from softmax(`logits`); returns the index and its log-probability.
+fn sample_categorical(logits: &[f32], rng: &mut impl Rng) -> (usize, f32) {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let weights: Vec<f64> = logits.iter().map(|&l| ((l - max) as f64).exp()).collect();
+    let total: f64 = weights.iter().sum();
+    let u = rng.random::<f64>() * total;
+    let mut acc = 0.0;
+    let mut index = weights.len() - 1;
+    for (i, w) in weights.iter().enumerate() {
+        acc += w;
+        if u < acc {
+            index = i;
+            break;
+        }
+    }
+    (index, ((weights[index] / total).ln()) as f32)
+}
+
+/// A float tensor's values, row-major.
+pub fn to_vec(t: &Tensor) -> Vec<f32> {
+    let t = t.to_kind(Kind::Float).contiguous().view([-1]);
+    Vec::<f32>::try_from(&t).unwrap_or_default()
+}
+
+/// A (rows, cols) float tensor from row-major values.
+pub fn from_rows(values: &[f32], cols: usize) -> Tensor {
+    Tensor::from_slice(values).view([(values.len() / cols.max(1)) as i64, cols as i64])
+}
