@@ -23,6 +23,8 @@ enum Command {
     Datagen(commands::datagen::DatagenArgs),
     /// Inspect a learning-history dataset: `info` and `plot`.
     Dataset(commands::dataset::DatasetArgs),
+    /// Evaluate a trained agent in context (cold start, many episodes); JSON, markdown, PNG.
+    Eval(commands::eval::EvalArgs),
     /// Train an in-context agent on a learning-history dataset.
     Train(commands::train::TrainArgs),
     /// The action model: parameter tables of its presets.
@@ -38,6 +40,7 @@ fn main() -> Result<()> {
         Command::Datagen(args) => commands::datagen::run(&args),
         Command::Dataset(args) => commands::dataset::run(&args),
         Command::Train(args) => commands::train::run(&args),
+        Command::Eval(args) => commands::eval::run(&args),
         Command::Model(args) => commands::model::run(&args),
         Command::Quantize(args) => commands::quantize::run(&args),
     }

@@ -3,6 +3,7 @@
 pub mod datagen;
 pub mod dataset;
 pub mod doctor;
+pub mod eval;
 pub mod model;
 pub mod quantize;
 pub mod train;

@@ -1,0 +1,107 @@
+//! Which tasks to evaluate: a family's train or held-out split, a self-correction set with
+//! physics beyond the training ranges, or an explicit list.
+
+use envs::Task;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// A task to evaluate, with the split it belongs to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskRef {
+    pub family: String,
+    pub task: Task,
+    /// `train`, `heldout`, `shifted` or `custom`.
+    pub split: String,
+}
+
+/// Named task sets of `icrl eval --tasks`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TaskSet {
+    Train,
+    Heldout,
+    /// Self-correction: each family's default task with gravity set 10% below the lowest
+    /// and 10% above the highest gravity of its train tasks (families without a gravity
+    /// parameter have no shifted tasks).
+    Shifted,
+    /// `family:JSON` entries, e.g. `DarkRoom-v0:{"goal":[1,2]}`.
+    List(Vec<(String, Task)>),
+}
+
+impl TaskSet {
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "train" => Ok(TaskSet::Train),
+            "heldout" => Ok(TaskSet::Heldout),
+            "shifted" => Ok(TaskSet::Shifted),
+            _ => {
+                let mut list = Vec::new();
+                for item in text.split(';').filter(|s| !s.trim().is_empty()) {
+                    let (family, json) = item.split_once(':').ok_or_else(|| {
+                        format!("--tasks `{item}`: expected train, heldout, shifted or FAMILY:JSON[;FAMILY:JSON...]")
+                    })?;
+                    let task: Task = serde_json::from_str(json)
+                        .map_err(|e| format!("--tasks `{item}`: task is not a JSON object: {e}"))?;
+                    list.push((family.trim().to_string(), task));
+                }
+                Ok(TaskSet::List(list))
+            }
+        }
+    }
+}
+
+const GRAVITY_KEYS: [&str; 2] = ["g", "gravity"];
+
+/// The tasks of `set` for the families in `families`.
+pub fn select_tasks(set: &TaskSet, families: &[String]) -> Result<Vec<TaskRef>, String> {
+    let mut out = Vec::new();
+    for id in families {
+        let family = envs::family(id).map_err(|e| e.to_string())?;
+        let tasks = match set {
+            TaskSet::Train => family.train_tasks().into_iter().map(|t| (t, "train")).collect(),
+            TaskSet::Heldout => {
+                family.heldout_tasks().into_iter().map(|t| (t, "heldout")).collect()
+            }
+            TaskSet::Shifted => shifted(&family.default_task(), &family.train_tasks()),
+            TaskSet::List(list) => list
+                .iter()
+                .filter(|(f, _)| f == id)
+                .map(|(_, t)| (t.clone(), "custom"))
+                .collect::<Vec<_>>(),
+        };
+        out.extend(tasks.into_iter().map(|(task, split)| TaskRef {
+            family: id.clone(),
+            task,
+            split: split.into(),
+        }));
+    }
+    if let TaskSet::List(list) = set {
+        for (f, _) in list {
+            if !families.contains(f) {
+                return Err(format!(
+                    "--tasks: family `{f}` is not one the agent was trained on ({})",
+                    families.join(", ")
+                ));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn shifted(default: &Task, train: &[Task]) -> Vec<(Task, &'static str)> {
+    let Some(key) = GRAVITY_KEYS.iter().find(|k| default.contains_key(**k)) else { return vec![] };
+    let values: Vec<f64> =
+        train.iter().filter_map(|t| t.get(*key).and_then(Value::as_f64)).collect();
+    if values.is_empty() {
+        return vec![];
+    }
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    [lo * 0.9, hi * 1.1]
+        .into_iter()
+        .map(|g| {
+            let mut t = default.clone();
+            t.insert(key.to_string(), Value::from(g));
+            (t, "shifted")
+        })
+        .collect()
+}
