@@ -18,6 +18,8 @@ struct Cli {
 enum Command {
     /// Report the torch and HDF5 libraries, CUDA and threads; optionally a matmul rate.
     Doctor(commands::doctor::DoctorArgs),
+    /// Task families: list them and their train/held-out tasks, roll out an env.
+    Env(commands::env::EnvArgs),
     /// The action model: parameter tables of its presets.
     Model(commands::model::ModelArgs),
     /// Quantize a safetensors file's 2-D weights (HQQ, RTN baseline); report errors per tensor.
@@ -28,6 +30,7 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Doctor(args) => commands::doctor::run(&args),
+        Command::Env(args) => commands::env::run(&args),
         Command::Model(args) => commands::model::run(&args),
         Command::Quantize(args) => commands::quantize::run(&args),
     }
