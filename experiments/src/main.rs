@@ -20,6 +20,8 @@ enum Command {
     Doctor(commands::doctor::DoctorArgs),
     /// Task families: list them and their train/held-out tasks, roll out an env.
     Env(commands::env::EnvArgs),
+    /// Benchmarks that print tables (envs: steps per second beside gymnasium).
+    Bench(commands::bench::BenchArgs),
     /// The action model: parameter tables of its presets.
     Model(commands::model::ModelArgs),
     /// Quantize a safetensors file's 2-D weights (HQQ, RTN baseline); report errors per tensor.
@@ -31,6 +33,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Doctor(args) => commands::doctor::run(&args),
         Command::Env(args) => commands::env::run(&args),
+        Command::Bench(args) => commands::bench::run(&args),
         Command::Model(args) => commands::model::run(&args),
         Command::Quantize(args) => commands::quantize::run(&args),
     }
