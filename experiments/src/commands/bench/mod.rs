@@ -1,6 +1,7 @@
 //! `icrl bench`: benchmarks that print tables (one subcommand per subject).
 
 pub mod envs;
+pub mod model;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -15,10 +16,14 @@ pub struct BenchArgs {
 pub enum BenchCommand {
     /// Env steps per second per family, single and vectorized, beside Python gymnasium.
     Envs(envs::EnvBenchArgs),
+    /// The action model: forward+backward time and peak memory against history length, and
+    /// inference time per step against the history already consumed (lightning vs softmax).
+    Model(model::ModelBenchArgs),
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     match &args.command {
         BenchCommand::Envs(a) => envs::run(a),
+        BenchCommand::Model(a) => model::run(a),
     }
 }
