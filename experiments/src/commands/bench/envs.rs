@@ -182,9 +182,7 @@ fn single_rate(fam: &dyn Family, steps: u64, seed: u64) -> Result<f64> {
 
 /// Env-steps per second of a [`VecEnv`] of `num_envs` copies (same-step autoreset).
 fn vector_rate(fam: &dyn Family, steps: u64, num_envs: usize, seed: u64) -> Result<f64> {
-    let copies =
-        (0..num_envs).map(|_| fam.make(&fam.default_task())).collect::<Result<Vec<_>, _>>()?;
-    let mut vec_env = VecEnv::new(copies)?;
+    let mut vec_env = VecEnv::from_tasks(fam, &vec![fam.default_task(); num_envs])?;
     let pool = action_pool(vec_env.env(0).context("empty VecEnv")?, seed);
     let batches: Vec<Vec<Action>> = (0..ACTION_POOL / num_envs.min(ACTION_POOL))
         .map(|b| pool.iter().cycle().skip(b * num_envs).take(num_envs).cloned().collect())
