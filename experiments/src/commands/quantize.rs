@@ -194,7 +194,6 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
             MetaArg::Bf16 => MetaDtype::Bf16,
             MetaArg::F32 => MetaDtype::F32,
         },
-        ..QuantConfig::default()
     };
     config.validate().context("checking --group, --kappa and --iters")?;
     let entries = agent::quant::read_safetensors(&args.input)?;
