@@ -8,7 +8,8 @@ Usage (in a scratch virtual environment, not the project's .venv):
 
 For each of CartPole-v1, Pendulum-v1, MountainCarContinuous-v0 and Acrobot-v1 it writes
 `<id>.json` holding a few short episodes: the seed, the exact start state (Python `repr`
-strings, so that they parse back bit for bit), the actions, and per step the observation,
+strings, so that they parse back bit for bit), the task (physical constants; `{}` for
+Gymnasium's defaults), the actions, and per step the observation,
 reward, terminated and truncated flags, as returned by `gymnasium.make(id)` (time limit
 included). `envs/tests/gymnasium_fixtures.rs` replays every episode from its start state.
 
@@ -35,12 +36,49 @@ def f32(x):
     return float(f"{float(x):.9g}")
 
 
-def record_episode(env_id, seed, policy, max_steps):
+def set_task(env_id, u, task):
+    """Set the physical constants of the unwrapped env `u` to `task` (the Rust task names)."""
+    if env_id == "CartPole-v1":
+        for name, value in task.items():
+            setattr(u, name, value)
+        # Derived in __init__, so recomputed here.
+        u.total_mass = u.masspole + u.masscart
+        u.polemass_length = u.masspole * u.length
+    elif env_id == "Pendulum-v1":
+        for name, value in task.items():
+            setattr(u, name, value)
+    elif env_id == "MountainCarContinuous-v0":
+        u.power = task["power"]  # the hill coefficient 0.0025 is a literal in step()
+    elif env_id == "Acrobot-v1":
+        for name, value in task.items():  # gravity 9.8 is a literal in _dsdt()
+            setattr(u, name.upper(), value)
+
+
+# One non-default task per env (only constants Gymnasium exposes as attributes).
+TASKS = {
+    "CartPole-v1": {"gravity": 12.0, "masscart": 1.5, "masspole": 0.2, "length": 0.7, "force_mag": 8.0},
+    "Pendulum-v1": {"g": 7.5, "m": 1.3, "l": 0.8},
+    "MountainCarContinuous-v0": {"power": 0.0018},
+    "Acrobot-v1": {
+        "link_length_1": 1.1,
+        "link_mass_1": 0.8,
+        "link_mass_2": 1.3,
+        "link_com_pos_1": 0.45,
+        "link_com_pos_2": 0.6,
+        "link_moi": 0.9,
+    },
+}
+
+
+def record_episode(env_id, seed, policy, max_steps, task=None):
     env = gym.make(env_id)
+    if task:
+        set_task(env_id, env.unwrapped, task)
     rng = np.random.default_rng(seed + 1000)
     obs, _ = env.reset(seed=seed)
     episode = {
         "seed": seed,
+        "task": task or {},
         "start_state": start_state(env),
         "reset_obs": [f32(x) for x in obs],
         "actions": [],
@@ -96,21 +134,25 @@ def acrobot_pump(obs, rng):
 
 EPISODES = {
     "CartPole-v1": [
-        (0, discrete_random(2), 60),
-        (1, discrete_random(2), 60),
-        (2, cartpole_balance, 500),
+        (0, discrete_random(2), 60, False),
+        (1, discrete_random(2), 60, False),
+        (2, cartpole_balance, 500, False),
+        (3, cartpole_balance, 100, True),
     ],
     "Pendulum-v1": [
-        (0, box_random(3.0), 60),
-        (1, pendulum_pump, 200),
+        (0, box_random(3.0), 60, False),
+        (1, pendulum_pump, 200, False),
+        (2, pendulum_pump, 60, True),
     ],
     "MountainCarContinuous-v0": [
-        (0, box_random(1.5), 100),
-        (1, car_pump, 300),
+        (0, box_random(1.5), 100, False),
+        (1, car_pump, 300, False),
+        (2, car_pump, 100, True),
     ],
     "Acrobot-v1": [
-        (0, discrete_random(3), 100),
-        (1, acrobot_pump, 300),
+        (0, discrete_random(3), 100, False),
+        (1, acrobot_pump, 300, False),
+        (2, acrobot_pump, 60, True),
     ],
 }
 
@@ -125,7 +167,10 @@ def main():
             "env_id": env_id,
             "gymnasium_version": gym.__version__,
             "numpy_version": np.__version__,
-            "episodes": [record_episode(env_id, s, p, n) for s, p, n in episodes],
+            "episodes": [
+                record_episode(env_id, s, p, n, TASKS[env_id] if with_task else None)
+                for s, p, n, with_task in episodes
+            ],
         }
         path = os.path.join(args.out, f"{env_id}.json")
         with open(path, "w") as f:

@@ -93,7 +93,7 @@ fn early_stop_cuts_the_run_one_step_after_the_first_rise() {
         let (_, long) = optimize_zero(&grouped, &scale, zero.copy(), 1, nbits, &full).unwrap();
         let (_, short) =
             optimize_zero(&grouped, &scale, zero, 1, nbits, &SolverConfig::default()).unwrap();
-        assert_eq!(long.errors.len(), 20, "without early stop all 20 iterations run");
+        assert_eq!(long.errors.len(), 21, "without early stop all 20 updates run and are tried");
         assert!(!long.stopped_early);
         // The early-stopped run is the same trajectory, cut one look after the first
         // iteration that does not improve on the best so far.

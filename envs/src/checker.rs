@@ -237,3 +237,95 @@ fn check_bad_actions(env: &mut dyn Env) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classic::CART_POLE;
+    use crate::core::{EnvSpec, Info};
+
+    /// CartPole with one seeded defect, to show that the checker catches it.
+    #[derive(Clone, Copy)]
+    enum Defect {
+        IgnoresSeed,
+        AcceptsBadActions,
+        TruncatesEarly,
+    }
+
+    struct Broken {
+        inner: Box<dyn Env>,
+        defect: Defect,
+        t: usize,
+    }
+
+    impl Env for Broken {
+        fn spec(&self) -> &EnvSpec {
+            self.inner.spec()
+        }
+        fn observation_space(&self) -> &Space {
+            self.inner.observation_space()
+        }
+        fn action_space(&self) -> &Space {
+            self.inner.action_space()
+        }
+        fn reset(
+            &mut self,
+            seed: Option<u64>,
+            options: &ResetOptions,
+        ) -> Result<(Vec<f32>, Info), EnvError> {
+            self.t = 0;
+            match self.defect {
+                Defect::IgnoresSeed => self.inner.reset(None, options),
+                _ => self.inner.reset(seed, options),
+            }
+        }
+        fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
+            self.t += 1;
+            let mut step = match (self.defect, self.inner.action_space().contains(action)) {
+                (Defect::AcceptsBadActions, false) => self.inner.step(&Action::Discrete(0))?,
+                _ => self.inner.step(action)?,
+            };
+            if let Defect::TruncatesEarly = self.defect {
+                step.truncated |= self.t == 5;
+            }
+            Ok(step)
+        }
+    }
+
+    struct BrokenFamily(Defect);
+
+    impl Family for BrokenFamily {
+        fn id(&self) -> &'static str {
+            CART_POLE.id()
+        }
+        fn description(&self) -> &'static str {
+            "CartPole with a defect"
+        }
+        fn default_task(&self) -> Task {
+            CART_POLE.default_task()
+        }
+        fn train_tasks(&self) -> Vec<Task> {
+            vec![self.default_task()]
+        }
+        fn heldout_tasks(&self) -> Vec<Task> {
+            vec![]
+        }
+        fn make(&self, task: &Task) -> Result<Box<dyn Env>, EnvError> {
+            Ok(Box::new(Broken { inner: CART_POLE.make(task)?, defect: self.0, t: 0 }))
+        }
+    }
+
+    #[test]
+    fn checker_passes_a_correct_env_and_names_each_defect() {
+        let task = CART_POLE.default_task();
+        assert!(check_family_task(&CART_POLE, &task).is_ok());
+        for (defect, check) in [
+            (Defect::IgnoresSeed, "seeding"),
+            (Defect::AcceptsBadActions, "bad actions"),
+            (Defect::TruncatesEarly, "episodes"),
+        ] {
+            let err = check_family_task(&BrokenFamily(defect), &task).err().map(|e| e.to_string());
+            assert!(err.as_deref().is_some_and(|e| e.contains(check)), "{check}: {err:?}");
+        }
+    }
+}

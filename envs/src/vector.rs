@@ -8,7 +8,7 @@
 //! Actions sent on the next call therefore act on the new episode: no step is wasted, unlike
 //! Gymnasium's default next-step mode.
 
-use crate::core::{Action, Env, EnvError, ResetOptions, Space};
+use crate::core::{Action, Env, EnvError, Family, ResetOptions, Space, Task};
 
 /// The result of one batched step; `obs` is flat, `num_envs * obs_dim` values, env-major.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -52,6 +52,11 @@ impl VecEnv {
             });
         }
         Ok(Self { obs_dim: obs_space.flat_dim(), envs })
+    }
+
+    /// One env of `family` per task (tasks may repeat, e.g. the same task `n` times).
+    pub fn from_tasks(family: &dyn Family, tasks: &[Task]) -> Result<Self, EnvError> {
+        Self::new(tasks.iter().map(|t| family.make(t)).collect::<Result<_, _>>()?)
     }
 
     pub fn num_envs(&self) -> usize {

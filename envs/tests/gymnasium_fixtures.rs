@@ -1,10 +1,11 @@
 //! Replays episodes recorded from the pip package gymnasium (scripts/record_gymnasium_fixtures.py)
 //! step by step from the recorded start state: observations within 1e-5, rewards within 1e-6,
-//! identical terminated and truncated flags.
+//! identical terminated and truncated flags. Each env has one episode with non-default
+//! physical constants (the task), set on the gymnasium env by the recorder.
 
 use std::path::PathBuf;
 
-use envs::{Action, ResetOptions, family};
+use envs::{Action, ResetOptions, Task, family};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -18,6 +19,9 @@ struct Fixture {
 #[derive(Deserialize)]
 struct Episode {
     seed: u64,
+    /// Physical constants set on the gymnasium env (`{}`: its defaults).
+    #[serde(default)]
+    task: Task,
     /// Exact Python `repr` strings of the unwrapped start state.
     start_state: Vec<String>,
     reset_obs: Vec<f32>,
@@ -62,7 +66,8 @@ fn replay(id: &str) -> usize {
     let fam = family(id).expect("registered");
     let mut steps = 0;
     for (e, ep) in fixture.episodes.iter().enumerate() {
-        let mut env = fam.make(&fam.default_task()).expect("default task");
+        let mut env =
+            fam.make(&ep.task).unwrap_or_else(|err| panic!("{id} episode {e}: task: {err}"));
         let state: Vec<Value> = ep
             .start_state
             .iter()

@@ -82,6 +82,9 @@ fn vec_env_rejects_mismatched_batches() {
     let mut vec_env = VecEnv::new(make_n("CartPole-v1", 3)).expect("equal spaces");
     vec_env.reset(Some(0)).expect("reset");
     assert!(vec_env.step(&[Action::Discrete(0)]).is_err());
+    let fam = family("DarkRoom-v0").expect("registered");
+    let per_task = VecEnv::from_tasks(fam, &fam.heldout_tasks()).expect("held-out tasks build");
+    assert_eq!(per_task.num_envs(), 16);
     let mut mixed = make_n("CartPole-v1", 1);
     mixed.extend(make_n("Acrobot-v1", 1));
     assert!(VecEnv::new(mixed).is_err());

@@ -19,29 +19,35 @@ struct Cli {
 enum Command {
     /// Report the torch and HDF5 libraries, CUDA and threads; optionally a matmul rate.
     Doctor(commands::doctor::DoctorArgs),
+    /// Task families: list them and their train/held-out tasks, roll out an env.
+    Env(commands::env::EnvArgs),
     /// Generate a learning-history dataset (demonstrators, noise distillation, HDF5).
     Datagen(commands::datagen::DatagenArgs),
     /// Inspect a learning-history dataset: `info` and `plot`.
     Dataset(commands::dataset::DatasetArgs),
-    /// Evaluate a trained agent in context (cold start, many episodes); JSON, markdown, PNG.
-    Eval(commands::eval::EvalArgs),
     /// Train an in-context agent on a learning-history dataset.
     Train(commands::train::TrainArgs),
+    /// Evaluate a trained agent in context (cold start, many episodes); JSON, markdown, PNG.
+    Eval(commands::eval::EvalArgs),
     /// The action model: parameter tables of its presets.
     Model(commands::model::ModelArgs),
     /// Quantize a safetensors file's 2-D weights (HQQ, RTN baseline); report errors per tensor.
     Quantize(commands::quantize::QuantizeArgs),
+    /// Benchmarks that print tables (envs: steps per second beside gymnasium).
+    Bench(commands::bench::BenchArgs),
 }
 
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Doctor(args) => commands::doctor::run(&args),
+        Command::Env(args) => commands::env::run(&args),
         Command::Datagen(args) => commands::datagen::run(&args),
         Command::Dataset(args) => commands::dataset::run(&args),
         Command::Train(args) => commands::train::run(&args),
         Command::Eval(args) => commands::eval::run(&args),
         Command::Model(args) => commands::model::run(&args),
         Command::Quantize(args) => commands::quantize::run(&args),
+        Command::Bench(args) => commands::bench::run(&args),
     }
 }

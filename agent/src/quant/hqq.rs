@@ -405,8 +405,8 @@ impl QuantizedTensor {
 /// What the solver did: the mean absolute error of each zero it tried.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SolverReport {
-    /// `errors[i]`: mean |W - W_r| with the zero in force at the start of iteration i
-    /// (`errors[0]` is the RTN starting point).
+    /// `errors[i]`: mean |W - W_r| with the zero after i updates (`errors[0]` is the RTN
+    /// starting point; at most `iters + 1` entries).
     pub errors: Vec<f64>,
     /// Index into `errors` of the lowest error.
     pub best: usize,
@@ -553,7 +553,9 @@ pub fn optimize_zero(
     let mut best_group_error: Option<Tensor> = None;
     let mut last_look = false;
     let mut report = SolverReport::default();
-    for iteration in 0..solver.iters {
+    // `iters` zero updates, so `iters + 1` zeros to evaluate (the last one, the reference's
+    // result, included).
+    for iteration in 0..=solver.iters {
         let mut residual = scaled.f_add(&zero)?;
         let mut codes = residual.f_round()?;
         let _ = codes.f_clamp_(0.0, max_code)?;
@@ -574,6 +576,9 @@ pub fn optimize_zero(
         report.errors.push(error);
         if improved {
             report.best = iteration;
+        }
+        if iteration == solver.iters {
+            break;
         }
         if last_look {
             report.stopped_early = true;

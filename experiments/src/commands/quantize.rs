@@ -6,7 +6,8 @@ use std::time::Instant;
 
 use agent::quant::{
     DequantMode, GroupAxis, MetaDtype, Method, Nbits, QuantConfig, QuantizedFile, QuantizedLinear,
-    QuantizedTensor, RawTensor, ReconstructionError, StoredTensor, quantize, reconstruction_error,
+    QuantizedTensor, RawTensor, ReconstructionError, SolverConfig, StoredTensor, quantize,
+    reconstruction_error,
 };
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
@@ -39,6 +40,15 @@ pub struct QuantizeArgs {
     #[arg(long, value_enum, default_value_t = MethodArg::Hqq)]
     pub method: MethodArg,
 
+    /// HQQ solver: growth of beta per iteration (METHODS.md: 1.01; the reference package's
+    /// default solver keeps beta fixed, i.e. 1).
+    #[arg(long, default_value_t = 1.01)]
+    pub kappa: f64,
+
+    /// HQQ solver: the most zero-point updates.
+    #[arg(long, default_value_t = 20)]
+    pub iters: usize,
+
     /// Also quantize the scales and zeros to 8 bits (groups of 128).
     #[arg(long)]
     pub quant_meta: bool,
@@ -58,6 +68,10 @@ pub struct QuantizeArgs {
     /// Run only the method written to --out (skip the other; its columns are left empty).
     #[arg(long)]
     pub no_baseline: bool,
+
+    /// Torch intra-op threads on the CPU (default: torch's own choice).
+    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=1024))]
+    pub threads: Option<i32>,
 
     /// Print the report as JSON instead of a table.
     #[arg(long)]
@@ -146,6 +160,7 @@ struct Report {
     input: PathBuf,
     output: PathBuf,
     device: String,
+    threads: i32,
     config: QuantConfig,
     tensors: Vec<TensorReport>,
     kept: Vec<KeptReport>,
@@ -161,6 +176,9 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         DeviceArg::Cuda => Device::Cuda(0),
         DeviceArg::Auto => Device::cuda_if_available(),
     };
+    if let Some(threads) = args.threads {
+        tch::set_num_threads(threads);
+    }
     let config = QuantConfig {
         nbits: args.nbits,
         group_size: args.group,
@@ -169,15 +187,15 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
             MethodArg::Hqq => Method::Hqq,
             MethodArg::Rtn => Method::Rtn,
         },
+        solver: SolverConfig { kappa: args.kappa, iters: args.iters, ..SolverConfig::default() },
         quant_meta: args.quant_meta,
         meta_dtype: match args.meta_dtype {
             MetaArg::F16 => MetaDtype::F16,
             MetaArg::Bf16 => MetaDtype::Bf16,
             MetaArg::F32 => MetaDtype::F32,
         },
-        ..QuantConfig::default()
     };
-    config.validate().context("--group")?;
+    config.validate().context("checking --group, --kappa and --iters")?;
     let entries = agent::quant::read_safetensors(&args.input)?;
     if entries.is_empty() {
         bail!("{}: holds no tensors", args.input.display());
@@ -260,6 +278,7 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         input: args.input.clone(),
         output: args.output.clone(),
         device: format!("{device:?}"),
+        threads: tch::get_num_threads(),
         config,
         tensors,
         kept,
@@ -339,7 +358,7 @@ fn sync(device: Device) {
 fn print_table(report: &Report) {
     let c = &report.config;
     println!(
-        "{} -> {}: {}-bit, group {}, axis {}, written: {}{}, on {}",
+        "{} -> {}: {}-bit, group {}, axis {}, written: {}{}, on {} ({} threads)",
         report.input.display(),
         report.output.display(),
         c.nbits,
@@ -347,7 +366,8 @@ fn print_table(report: &Report) {
         u8::from(c.axis),
         c.method,
         if c.quant_meta { ", 8-bit scales/zeros" } else { "" },
-        report.device
+        report.device,
+        report.threads
     );
     println!(
         "{:<40} {:>12} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8} {:>6}",

@@ -1,0 +1,29 @@
+//! `icrl bench`: benchmarks that print tables (one subcommand per subject).
+
+pub mod envs;
+pub mod model;
+
+use anyhow::Result;
+use clap::{Args, Subcommand};
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    #[command(subcommand)]
+    pub command: BenchCommand,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum BenchCommand {
+    /// Env steps per second per family, single and vectorized, beside Python gymnasium.
+    Envs(envs::EnvBenchArgs),
+    /// The action model: forward+backward time and peak memory against history length, and
+    /// inference time per step against the history already consumed (lightning vs softmax).
+    Model(model::ModelBenchArgs),
+}
+
+pub fn run(args: &BenchArgs) -> Result<()> {
+    match &args.command {
+        BenchCommand::Envs(a) => envs::run(a),
+        BenchCommand::Model(a) => model::run(a),
+    }
+}

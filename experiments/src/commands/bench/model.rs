@@ -1,0 +1,473 @@
+//! `icrl bench model`: the action model's cost against history length.
+//!
+//! Two tables: forward+backward time, throughput and peak memory for training on histories
+//! of increasing length; and the time of one inference step against the length of the
+//! history already consumed. Each measurement runs in a fresh child process (this binary
+//! with the hidden `--one` flag), so that peak memory is that measurement's alone: on the CPU
+//! the resident-set high-water mark (VmHWM) above the resident set before the timed passes;
+//! on CUDA the growth of the device memory in use (cudaMemGetInfo) over the passes, i.e. what
+//! torch's caching allocator reserved at its peak (it does not release memory by itself).
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::process::Command;
+use std::time::Instant;
+
+use agent::model::block::LayerCache;
+use agent::model::softmax::KvCache;
+use agent::model::{ActionSpec, Batch, Config, Model};
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+use tch::nn::{OptimizerConfig, Sgd};
+use tch::{Cuda, Device, Kind, Tensor};
+
+use crate::commands::model::thousands;
+
+#[derive(Args, Debug)]
+pub struct ModelBenchArgs {
+    /// Model preset (default: vintix-300m on CUDA, small on the CPU).
+    #[arg(long)]
+    pub preset: Option<String>,
+
+    /// Training history lengths in steps, comma-separated (default: 1024 to 65536 on CUDA,
+    /// 256 to 2048 on the CPU).
+    #[arg(long, value_delimiter = ',')]
+    pub lengths: Vec<i64>,
+
+    /// Inference: lengths of the history already consumed, comma-separated (default: 1024 to
+    /// 1048576 on CUDA, 1024 to 65536 on the CPU).
+    #[arg(long, value_delimiter = ',')]
+    pub infer_lengths: Vec<i64>,
+
+    /// Attention kinds, comma-separated: `lightning` (every layer lightning), `softmax` (every
+    /// layer softmax, window = the whole history), `preset` (the preset's own pattern and window).
+    #[arg(long, value_delimiter = ',', default_value = "lightning,softmax")]
+    pub kinds: Vec<String>,
+
+    /// Sequences per training batch.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..))]
+    pub batch: i64,
+
+    /// Environments stepped together by the inference benchmark.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i64).range(1..))]
+    pub envs: i64,
+
+    /// Timed forward+backward passes per length (after one warm-up); the median is reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeats: usize,
+
+    /// Timed inference steps per length (after two warm-up steps); the median is reported.
+    #[arg(long, default_value_t = 20)]
+    pub steps: usize,
+
+    /// Device: `auto` (CUDA when available), `cpu` or `cuda`.
+    #[arg(long, default_value = "auto")]
+    pub device: String,
+
+    /// Skip inference lengths whose KV caches would exceed this many GiB (default 40 on CUDA,
+    /// 4 on the CPU).
+    #[arg(long)]
+    pub max_cache_gib: Option<f64>,
+
+    /// Only the training table.
+    #[arg(long)]
+    pub skip_infer: bool,
+
+    /// Only the inference table.
+    #[arg(long)]
+    pub skip_train: bool,
+
+    /// torch intra-op threads (default: torch's choice).
+    #[arg(long)]
+    pub threads: Option<i32>,
+
+    /// Internal: run the single measurement `train:KIND:LENGTH` or `infer:KIND:LENGTH` in this
+    /// process and print it as one JSON line.
+    #[arg(long, hide = true)]
+    pub one: Option<String>,
+}
+
+/// One measurement, as a child process reports it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Measured {
+    /// Median milliseconds per pass (training) or per step (inference).
+    ms: f64,
+    /// Timesteps per second (training: B * T per pass; inference: environments per step).
+    per_s: f64,
+    /// Peak memory above the level before the timed passes, bytes (None: not measurable).
+    peak: Option<i64>,
+    /// Inference: bytes held by the model state (lightning states, KV caches).
+    state: Option<i64>,
+    /// Why the measurement was skipped, if it was.
+    skipped: Option<String>,
+}
+
+pub fn run(args: &ModelBenchArgs) -> Result<()> {
+    if let Some(n) = args.threads {
+        tch::set_num_threads(n);
+    }
+    let device = match args.device.as_str() {
+        "auto" => Device::cuda_if_available(),
+        "cpu" => Device::Cpu,
+        "cuda" if Cuda::is_available() => Device::Cuda(0),
+        "cuda" => bail!("--device cuda: no CUDA device is available (see `icrl doctor`)"),
+        other => bail!("--device: expected auto, cpu or cuda, got `{other}`"),
+    };
+    for kind in &args.kinds {
+        if !["lightning", "softmax", "preset"].contains(&kind.as_str()) {
+            bail!("--kinds: expected lightning, softmax or preset, got `{kind}`");
+        }
+    }
+    if let Some(spec) = &args.one {
+        let measured = measure_one(args, device, spec)?;
+        println!("{}", serde_json::to_string(&measured)?);
+        return Ok(());
+    }
+    let cuda = device.is_cuda();
+    let preset = args
+        .preset
+        .clone()
+        .unwrap_or_else(|| if cuda { "vintix-300m" } else { "small" }.to_string());
+    let cfg = Config::preset(&preset).context("--preset")?;
+    let pow2 =
+        |from: i64, to: i64| (0..).map(|i| from << i).take_while(|&x| x <= to).collect::<Vec<_>>();
+    let lengths = if args.lengths.is_empty() {
+        if cuda { pow2(1024, 65536) } else { pow2(256, 2048) }
+    } else {
+        args.lengths.clone()
+    };
+    let infer = if args.infer_lengths.is_empty() {
+        if cuda {
+            pow2(1024, 1 << 20).into_iter().step_by(2).collect()
+        } else {
+            pow2(1024, 65536).into_iter().step_by(2).collect()
+        }
+    } else {
+        args.infer_lengths.clone()
+    };
+    if lengths.iter().chain(&infer).any(|&l| l <= 0) {
+        bail!("--lengths and --infer-lengths must be positive");
+    }
+    let place = if cuda { "cuda:0, bf16" } else { "cpu, f32" };
+    println!(
+        "model {preset}: {} layers, hidden {}, {} heads; {place}; torch threads {}",
+        cfg.layers,
+        cfg.hidden,
+        cfg.heads,
+        tch::get_num_threads()
+    );
+    let memory = if cuda {
+        "device memory reserved by torch's caching allocator over the passes (cudaMemGetInfo)"
+    } else {
+        "resident-set high-water mark (VmHWM) above the resident set before the passes"
+    };
+    if !args.skip_train {
+        println!();
+        println!(
+            "forward + backward, batch {}, median of {} (peak: {memory})",
+            args.batch, args.repeats
+        );
+        println!(
+            "{:<10} {:>9} {:>11} {:>13} {:>12}",
+            "kind", "length", "ms/pass", "steps/s", "peak MiB"
+        );
+        for kind in &args.kinds {
+            for &len in &lengths {
+                let m = child(&format!("train:{kind}:{len}"))?;
+                print_row(kind, len, &m, m.peak);
+            }
+        }
+    }
+    if !args.skip_infer {
+        println!();
+        println!(
+            "inference step, {} environment(s), median of {} steps, against the history already consumed",
+            args.envs, args.steps
+        );
+        println!(
+            "(caches filled to that length with random contents: the cost of a step depends on their size, not their values)"
+        );
+        println!(
+            "{:<10} {:>9} {:>11} {:>13} {:>12}",
+            "kind", "history", "ms/step", "steps/s", "state MiB"
+        );
+        for kind in &args.kinds {
+            for &len in &infer {
+                let m = child(&format!("infer:{kind}:{len}"))?;
+                print_row(kind, len, &m, m.state);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn print_row(kind: &str, len: i64, m: &Measured, bytes: Option<i64>) {
+    if let Some(why) = &m.skipped {
+        println!("{kind:<10} {len:>9} skipped: {why}");
+        return;
+    }
+    let mib = bytes.map_or("n/a".to_string(), |b| format!("{:.1}", b as f64 / (1 << 20) as f64));
+    println!(
+        "{kind:<10} {len:>9} {:>11.3} {:>13} {:>12}",
+        m.ms,
+        thousands(m.per_s.round() as i64),
+        mib
+    );
+}
+
+/// Runs one measurement in a fresh copy of this binary with the same arguments.
+fn child(spec: &str) -> Result<Measured> {
+    let exe = std::env::current_exe().context("locating the icrl binary")?;
+    let out = Command::new(exe)
+        .args(std::env::args().skip(1))
+        .args(["--one", spec])
+        .output()
+        .with_context(|| format!("running the measurement {spec}"))?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    match stdout.lines().last().map(serde_json::from_str::<Measured>) {
+        Some(Ok(m)) if out.status.success() => Ok(m),
+        _ => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("no message");
+            let why =
+                format!("failed ({}): {}", out.status, last.chars().take(120).collect::<String>());
+            Ok(Measured { ms: 0.0, per_s: 0.0, peak: None, state: None, skipped: Some(why) })
+        }
+    }
+}
+
+/// The config of one measurement: the preset with every layer lightning, every layer softmax
+/// (its window covering `window` steps), or unchanged.
+fn bench_config(args: &ModelBenchArgs, device: Device, kind: &str, window: i64) -> Result<Config> {
+    let preset = args
+        .preset
+        .clone()
+        .unwrap_or_else(|| if device.is_cuda() { "vintix-300m" } else { "small" }.into());
+    let mut cfg = Config::preset(&preset)?;
+    match kind {
+        "lightning" => cfg.pattern = "L".into(),
+        "softmax" => {
+            cfg.pattern = "S".into();
+            cfg.softmax_window = window;
+        }
+        _ => {}
+    }
+    Ok(cfg)
+}
+
+fn build(cfg: &Config, device: Device) -> Result<Model> {
+    let mut model = Model::new(cfg, device, &mut StdRng::seed_from_u64(0))?;
+    if device.is_cuda() {
+        model.set_kind(Kind::BFloat16);
+    }
+    Ok(model)
+}
+
+fn measure_one(args: &ModelBenchArgs, device: Device, spec: &str) -> Result<Measured> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let [phase, kind, len] = parts.as_slice() else {
+        bail!("--one: expected PHASE:KIND:LENGTH, got `{spec}`")
+    };
+    let len: i64 = len.parse().with_context(|| format!("--one: length in `{spec}`"))?;
+    tch::manual_seed(0);
+    match *phase {
+        "train" => measure_train(args, device, kind, len),
+        "infer" => measure_infer(args, device, kind, len),
+        _ => bail!("--one: phase must be train or infer, got `{phase}`"),
+    }
+}
+
+fn sync(device: Device) {
+    if let Device::Cuda(i) = device {
+        Cuda::synchronize(i as i64);
+    }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+/// Random inputs of group 0 for `b` sequences of `t` steps, with episodes of 100 steps.
+fn random_batch(cfg: &Config, device: Device, b: i64, t: i64) -> Batch {
+    let spec = &cfg.groups[0];
+    let opts = (Kind::Float, device);
+    let actions = || match spec.action {
+        ActionSpec::Continuous { dim } => Tensor::randn([b, t, dim], opts),
+        ActionSpec::Discrete { n } => Tensor::randint(n, [b, t], (Kind::Int64, device)),
+    };
+    let start = Tensor::arange(t, (Kind::Int64, device))
+        .remainder(100)
+        .eq(0)
+        .unsqueeze(0)
+        .expand([b, t], false)
+        .copy();
+    Batch {
+        group: 0,
+        obs: Tensor::randn([b, t, spec.obs_dim], opts),
+        prev_actions: actions(),
+        prev_rewards: Tensor::randn([b, t], opts),
+        episode_start: start,
+        target_actions: Some(actions()),
+        loss_mask: None,
+    }
+}
+
+fn measure_train(args: &ModelBenchArgs, device: Device, kind: &str, len: i64) -> Result<Measured> {
+    let cfg = bench_config(args, device, kind, len)?;
+    let model = build(&cfg, device)?;
+    let mut opt = Sgd::default().build(model.var_store(), 0.0)?;
+    let batch = random_batch(&cfg, device, args.batch, len);
+    let pass = |opt: &mut tch::nn::Optimizer| -> Result<()> {
+        opt.zero_grad();
+        let out = model.forward(&batch)?;
+        out.loss.context("the benchmark batch has targets")?.backward();
+        Ok(())
+    };
+    sync(device);
+    let base = memory_now(device);
+    reset_peak();
+    pass(&mut opt)?;
+    sync(device);
+    let mut times = Vec::new();
+    for _ in 0..args.repeats.max(1) {
+        let start = Instant::now();
+        pass(&mut opt)?;
+        sync(device);
+        times.push(start.elapsed().as_secs_f64());
+    }
+    let peak = match (base, memory_peak(device)) {
+        (Some(b), Some(p)) => Some(p - b),
+        _ => None,
+    };
+    let secs = median(times);
+    Ok(Measured {
+        ms: secs * 1e3,
+        per_s: (args.batch * len) as f64 / secs,
+        peak,
+        state: None,
+        skipped: None,
+    })
+}
+
+fn measure_infer(args: &ModelBenchArgs, device: Device, kind: &str, len: i64) -> Result<Measured> {
+    let steps = args.steps.max(1) as i64;
+    let capacity = len + steps + 8;
+    let cfg = bench_config(args, device, kind, capacity)?;
+    let elt = if device.is_cuda() { 2 } else { 4 };
+    let softmax_layers =
+        cfg.layer_kinds().iter().filter(|k| **k == agent::model::AttentionKind::Softmax).count()
+            as i64;
+    let kept = capacity.min(cfg.softmax_window);
+    let cache_bytes = 2 * softmax_layers * args.envs * cfg.hidden * kept * elt;
+    let limit = args.max_cache_gib.unwrap_or(if device.is_cuda() { 40.0 } else { 4.0 });
+    if cache_bytes as f64 > limit * (1u64 << 30) as f64 {
+        let why = format!(
+            "KV caches would take {:.1} GiB > --max-cache-gib {limit}",
+            cache_bytes as f64 / (1u64 << 30) as f64
+        );
+        return Ok(Measured { ms: 0.0, per_s: 0.0, peak: None, state: None, skipped: Some(why) });
+    }
+    let model = build(&cfg, device)?;
+    let kind_t = model.kind();
+    let mut state = model.new_state(0, args.envs)?;
+    let n = args.envs;
+    let (h, dh) = (cfg.heads, cfg.head_dim());
+    for layer in state.layers.iter_mut() {
+        match layer {
+            LayerCache::Lightning(s) => {
+                *s = (Tensor::randn([n, h, dh, dh], (Kind::Float, device)) * 0.01).to_kind(kind_t)
+            }
+            LayerCache::Softmax(kv) => {
+                let history = len.min(cfg.softmax_window);
+                let buffer = || Tensor::randn([n, h, history + steps + 8, dh], (kind_t, device));
+                *kv = KvCache::new(buffer(), buffer(), history);
+            }
+        }
+    }
+    let spec = &cfg.groups[0];
+    let obs = Tensor::randn([n, spec.obs_dim], (Kind::Float, device));
+    let prev = match spec.action {
+        ActionSpec::Continuous { dim } => Tensor::zeros([n, dim], (Kind::Float, device)),
+        ActionSpec::Discrete { .. } => Tensor::zeros([n], (Kind::Int64, device)),
+    };
+    let reward = Tensor::zeros([n], (Kind::Float, device));
+    let start = Tensor::zeros([n], (Kind::Bool, device));
+    let mut times = Vec::new();
+    for i in 0..steps + 2 {
+        sync(device);
+        let t0 = Instant::now();
+        let out = model.step(&mut state, &obs, &prev, &reward, &start)?;
+        let _ = out.action.sum(Kind::Float).double_value(&[]);
+        if i >= 2 {
+            times.push(t0.elapsed().as_secs_f64());
+        }
+    }
+    let secs = median(times);
+    Ok(Measured {
+        ms: secs * 1e3,
+        per_s: n as f64 / secs,
+        peak: None,
+        state: Some(state.bytes()),
+        skipped: None,
+    })
+}
+
+/// Memory in use now: resident set (CPU) or device memory in use (CUDA), bytes.
+fn memory_now(device: Device) -> Option<i64> {
+    if device.is_cuda() { cuda_used_bytes() } else { proc_status_kib("VmRSS:").map(|k| k * 1024) }
+}
+
+/// Peak memory since [`reset_peak`]: VmHWM (CPU), or device memory in use, which on CUDA is
+/// the caching allocator's high-water mark of reserved memory.
+fn memory_peak(device: Device) -> Option<i64> {
+    if device.is_cuda() { cuda_used_bytes() } else { proc_status_kib("VmHWM:").map(|k| k * 1024) }
+}
+
+/// Resets VmHWM to the current resident set (Linux: write 5 to /proc/self/clear_refs).
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn proc_status_kib(field: &str) -> Option<i64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    line[field.len()..].trim().trim_end_matches("kB").trim().parse().ok()
+}
+
+unsafe extern "C" {
+    fn dlopen(filename: *const c_char, flag: c_int) -> *mut c_void;
+    fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
+}
+
+/// Device memory in use (total - free) from the CUDA runtime already loaded by torch, found
+/// with dlopen(RTLD_NOLOAD); None if no runtime library is loaded.
+fn cuda_used_bytes() -> Option<i64> {
+    const RTLD_NOW: c_int = 2;
+    const RTLD_NOLOAD: c_int = 4;
+    type MemGetInfo = unsafe extern "C" fn(*mut usize, *mut usize) -> c_int;
+    let libs: [&CStr; 3] = [c"libcudart.so.13", c"libcudart.so.12", c"libcudart.so"];
+    for lib in libs {
+        // SAFETY: dlopen with RTLD_NOLOAD only returns a handle to a library already loaded
+        // into this process; dlsym looks up a symbol in it. cudaMemGetInfo(size_t*, size_t*)
+        // writes two integers to the pointers we pass and returns an error code.
+        unsafe {
+            let handle = dlopen(lib.as_ptr(), RTLD_NOW | RTLD_NOLOAD);
+            if handle.is_null() {
+                continue;
+            }
+            let sym = dlsym(handle, c"cudaMemGetInfo".as_ptr());
+            if sym.is_null() {
+                continue;
+            }
+            let f: MemGetInfo = std::mem::transmute::<*mut c_void, MemGetInfo>(sym);
+            let (mut free, mut total) = (0usize, 0usize);
+            if f(&mut free, &mut total) == 0 {
+                return Some((total - free) as i64);
+            }
+        }
+    }
+    None
+}
