@@ -24,6 +24,8 @@ enum Command {
     Bench(commands::bench::BenchArgs),
     /// The action model: parameter tables of its presets.
     Model(commands::model::ModelArgs),
+    /// Train one PPO demonstrator for one task; save it and print its evaluated return.
+    Ppo(commands::ppo::PpoArgs),
     /// Quantize a safetensors file's 2-D weights (HQQ, RTN baseline); report errors per tensor.
     Quantize(commands::quantize::QuantizeArgs),
 }
@@ -35,6 +37,7 @@ fn main() -> Result<()> {
         Command::Env(args) => commands::env::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
         Command::Model(args) => commands::model::run(&args),
+        Command::Ppo(args) => commands::ppo::run(&args),
         Command::Quantize(args) => commands::quantize::run(&args),
     }
 }

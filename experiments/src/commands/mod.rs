@@ -4,4 +4,5 @@ pub mod bench;
 pub mod doctor;
 pub mod env;
 pub mod model;
+pub mod ppo;
 pub mod quantize;
