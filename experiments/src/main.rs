@@ -31,6 +31,8 @@ enum Command {
     Eval(commands::eval::EvalArgs),
     /// The action model: parameter tables of its presets.
     Model(commands::model::ModelArgs),
+    /// Train one PPO demonstrator for one task; save it and print its evaluated return.
+    Ppo(commands::ppo::PpoArgs),
     /// Quantize a safetensors file's 2-D weights (HQQ, RTN baseline); report errors per tensor.
     Quantize(commands::quantize::QuantizeArgs),
     /// Benchmarks that print tables (envs: steps per second beside gymnasium).
@@ -47,6 +49,7 @@ fn main() -> Result<()> {
         Command::Train(args) => commands::train::run(&args),
         Command::Eval(args) => commands::eval::run(&args),
         Command::Model(args) => commands::model::run(&args),
+        Command::Ppo(args) => commands::ppo::run(&args),
         Command::Quantize(args) => commands::quantize::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
     }

@@ -7,5 +7,6 @@ pub mod doctor;
 pub mod env;
 pub mod eval;
 pub mod model;
+pub mod ppo;
 pub mod quantize;
 pub mod train;
