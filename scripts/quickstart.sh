@@ -1,8 +1,54 @@
 #!/usr/bin/env bash
-# The main job: the quickstart pipeline. Installs what a fresh machine lacks on first use.
+# The main job: the quickstart pipeline, end to end on CPU. Installs what a fresh machine
+# lacks on first use, then: datasets (Dark Room with its oracle, Pendulum with PPO
+# demonstrators), training of the `small` preset, in-context evaluation on held-out tasks,
+# and a report folder. Every stage resumes: rerunning skips what is finished.
+#
+# Budget knobs (environment variables): ICRL_QUICKSTART_DIR (default: quickstart),
+# ICRL_QUICKSTART_STEPS (training steps, default 600), ICRL_QUICKSTART_EPISODES (default 30),
+# ICRL_QUICKSTART_SEEDS (default 3).
 set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 cd "$ICRL_ROOT"
+
+OUT="${ICRL_QUICKSTART_DIR:-quickstart}"
+STEPS="${ICRL_QUICKSTART_STEPS:-600}"
+EPISODES="${ICRL_QUICKSTART_EPISODES:-30}"
+SEEDS="${ICRL_QUICKSTART_SEEDS:-3}"
+START=$(date +%s)
+
+echo "== building icrl (release)"
 cargo build --release -q -p experiments
 ICRL="$ICRL_ROOT/target/release/icrl"
-"$ICRL" doctor --bench
+mkdir -p "$OUT/report"
+
+echo "== machine"
+"$ICRL" doctor
+
+echo "== 1/4 datasets"
+"$ICRL" datagen --suite quickstart --out "$OUT/data"
+"$ICRL" datagen --suite quickstart-reference --out "$OUT/reference" --quiet
+"$ICRL" dataset plot "$OUT/data" --out "$OUT/report/datasets.png"
+
+echo "== 2/4 training (small preset, $STEPS steps)"
+RUN="$OUT/runs/quickstart"
+if [ -f "$RUN/config.json" ]; then
+    "$ICRL" train --resume "$RUN"
+else
+    "$ICRL" train --data "$OUT/data" --preset small --steps "$STEPS" --batch-size 8 --context 200 \
+        --lr 1e-3 --warmup-fraction 0.02 --eval-every 100 --checkpoint-every 100 \
+        --runs-dir "$OUT/runs" --name quickstart
+fi
+cp "$RUN/curves.png" "$OUT/report/training.png"
+
+echo "== 3/4 in-context evaluation on held-out tasks ($EPISODES episodes x $SEEDS seeds)"
+"$ICRL" eval --run "$RUN" --tasks heldout --episodes "$EPISODES" --seeds "$SEEDS" \
+    --reference "$OUT/reference" --out "$OUT/report/eval-heldout" > "$OUT/report/eval.log"
+
+echo "== 4/4 summary"
+cat "$OUT/report/eval-heldout/summary.md"
+echo
+echo "Finished in $(( $(date +%s) - START )) s. Figures:"
+echo "  $OUT/report/datasets.png         (returns along the learning histories)"
+echo "  $OUT/report/training.png         (training and validation loss)"
+echo "  $OUT/report/eval-heldout/curves.png (in-context return on held-out tasks)"

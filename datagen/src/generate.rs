@@ -93,6 +93,8 @@ pub fn plan(suite: &Suite) -> Result<Vec<Job>, GenerateError> {
             TaskSelection::Split(SplitName::All) => train.iter().chain(&heldout).cloned().collect(),
             TaskSelection::List(list) => list.clone(),
         };
+        let tasks: Vec<Task> =
+            tasks.into_iter().take(entry.max_tasks.unwrap_or(usize::MAX)).collect();
         for task in tasks {
             let file = format!("{}__{}.h5", entry.env, task_slug(&task));
             let seed = derive_seed(suite.seed, jobs.len() as u64);

@@ -25,6 +25,9 @@ pub struct SuiteEntry {
     pub env: String,
     /// `train`, `heldout`, `all`, or an explicit list of task objects.
     pub tasks: TaskSelection,
+    /// Keep only the first N tasks of the selection (small runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tasks: Option<usize>,
     pub demonstrator: DemonstratorSpec,
     /// Learning histories per task.
     pub histories_per_task: usize,
@@ -138,8 +141,14 @@ impl Suite {
     }
 
     /// Names of the presets, for `--help` and error messages.
-    pub const PRESETS: &'static [&'static str] =
-        &["dark-room", "key-to-door", "classic-control", "industrial-benchmark", "quickstart"];
+    pub const PRESETS: &'static [&'static str] = &[
+        "dark-room",
+        "key-to-door",
+        "classic-control",
+        "industrial-benchmark",
+        "quickstart",
+        "quickstart-reference",
+    ];
 
     /// A named preset.
     pub fn preset(name: &str) -> Option<Self> {
@@ -156,6 +165,7 @@ impl Suite {
             SuiteEntry {
                 env: env.to_string(),
                 tasks,
+                max_tasks: None,
                 demonstrator,
                 histories_per_task: histories,
                 transitions_per_history: transitions,
@@ -207,19 +217,37 @@ impl Suite {
                 vec![entry("IndustrialBenchmark-v0", all, ppo, 1, 50_000, &calibrated, 1.0)]
             }
             // The quickstart: Dark Room's train goals (held-out goals are for evaluation)
-            // and Pendulum with varied constants, small enough for 2 CPU cores.
+            // and four Pendulum tasks with varied constants, small enough for 2 CPU cores.
             "quickstart" => vec![
                 entry(
                     "DarkRoom-v0",
                     train.clone(),
                     DemonstratorSpec::Oracle,
                     1,
-                    6_000,
+                    4_000,
                     &epsilon_greedy,
                     1.0,
                 ),
-                entry("Pendulum-v1", train, ppo, 1, 20_000, &calibrated, 0.1),
+                SuiteEntry {
+                    max_tasks: Some(4),
+                    ..entry("Pendulum-v1", train, ppo.clone(), 1, 20_000, &calibrated, 0.1)
+                },
             ],
+            // References for evaluating the quickstart agent on held-out Pendulum tasks: their
+            // PPO demonstrators' returns and observation statistics (Dark Room's held-out
+            // references come from its oracle at evaluation time).
+            "quickstart-reference" => vec![SuiteEntry {
+                max_tasks: Some(2),
+                ..entry(
+                    "Pendulum-v1",
+                    TaskSelection::Split(SplitName::Heldout),
+                    ppo,
+                    1,
+                    2_000,
+                    &calibrated,
+                    0.1,
+                )
+            }],
             _ => return None,
         };
         Some(Suite { name: name.to_string(), seed: 0, entries })
