@@ -11,9 +11,9 @@ Runs in a scratch virtual environment, never the project's .venv:
 in the scratch venv's site-packages naming the project venv's site-packages, then only
 stable-baselines3 and gymnasium installed into the scratch venv.)
 
-Like `icrl ppo`, it evaluates the deterministic policy (20 episodes; 50 for Pendulum) every 5 rollouts and
-stops once the mean return reaches the solve threshold (3 checks in a row for Pendulum); it
-prints env steps, wall and CPU seconds.
+Like `icrl ppo`, it evaluates the deterministic policy (20 episodes; 50 for Pendulum) every
+5 rollouts and stops once the mean return reaches the solve threshold (2 checks in a row for CartPole, 3 for
+Pendulum); it prints env steps, wall and CPU seconds.
 SB3's PPO matches CleanRL's details (orthogonal init, Adam eps 1e-5, advantage normalisation
 per minibatch, value clipping when `clip_range_vf` is set, global gradient clipping) and, like
 `icrl ppo`, bootstraps truncated episodes from their final observation.
@@ -50,7 +50,7 @@ DISCRETE = dict(learning_rate=2.5e-4, num_envs=4, num_steps=128, gamma=0.99, gae
 CONTINUOUS = dict(DISCRETE, learning_rate=3e-4, num_envs=1, num_steps=2048, num_minibatches=32,
                   update_epochs=10, ent_coef=0.0, normalize=True, total_steps=1_000_000)
 PRESETS = {
-    "CartPole-v1": (dict(DISCRETE, eval_episodes=20), 500.0),
+    "CartPole-v1": (dict(DISCRETE, eval_episodes=20, solve_checks=2), 500.0),
     "Pendulum-v1": (dict(CONTINUOUS, learning_rate=1e-3, num_envs=8, num_steps=256, gamma=0.95,
                          num_minibatches=16, eval_episodes=50, solve_checks=3), -200.0),
     "MountainCarContinuous-v0": (dict(CONTINUOUS, num_envs=8, num_steps=512, ent_coef=0.01,

@@ -78,6 +78,31 @@ fn stepwise_inference_equals_the_training_forward() {
 }
 
 #[test]
+fn bf16_models_train_and_step_close_to_f32() {
+    one_thread();
+    tch::manual_seed(19);
+    // The GPU path runs in bf16: check on the CPU that every op accepts it.
+    let remoe = Config { ffn: FfnKind::Remoe, ..Config::tiny() };
+    let mut m = model(&remoe, 20);
+    m.set_kind(Kind::BFloat16);
+    let out = m.forward(&random_batch(&remoe, 1, 2, 12)).unwrap();
+    assert_eq!(out.predictions.kind(), Kind::Float);
+    out.loss.unwrap().backward();
+
+    let cfg = Config::tiny();
+    let mut m = model(&cfg, 21);
+    let batch = random_batch(&cfg, 0, 2, 20);
+    let full = m.forward(&batch).unwrap().predictions;
+    m.set_kind(Kind::BFloat16);
+    let half = m.forward(&batch).unwrap().predictions;
+    let steps = stepwise(&m, &batch);
+    let scale = full.abs().max().double_value(&[]).max(1.0);
+    let (d_half, d_steps) = (max_diff(&half, &full), max_diff(&steps, &half));
+    assert!(d_half <= 0.05 * scale, "bf16 forward differs from f32 by {d_half} (scale {scale})");
+    assert!(d_steps <= 0.05 * scale, "bf16 steps differ from the bf16 forward by {d_steps}");
+}
+
+#[test]
 fn resetting_one_environment_restarts_only_its_history() {
     one_thread();
     tch::manual_seed(9);

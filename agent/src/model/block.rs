@@ -25,7 +25,8 @@ pub enum Ffn {
     Remoe(Remoe),
 }
 
-/// Inference state of one block: a lightning state `(n, H, d, d)` or a softmax KV cache.
+/// Inference state of one block: a lightning state `(n, H, d, d)` (f32) or a softmax KV cache
+/// (in the model's kind).
 #[derive(Debug)]
 pub enum LayerCache {
     Lightning(Tensor),
@@ -132,7 +133,7 @@ impl Block {
     /// The empty inference state of this block for `n` sequences.
     pub fn empty_cache(&self, n: i64, kind: Kind) -> LayerCache {
         match &self.mixer {
-            Mixer::Lightning(attn) => LayerCache::Lightning(attn.zero_state(n, kind)),
+            Mixer::Lightning(attn) => LayerCache::Lightning(attn.zero_state(n)),
             Mixer::Softmax(attn) => LayerCache::Softmax(attn.empty_cache(n, kind)),
         }
     }

@@ -197,24 +197,34 @@ impl LightningAttention {
         self.finish(x, &o)
     }
 
-    /// A segment `x (B, T, D)` after a history summarised by `state (B, H, d, d)`; returns the
-    /// output and the state after the segment (prefill for inference).
+    /// A segment `x (B, T, D)` after a history summarised by `state (B, H, d, d)` (f32);
+    /// returns the output and the state after the segment (prefill for inference).
     pub fn forward_with_state(&self, x: &Tensor, state: &Tensor) -> (Tensor, Tensor) {
         let (q, k, v) = self.qkv(x);
-        let (o, s) = lightning_block(&q, &k, &v, &self.rates, self.block, Some(state), true);
-        (self.finish(x, &o), s.expect("state was requested"))
+        let init = state.to_kind(q.kind());
+        let (o, s) = lightning_block(&q, &k, &v, &self.rates, self.block, Some(&init), true);
+        (self.finish(x, &o), s.expect("state was requested").to_kind(state.kind()))
     }
 
     /// One step `x (B, 1, D)` with the recurrent form; returns the output and the new state.
+    /// The state is kept in its own kind (f32 from [`LightningAttention::zero_state`]) so that
+    /// a bf16 model does not accumulate rounding over a long history.
     pub fn step(&self, x: &Tensor, state: &Tensor) -> (Tensor, Tensor) {
         let (q, k, v) = self.qkv(x);
-        let (o, s) = lightning_step(&q, &k, &v, &self.rates, state);
-        (self.finish(x, &o), s)
+        let kind = state.kind();
+        let (o, s) = lightning_step(
+            &q.to_kind(kind),
+            &k.to_kind(kind),
+            &v.to_kind(kind),
+            &self.rates,
+            state,
+        );
+        (self.finish(x, &o.to_kind(x.kind())), s)
     }
 
-    /// The zero state for `n` sequences: `(n, H, d, d)`.
-    pub fn zero_state(&self, n: i64, kind: Kind) -> Tensor {
+    /// The zero state for `n` sequences: `(n, H, d, d)`, f32 whatever the model's kind.
+    pub fn zero_state(&self, n: i64) -> Tensor {
         let d = self.q.weight.size()[0] / self.heads;
-        Tensor::zeros([n, self.heads, d, d], (kind, self.rates.device()))
+        Tensor::zeros([n, self.heads, d, d], (Kind::Float, self.rates.device()))
     }
 }

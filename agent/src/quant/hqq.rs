@@ -188,7 +188,8 @@ pub struct SolverConfig {
     pub lp_norm: f64,
     /// Initial half-quadratic penalty beta (> 0).
     pub beta: f64,
-    /// Growth of beta per iteration (>= 1).
+    /// Growth of beta per iteration (>= 1). METHODS.md's 1.01; the reference package's
+    /// default solver (hqq 0.2.8) never grows beta, which is kappa = 1.
     pub kappa: f64,
     /// Maximum number of iterations (>= 1).
     pub iters: usize,

@@ -126,6 +126,7 @@ impl PpoConfig {
                 eval_episodes: 20,
                 eval_interval: 5,
                 solve_return: Some(500.0),
+                solve_checks: 2,
                 ..Self::discrete()
             },
             "Pendulum-v1" => Self {

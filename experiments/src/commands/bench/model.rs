@@ -378,7 +378,7 @@ fn measure_infer(args: &ModelBenchArgs, device: Device, kind: &str, len: i64) ->
     for layer in state.layers.iter_mut() {
         match layer {
             LayerCache::Lightning(s) => {
-                *s = (Tensor::randn([n, h, dh, dh], (Kind::Float, device)) * 0.01).to_kind(kind_t)
+                *s = Tensor::randn([n, h, dh, dh], (Kind::Float, device)) * 0.01
             }
             LayerCache::Softmax(kv) => {
                 let history = len.min(cfg.softmax_window);
