@@ -156,7 +156,8 @@ pub fn calibrate(curve: &[(f64, f64)], tail: f64, knots: usize) -> Result<Schedu
                 if b.1 > a.1 { a.0 + (b.0 - a.0) * (target - a.1) / (b.1 - a.1) } else { b.0 }
             }
         };
-        points.push((frac * stop, eps));
+        // Interpolation can land a rounding error outside [0, 1].
+        points.push((frac * stop, eps.clamp(0.0, 1.0)));
     }
     if tail > 0.0 {
         let last = points[points.len() - 1].1;
