@@ -14,7 +14,9 @@ fn main() {
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-changed=../build/link_torch.rs");
     let Ok(dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {
-        println!("cargo:warning=DEP_TCH_LIBTORCH_LIB is unset: this package must depend on torch-sys");
+        println!(
+            "cargo:warning=DEP_TCH_LIBTORCH_LIB is unset: this package must depend on torch-sys"
+        );
         return;
     };
     println!("cargo:rustc-link-arg=-Wl,--no-as-needed");
@@ -28,7 +30,12 @@ fn main() {
         .and_then(|text| {
             text.lines().find_map(|line| {
                 let rest = line.strip_prefix("__version__")?;
-                Some(rest.trim_start_matches([' ', '=']).trim().trim_matches(['\'', '"']).to_string())
+                Some(
+                    rest.trim_start_matches([' ', '='])
+                        .trim()
+                        .trim_matches(['\'', '"'])
+                        .to_string(),
+                )
             })
         })
         .unwrap_or_else(|| "unknown".to_string());

@@ -1,6 +1,6 @@
 //! The in-context action model and its deployment path.
 
-pub mod model;
 pub mod eval;
+pub mod model;
 pub mod quant;
 pub mod train;
