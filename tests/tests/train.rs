@@ -126,3 +126,41 @@ fn bad_inputs_are_clear_errors() {
         .to_string();
     assert!(e.contains("model.safetensors"), "{e}");
 }
+
+#[test]
+fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
+    use agent::eval::{EvalOptions, TaskSet, evaluate, select_tasks};
+    use agent::model::Model;
+    use rand::SeedableRng;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(&tmp.path().join("data"));
+    let cfg = config(&data, 3);
+    let run = tmp.path().join("run");
+    train(&cfg, &data, &RunOptions { run_dir: run.clone(), progress: false, stop_after: None })
+        .unwrap();
+    let mut model =
+        Model::new(&cfg.model, tch::Device::Cpu, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0))
+            .unwrap();
+    model.load(&run.join("checkpoint/model.safetensors")).unwrap();
+    let families = vec!["DarkRoom-v0".to_string()];
+    let tasks = select_tasks(&TaskSet::parse("heldout").unwrap(), &families).unwrap();
+    assert_eq!(tasks.len(), 16);
+    let opts = EvalOptions { episodes: 3, seeds: 2, seed: 0, reference_episodes: 2, greedy: false };
+    let report = evaluate(&model, &data, None, &tasks[..3], &opts).unwrap();
+    for t in &report.tasks {
+        assert_eq!(t.returns.len(), 2);
+        assert!(t.returns.iter().all(|r| r.len() == 3));
+        // Held-out goals are not in the data: the oracle measures the expert return.
+        assert!(t.expert_return.unwrap() > t.random_return);
+        let n = t.normalized.as_ref().unwrap();
+        let span = t.expert_return.unwrap() - t.random_return;
+        assert!((n[1][2] - (t.returns[1][2] - t.random_return) / span).abs() < 1e-12);
+    }
+    assert_eq!(report.curve("heldout", None).len(), 3);
+    // A task of another domain group (continuous Pendulum) is refused with a clear message.
+    let other =
+        select_tasks(&TaskSet::parse(r#"Pendulum-v1:{}"#).unwrap(), &["Pendulum-v1".to_string()])
+            .unwrap();
+    let e = evaluate(&model, &data, None, &other, &opts).err().unwrap();
+    assert!(e.contains("obs3-box1") && e.contains("not trained on"), "{e}");
+}

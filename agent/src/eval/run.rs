@@ -26,6 +26,9 @@ pub struct EvalOptions {
     pub seed: u64,
     /// Episodes used to measure random and oracle returns where the data has none.
     pub reference_episodes: usize,
+    /// Discrete actions: take the arg-max instead of sampling from the predicted
+    /// distribution (AD samples; a greedy agent cannot explore a dark room).
+    pub greedy: bool,
 }
 
 /// One task's results.
@@ -164,6 +167,19 @@ fn reference(
     })
 }
 
+/// An index drawn with probability proportional to `probs`.
+fn sample_index(probs: &[f32], rng: &mut impl rand::Rng) -> usize {
+    let total: f32 = probs.iter().sum();
+    let mut x = rng.random::<f32>() * total;
+    for (i, p) in probs.iter().enumerate() {
+        if x < *p {
+            return i;
+        }
+        x -= p;
+    }
+    probs.len() - 1
+}
+
 fn random_return(env: &mut dyn Env, episodes: usize, seed: u64) -> Result<f64, String> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let space = env.action_space().clone();
@@ -256,6 +272,7 @@ pub fn evaluate(
         let mut start = vec![1u8; n];
         let mut acc = vec![0f64; n];
         let mut done = vec![false; n];
+        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0xac7 ^ ((g as u64) << 8));
         while done.iter().any(|d| !d) {
             let mut flat = Vec::with_capacity(n * spec.obs_dim as usize);
             for (k, &(i, _)) in slots.iter().enumerate() {
@@ -280,10 +297,19 @@ pub fn evaluate(
             let out = model
                 .step(&mut state, &obs_t, &prev_a, &prev_r, &start_t)
                 .map_err(|e| e.to_string())?;
-            let actions: Vec<f32> = Vec::<f32>::try_from(
-                out.action.to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1),
-            )
-            .map_err(|e| e.to_string())?;
+            let actions: Vec<f32> = match spec.action {
+                ActionSpec::Discrete { .. } if !opts.greedy => {
+                    let probs = out.prediction.softmax(-1, Kind::Float).to_device(Device::Cpu);
+                    let probs: Vec<f32> =
+                        Vec::<f32>::try_from(probs.flatten(0, -1)).map_err(|e| e.to_string())?;
+                    let width = probs.len() / n;
+                    probs.chunks(width).map(|row| sample_index(row, &mut rng) as f32).collect()
+                }
+                _ => Vec::<f32>::try_from(
+                    out.action.to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1),
+                )
+                .map_err(|e| e.to_string())?,
+            };
             for (k, &(i, s)) in slots.iter().enumerate() {
                 if done[k] {
                     continue;

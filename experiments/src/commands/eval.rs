@@ -49,6 +49,10 @@ pub struct EvalArgs {
     /// Device: cpu or cuda.
     #[arg(long, default_value = "cpu")]
     pub device: String,
+
+    /// Discrete actions: arg-max instead of sampling from the predicted distribution.
+    #[arg(long)]
+    pub greedy: bool,
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
@@ -90,6 +94,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         seeds: args.seeds as usize,
         seed: args.seed,
         reference_episodes: 20,
+        greedy: args.greedy,
     };
     let start = std::time::Instant::now();
     eprintln!(
