@@ -175,13 +175,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     };
     let data = Dataset::open(std::path::Path::new(&cfg.data))
         .with_context(|| format!("opening dataset {}", cfg.data))?;
-    let params: i64 = agent::model::Model::new(
-        &cfg.model,
-        tch::Device::Cpu,
-        &mut <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0),
-    )
-    .map(|m| m.num_parameters())
-    .unwrap_or(0);
+    // Counted from the config (exact; equal to the built model's count, a tested identity).
+    let (params, _) = agent::model::totals(&cfg.model, &agent::model::param_table(&cfg.model));
     if !args.quiet {
         eprintln!(
             "train: {} ({} parameters) on {} ({} groups), {} steps of {}x{}x{} tokens -> {}",
