@@ -133,6 +133,12 @@ impl Dataset {
         len: usize,
         rng: &mut impl Rng,
     ) -> Result<Window, DatasetError> {
+        Ok(self.sample_from(&self.window_slots(tasks, len)?, rng))
+    }
+
+    /// Every window of `len` steps that fits in the histories of `tasks`, listed once so that
+    /// many windows can be drawn without scanning the histories again.
+    pub fn window_slots(&self, tasks: &[usize], len: usize) -> Result<WindowSlots, DatasetError> {
         let mut slots: Vec<(usize, usize, usize)> = Vec::new(); // (task, history, #starts)
         for &t in tasks {
             for (hi, h) in self.tasks[t].histories.iter().enumerate() {
@@ -150,13 +156,28 @@ impl Dataset {
                 ),
             });
         }
-        let mut k = rng.random_range(0..total);
-        for (t, hi, n) in slots {
+        Ok(WindowSlots { slots, total, len })
+    }
+
+    /// A uniformly random window among `slots` (made by [`Dataset::window_slots`] on this
+    /// dataset).
+    pub fn sample_from(&self, slots: &WindowSlots, rng: &mut impl Rng) -> Window {
+        let mut k = rng.random_range(0..slots.total);
+        for &(t, hi, n) in &slots.slots {
             if k < n {
-                return Ok(self.window(t, hi, k, len).expect("start checked above"));
+                return self.window(t, hi, k, slots.len).expect("start fits by construction");
             }
             k -= n;
         }
         unreachable!("k < total")
     }
+}
+
+/// The start positions of windows of one length over some histories (see
+/// [`Dataset::window_slots`]).
+#[derive(Clone, Debug)]
+pub struct WindowSlots {
+    slots: Vec<(usize, usize, usize)>,
+    total: usize,
+    len: usize,
 }

@@ -1,7 +1,7 @@
 //! From a learning-history dataset to model batches: domain groups, a validation split of
 //! histories, episode sparsity, and batches of random windows from one group at a time.
 
-use datagen::dataset::{Dataset, Window};
+use datagen::dataset::{Dataset, TaskData, Window};
 use datagen::history::History;
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -63,11 +63,17 @@ pub struct Split {
 /// Split every task's histories: a seeded `fraction` of all (task, history) pairs of each
 /// group goes to validation, never leaving a group without training data.
 pub fn split(data: &Dataset, fraction: f64, sparsity: usize, rng: &mut impl Rng) -> Split {
-    let mut train = data.clone();
-    let mut val = data.clone();
-    for t in train.tasks.iter_mut().chain(val.tasks.iter_mut()) {
-        t.histories.clear();
-    }
+    // Both sides start with every task's metadata and no histories (no copy of the data).
+    let empty = Dataset {
+        dir: data.dir.clone(),
+        manifest: data.manifest.clone(),
+        tasks: data
+            .tasks
+            .iter()
+            .map(|t| TaskData { file: t.file.clone(), meta: t.meta.clone(), histories: Vec::new() })
+            .collect(),
+    };
+    let (mut train, mut val) = (empty.clone(), empty);
     for group in data.manifest.groups.keys() {
         let mut pairs: Vec<(usize, usize)> = data
             .tasks_of_group(group)
@@ -171,6 +177,8 @@ impl Sampler {
         context: usize,
         rng: &mut impl Rng,
     ) -> Result<Vec<Window>, datagen::dataset::DatasetError> {
-        (0..batch_size).map(|_| data.sample_window(&self.tasks[group], context, rng)).collect()
+        // List the group's windows once per batch, not once per window.
+        let slots = data.window_slots(&self.tasks[group], context)?;
+        Ok((0..batch_size).map(|_| data.sample_from(&slots, rng)).collect())
     }
 }
