@@ -1,6 +1,11 @@
 //! End to end: a generated dataset -> training runs (resume, loss decrease, bad input).
 
 use std::path::Path;
+use std::sync::Mutex;
+
+/// Model initialisation seeds torch's global generator: tests that build models in parallel
+/// threads would race on it, so they take turns.
+static TORCH_RNG: Mutex<()> = Mutex::new(());
 
 use agent::train::{OptimConfig, RunOptions, TrainConfig, config_for, read_metrics, train};
 use datagen::dataset::Dataset;
@@ -48,6 +53,7 @@ fn config(data: &Dataset, steps: usize) -> TrainConfig {
 
 #[test]
 fn a_resumed_run_gives_the_same_losses_step_for_step() {
+    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let data = dataset(&tmp.path().join("data"));
     let cfg = config(&data, 8);
@@ -75,6 +81,7 @@ fn a_resumed_run_gives_the_same_losses_step_for_step() {
 
 #[test]
 fn training_drives_the_loss_well_below_its_start() {
+    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let data = dataset(&tmp.path().join("data"));
     let cfg = config(&data, 60);
@@ -91,6 +98,7 @@ fn training_drives_the_loss_well_below_its_start() {
 
 #[test]
 fn bad_inputs_are_clear_errors() {
+    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let err = Dataset::open(&tmp.path().join("nope")).unwrap_err().to_string();
     assert!(err.contains("nope"), "{err}");
@@ -129,6 +137,7 @@ fn bad_inputs_are_clear_errors() {
 
 #[test]
 fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
+    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
     use agent::eval::{EvalOptions, TaskSet, evaluate, select_tasks};
     use agent::model::Model;
     use rand::SeedableRng;
