@@ -6,7 +6,7 @@ use tch::{Kind, Tensor};
 use super::config::{AttentionKind, Config, FfnKind};
 use super::error::ModelError;
 use super::ffn::DenseFfn;
-use super::layers::LayerNorm;
+use super::layers::{LayerNorm, Linear};
 use super::lightning::LightningAttention;
 use super::remoe::{Remoe, RemoeStats};
 use super::softmax::{KvCache, SoftmaxAttention};
@@ -87,6 +87,31 @@ impl Block {
             kind => DenseFfn::count(cfg.hidden, cfg.ffn_hidden, kind),
         };
         BlockCount { mixer, ffn, norms: 2 * LayerNorm::count(cfg.hidden) }
+    }
+
+    /// Every linear layer of the block: the mixer's, then the FFN's (router and experts).
+    pub fn linears(&self) -> Vec<&Linear> {
+        let mut out = match &self.mixer {
+            Mixer::Lightning(attn) => attn.linears(),
+            Mixer::Softmax(attn) => attn.linears(),
+        };
+        out.extend(match &self.ffn {
+            Ffn::Dense(ffn) => ffn.linears(),
+            Ffn::Remoe(moe) => moe.linears(),
+        });
+        out
+    }
+
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let mut out = match &mut self.mixer {
+            Mixer::Lightning(attn) => attn.linears_mut(),
+            Mixer::Softmax(attn) => attn.linears_mut(),
+        };
+        out.extend(match &mut self.ffn {
+            Ffn::Dense(ffn) => ffn.linears_mut(),
+            Ffn::Remoe(moe) => moe.linears_mut(),
+        });
+        out
     }
 
     fn apply_ffn(&self, x: &Tensor) -> (Tensor, Option<RemoeStats>) {

@@ -45,6 +45,21 @@ impl DenseFfn {
         }
     }
 
+    /// The linear layers: up, (gate,) down.
+    pub fn linears(&self) -> Vec<&Linear> {
+        match self {
+            DenseFfn::Gelu { up, down } => vec![up, down],
+            DenseFfn::Swiglu { up, gate, down } => vec![up, gate, down],
+        }
+    }
+
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        match self {
+            DenseFfn::Gelu { up, down } => vec![up, down],
+            DenseFfn::Swiglu { up, gate, down } => vec![up, gate, down],
+        }
+    }
+
     /// `x (..., hidden)` -> `(..., hidden)`.
     pub fn forward(&self, x: &Tensor) -> Tensor {
         match self {

@@ -169,6 +169,15 @@ impl LightningAttention {
         5 * Linear::count(cfg.hidden, cfg.hidden, false) + LayerNorm::count(cfg.hidden)
     }
 
+    /// The linear layers: q, k, v, gate, out.
+    pub fn linears(&self) -> Vec<&Linear> {
+        vec![&self.q, &self.k, &self.v, &self.gate, &self.out]
+    }
+
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        vec![&mut self.q, &mut self.k, &mut self.v, &mut self.gate, &mut self.out]
+    }
+
     /// The per-head decay rates `(H)`, f32.
     pub fn rates(&self) -> &Tensor {
         &self.rates
@@ -224,7 +233,7 @@ impl LightningAttention {
 
     /// The zero state for `n` sequences: `(n, H, d, d)`, f32 whatever the model's kind.
     pub fn zero_state(&self, n: i64) -> Tensor {
-        let d = self.q.weight.size()[0] / self.heads;
+        let d = self.q.out_features() / self.heads;
         Tensor::zeros([n, self.heads, d, d], (Kind::Float, self.rates.device()))
     }
 }

@@ -51,6 +51,17 @@ impl Remoe {
             + cfg.experts * DenseFfn::count(cfg.hidden, cfg.ffn_hidden, FfnKind::Gelu)
     }
 
+    /// The linear layers: the router, then every expert's.
+    pub fn linears(&self) -> Vec<&Linear> {
+        let experts = self.experts.iter().flat_map(|e| e.linears());
+        std::iter::once(&self.router).chain(experts).collect()
+    }
+
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        let experts = self.experts.iter_mut().flat_map(|e| e.linears_mut());
+        std::iter::once(&mut self.router).chain(experts).collect()
+    }
+
     /// Router outputs `ReLU(x W_r)`: `x (N, D)` -> `(N, E)`.
     pub fn route(&self, x: &Tensor) -> Tensor {
         self.router.forward(x).relu()

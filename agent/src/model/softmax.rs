@@ -188,6 +188,15 @@ impl SoftmaxAttention {
         4 * Linear::count(cfg.hidden, cfg.hidden, false) + 2 * LayerNorm::count(cfg.head_dim())
     }
 
+    /// The linear layers: q, k, v, out.
+    pub fn linears(&self) -> Vec<&Linear> {
+        vec![&self.q, &self.k, &self.v, &self.out]
+    }
+
+    pub fn linears_mut(&mut self) -> Vec<&mut Linear> {
+        vec![&mut self.q, &mut self.k, &mut self.v, &mut self.out]
+    }
+
     /// The ALiBi slopes `(H)`, f32.
     pub fn slopes(&self) -> &Tensor {
         &self.slopes

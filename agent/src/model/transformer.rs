@@ -3,7 +3,7 @@
 //! decoders. Loss: MSE on continuous actions, cross-entropy on discrete ones, plus the ReMoE
 //! regularisers weighted by their adaptive coefficients.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::Path as FsPath;
 
 use rand::Rng;
@@ -14,8 +14,9 @@ use super::block::Block;
 use super::config::{ActionSpec, Config, FfnKind};
 use super::encoders::GroupHead;
 use super::error::{ModelError, batch_err};
-use super::layers::LayerNorm;
+use super::layers::{LayerNorm, Linear};
 use super::remoe::RemoeController;
+use crate::quant::QuantizedTensor;
 
 /// A training (or evaluation) batch of `B` sequences of `T` steps from one domain group.
 #[derive(Debug)]
@@ -61,22 +62,36 @@ pub struct Aux {
 /// The in-context action model. Owns its [`VarStore`]: parameter names mirror the module
 /// tree (`groups.0.encoder.obs.l1.weight`, `blocks.3.mixer.q.weight`, ...), Linear weights
 /// are in optimizer group [`super::layers::DECAY_GROUP`].
+///
+/// A model may hold quantized linear layers (`Model::quantize`, `Model::load_quantized` in
+/// [`crate::quant::model`]): their dense weights are then gone from the `VarStore`.
 #[derive(Debug)]
 pub struct Model {
-    pub(super) cfg: Config,
-    pub(super) vs: VarStore,
+    pub(crate) cfg: Config,
+    pub(crate) vs: VarStore,
     pub(super) groups: Vec<GroupHead>,
-    pub(super) blocks: Vec<Block>,
+    pub(crate) blocks: Vec<Block>,
     pub(super) final_norm: LayerNorm,
     /// One controller per layer, `Some` for ReMoE layers.
     pub(super) remoe: Vec<Option<RemoeController>>,
     pub(super) kind: Kind,
+    /// Encoder and decoder weights quantized on request, by `VarStore` name: their layers
+    /// compute from a dense copy of the dequantized weight, the quantized checkpoint stores
+    /// these.
+    pub(crate) io_quantized: BTreeMap<String, QuantizedTensor>,
 }
 
 impl Model {
     /// Builds fresh f32 weights on `device`; torch's generator is seeded from `rng`.
+    ///
+    /// Initialisation draws from torch's process-wide generator, so it holds a process-wide
+    /// lock from seeding to the last weight: two models built at once on different threads
+    /// (parallel tests, concurrent runs in one process) each get exactly their seed's weights.
     pub fn new(cfg: &Config, device: Device, rng: &mut impl Rng) -> Result<Self, ModelError> {
+        static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
         cfg.validate()?;
+        // A poisoned lock only means another build panicked; the generator is reseeded here.
+        let _init = INIT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         tch::manual_seed(rng.random::<i64>());
         let vs = VarStore::new(device);
         let root = vs.root();
@@ -96,7 +111,16 @@ impl Model {
         let remoe = (0..cfg.layers)
             .map(|_| (cfg.ffn == FfnKind::Remoe).then(|| RemoeController::new(cfg)))
             .collect();
-        Ok(Model { cfg: cfg.clone(), vs, groups, blocks, final_norm, remoe, kind: Kind::Float })
+        Ok(Model {
+            cfg: cfg.clone(),
+            vs,
+            groups,
+            blocks,
+            final_norm,
+            remoe,
+            kind: Kind::Float,
+            io_quantized: BTreeMap::new(),
+        })
     }
 
     pub fn config(&self) -> &Config {
@@ -117,10 +141,28 @@ impl Model {
         self.kind
     }
 
-    /// Casts every weight to `kind` (e.g. `Kind::BFloat16` on a GPU).
+    /// Casts every weight to `kind` (e.g. `Kind::BFloat16` on a GPU); quantized layers keep
+    /// their codes and rebuild their weights in `kind`. Panics where torch fails, as
+    /// `VarStore::set_kind` does.
     pub fn set_kind(&mut self, kind: Kind) {
         self.vs.set_kind(kind);
+        for linear in self.blocks.iter_mut().flat_map(|b| b.linears_mut()) {
+            if let Err(e) = linear.set_kind(kind) {
+                panic!("Model::set_kind: {e}");
+            }
+        }
         self.kind = kind;
+    }
+
+    /// Every backbone linear layer (attention projections, FFN, ReMoE router and experts),
+    /// block by block; encoders and decoders are not included.
+    pub fn linears(&self) -> Vec<&Linear> {
+        self.blocks.iter().flat_map(|b| b.linears()).collect()
+    }
+
+    /// Whether any weight is quantized (backbone or encoders and decoders).
+    pub fn is_quantized(&self) -> bool {
+        !self.io_quantized.is_empty() || self.linears().iter().any(|l| l.is_quantized())
     }
 
     /// The residual blocks, in order.
@@ -205,6 +247,12 @@ impl Model {
     /// Writes every weight and the ReMoE controllers (`remoe.<layer>.lambda`,
     /// `remoe.<layer>.sparsity`, f64; NaN before the first measurement) to a safetensors file.
     pub fn save(&self, path: &FsPath) -> Result<(), ModelError> {
+        if self.is_quantized() {
+            return Err(ckpt_err(
+                path,
+                "the model holds quantized layers: write it with `Model::save_quantized`".into(),
+            ));
+        }
         let mut named: Vec<(String, Tensor)> = self.vs.variables().into_iter().collect();
         named.sort_by(|a, b| a.0.cmp(&b.0));
         for (l, ctl) in self.remoe_state() {
@@ -261,7 +309,14 @@ impl Model {
         Ok(())
     }
 
-    fn load_remoe(&mut self, path: &FsPath, rest: &str, value: &Tensor) -> Result<(), ModelError> {
+    /// Sets one ReMoE controller field from `remoe.<rest>` (`<layer>.lambda` or
+    /// `<layer>.sparsity`).
+    pub(crate) fn load_remoe(
+        &mut self,
+        path: &FsPath,
+        rest: &str,
+        value: &Tensor,
+    ) -> Result<(), ModelError> {
         let parsed =
             rest.split_once('.').and_then(|(l, field)| Some((l.parse::<usize>().ok()?, field)));
         let Some((l, field)) = parsed else {

@@ -84,14 +84,19 @@ pub struct QuantizedFile {
     pub tensors: BTreeMap<String, StoredTensor>,
     /// The version of the tool that wrote it (`agent` crate version).
     pub tool_version: String,
+    /// Further header entries (e.g. `model_config`); the format's own keys are refused.
+    pub metadata: BTreeMap<String, String>,
 }
 
 impl QuantizedFile {
     /// An empty file stamped with this crate's version.
     pub fn new() -> Self {
-        QuantizedFile { tensors: BTreeMap::new(), tool_version: super::TOOL_VERSION.to_string() }
+        QuantizedFile { tool_version: super::TOOL_VERSION.to_string(), ..Default::default() }
     }
 }
+
+/// Header keys of the format itself, not available to [`QuantizedFile::metadata`].
+pub const RESERVED_KEYS: [&str; 4] = ["format", "format_version", "tool_version", "tensors"];
 
 /// The header's per-entry description (`tensors` key, JSON).
 #[derive(Debug, Serialize, Deserialize)]
@@ -150,12 +155,21 @@ pub fn write_quantized(path: &Path, file: &QuantizedFile) -> Result<(), QuantErr
     let index = serde_json::to_string(&index).map_err(|e| {
         QuantError::config("header", format!("cannot encode the tensor index: {e}"))
     })?;
-    let header = HashMap::from([
+    let mut header = HashMap::from([
         ("format".to_string(), FORMAT_NAME.to_string()),
         ("format_version".to_string(), FORMAT_VERSION.to_string()),
         ("tool_version".to_string(), file.tool_version.clone()),
         ("tensors".to_string(), index),
     ]);
+    for (key, value) in &file.metadata {
+        if RESERVED_KEYS.contains(&key.as_str()) {
+            return Err(QuantError::config(
+                "metadata",
+                format!("`{key}` is a key of the format itself"),
+            ));
+        }
+        header.insert(key.clone(), value.clone());
+    }
     let views = tensors.iter().map(|(name, raw)| (name.as_str(), raw));
     let temp = temp_path(path);
     let written = safetensors::serialize_to_file(views, Some(header), &temp)
@@ -287,7 +301,9 @@ pub fn read_quantized(path: &Path, device: Device) -> Result<QuantizedFile, Quan
     if let Some(stray) = file.names().into_iter().find(|n| !used.iter().any(|u| u == n)) {
         return Err(bad(stray, "in the file but not in the header's `tensors` index".into()));
     }
-    Ok(QuantizedFile { tensors, tool_version })
+    let metadata =
+        header.into_iter().filter(|(key, _)| !RESERVED_KEYS.contains(&key.as_str())).collect();
+    Ok(QuantizedFile { tensors, tool_version, metadata })
 }
 
 /// One tensor of the file, checked against the dtype and shape the header implies.

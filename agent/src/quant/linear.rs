@@ -85,6 +85,21 @@ impl QuantizedLinear {
         Ok(())
     }
 
+    /// The compute kind of the rebuilt weight, the bias and the output.
+    pub fn kind(&self) -> Kind {
+        self.kind
+    }
+
+    /// Changes the compute kind (e.g. bf16 on a GPU), rebuilding a cached weight.
+    pub fn set_kind(&mut self, kind: Kind) -> Result<(), QuantError> {
+        self.kind = kind;
+        self.bias = self.bias.as_ref().map(|b| b.f_to_kind(kind)).transpose()?;
+        if self.cached.is_some() {
+            self.cached = Some(self.weight.dequantize()?.f_to_kind(kind)?);
+        }
+        Ok(())
+    }
+
     pub fn weight(&self) -> &QuantizedTensor {
         &self.weight
     }

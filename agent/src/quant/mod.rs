@@ -5,12 +5,15 @@
 //! - [`pack`]: bit packing of the integer codes (8/4/2/1 bits into bytes, 3 bits ten per word).
 //! - [`checkpoint`]: the quantized safetensors file (format in `FORMAT.md` next to this file).
 //! - [`linear`]: [`QuantizedLinear`], a `tch::nn::Module` that dequantizes on the fly.
+//! - [`model`]: a whole [`crate::model::Model`] with quantized linear layers
+//!   (`Model::quantize`, `Model::save_quantized`, `Model::load_quantized`).
 //!
 //! All maths is f32 with tch tensor operations, so the same code runs on CPU and CUDA tensors.
 
 pub mod checkpoint;
 pub mod hqq;
 pub mod linear;
+pub mod model;
 pub mod pack;
 
 use std::path::PathBuf;
@@ -23,6 +26,7 @@ pub use hqq::{
     SolverConfig, SolverReport, quantize, reconstruction_error,
 };
 pub use linear::{DequantMode, QuantizedLinear};
+pub use model::{LayerReport, MODEL_CONFIG_KEY, ModelQuantOptions, ModelQuantReport, Targets};
 pub use safetensors::Dtype;
 
 /// Version of the quantized checkpoint format written by this crate; files of any other
@@ -62,6 +66,9 @@ pub enum QuantError {
     /// A torch operation failed (device, memory, dtype).
     #[error("torch: {0}")]
     Torch(#[from] tch::TchError),
+    /// Building or running the model failed.
+    #[error(transparent)]
+    Model(#[from] crate::model::ModelError),
 }
 
 impl QuantError {

@@ -6,19 +6,28 @@ use std::path::{Path, PathBuf};
 
 use agent::eval::{EvalOptions, EvalReport, TaskSet, evaluate, select_tasks};
 use agent::model::Model;
+use agent::quant::DequantMode;
 use agent::train::{TrainConfig, checkpoint};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use datagen::dataset::Dataset;
 use rand::SeedableRng;
 
+use super::quantize::TRAIN_CONFIG_KEY;
 use crate::plot::{Panel, Series, save_panels};
 
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// The training run folder (holds config.json and checkpoint/).
-    #[arg(long)]
-    pub run: PathBuf,
+    #[arg(long, required_unless_present = "quantized")]
+    pub run: Option<PathBuf>,
+
+    /// Evaluate this quantized model instead of the run's checkpoint: a file written by
+    /// `icrl quantize --in RUN` (it carries the model and run configs; with --run the run's
+    /// config.json is used and must describe the same model). Weights are dequantized once
+    /// at load (the same outputs as per call). Output default: beside the file.
+    #[arg(long, value_name = "FILE")]
+    pub quantized: Option<PathBuf>,
 
     /// Tasks: train, heldout, shifted (physics beyond the training ranges), or
     /// FAMILY:JSON[;FAMILY:JSON...].
@@ -55,24 +64,74 @@ pub struct EvalArgs {
     pub greedy: bool,
 }
 
-pub fn run(args: &EvalArgs) -> Result<()> {
-    let config_path = args.run.join("config.json");
+/// The run's config.json.
+fn read_run_config(run: &Path) -> Result<TrainConfig> {
+    let config_path = run.join("config.json");
     if !config_path.exists() {
-        bail!(
-            "--run {}: no config.json there; is it a run folder of `icrl train`?",
-            args.run.display()
-        );
+        bail!("--run {}: no config.json there; is it a run folder of `icrl train`?", run.display());
     }
     let text = std::fs::read_to_string(&config_path)
         .with_context(|| format!("reading {}", config_path.display()))?;
-    let cfg: TrainConfig = serde_json::from_str(&text)
-        .with_context(|| format!("parsing {}", config_path.display()))?;
-    let ckpt = checkpoint::find(&args.run).ok_or_else(|| {
-        anyhow!("--run {}: no checkpoint yet (train it first)", args.run.display())
-    })?;
+    serde_json::from_str(&text).with_context(|| format!("parsing {}", config_path.display()))
+}
+
+/// The quantized model of `file` and the training config: the run's, or the one in the file.
+fn load_quantized(
+    file: &Path,
+    run: Option<&Path>,
+    device: tch::Device,
+) -> Result<(TrainConfig, Model)> {
+    let qfile = agent::quant::read_quantized(file, device)?;
+    let cfg = match run {
+        Some(run) => read_run_config(run)?,
+        None => {
+            let text = qfile.metadata.get(TRAIN_CONFIG_KEY).ok_or_else(|| {
+                anyhow!(
+                    "--quantized {}: the file does not carry a run's config.json (it was \
+                     quantized from a model file or a preset); add --run RUN",
+                    file.display()
+                )
+            })?;
+            serde_json::from_str(text).with_context(|| {
+                format!("--quantized {}: parsing its `{TRAIN_CONFIG_KEY}`", file.display())
+            })?
+        }
+    };
+    let model = Model::from_quantized_file(file, qfile, DequantMode::Cached)?;
+    if model.config() != &cfg.model {
+        bail!(
+            "--quantized {} holds another model than the run's config.json describes",
+            file.display()
+        );
+    }
+    let (backbone, io) = model.quantized_counts();
+    eprintln!(
+        "eval: quantized model {}: {backbone} backbone and {io} encoder/decoder linear layers \
+         quantized",
+        file.display()
+    );
+    Ok((cfg, model))
+}
+
+pub fn run(args: &EvalArgs) -> Result<()> {
     let device = agent::train::trainer::device_of(&args.device)?;
-    let mut model = Model::new(&cfg.model, device, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0))?;
-    model.load(&ckpt.join(checkpoint::MODEL_FILE))?;
+    let (cfg, model, label) = match (&args.quantized, &args.run) {
+        (Some(file), run) => {
+            let (cfg, model) = load_quantized(file, run.as_deref(), device)?;
+            (cfg, model, file.clone())
+        }
+        (None, Some(run)) => {
+            let cfg = read_run_config(run)?;
+            let ckpt = checkpoint::find(run).ok_or_else(|| {
+                anyhow!("--run {}: no checkpoint yet (train it first)", run.display())
+            })?;
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+            let mut model = Model::new(&cfg.model, device, &mut rng)?;
+            model.load(&ckpt.join(checkpoint::MODEL_FILE))?;
+            (cfg, model, run.clone())
+        }
+        (None, None) => bail!("give --run RUN or --quantized FILE"),
+    };
     let data = Dataset::open(Path::new(&cfg.data))
         .with_context(|| format!("opening the run's dataset {}", cfg.data))?;
     let reference = match &args.reference {
@@ -106,13 +165,18 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let report =
         evaluate(&model, &data, reference.as_ref(), &tasks, &opts).map_err(|e| anyhow!(e))?;
     let secs = start.elapsed().as_secs_f64();
-    let out = args
-        .out
-        .clone()
-        .unwrap_or_else(|| args.run.join(format!("eval-{}", sanitize(&args.tasks))));
+    let out = args.out.clone().unwrap_or_else(|| match &args.quantized {
+        Some(file) => {
+            let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned());
+            let name =
+                format!("eval-{}-{}", sanitize(&stem.unwrap_or_default()), sanitize(&args.tasks));
+            file.with_file_name(name)
+        }
+        None => label.join(format!("eval-{}", sanitize(&args.tasks))),
+    });
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     write_atomic(&out.join("report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
-    let summary = summary(&report, &args.run, secs);
+    let summary = summary(&report, &label, secs);
     write_atomic(&out.join("summary.md"), summary.as_bytes())?;
     plot(&report, &out.join("curves.png"))?;
     println!("{summary}");

@@ -1,24 +1,68 @@
-//! `icrl quantize`: HQQ-quantize the 2-D weights of any safetensors file, report HQQ against
-//! round-to-nearest per tensor, and write a quantized checkpoint (agent/src/quant/FORMAT.md).
+//! `icrl quantize`: HQQ-quantize the 2-D weights of any safetensors file, or the linear
+//! layers of an `icrl` model (a training run, a model checkpoint or a preset), report HQQ
+//! against round-to-nearest per tensor, and write a quantized checkpoint
+//! (agent/src/quant/FORMAT.md). A model's checkpoint carries its config and loads with
+//! `Model::load_quantized` (`icrl eval --quantized`).
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use agent::model::{ActionSpec, Config, Model};
 use agent::quant::{
     DequantMode, GroupAxis, MetaDtype, Method, Nbits, QuantConfig, QuantizedFile, QuantizedLinear,
     QuantizedTensor, RawTensor, ReconstructionError, SolverConfig, StoredTensor, quantize,
     reconstruction_error,
 };
-use anyhow::{Context, Result, bail};
+use agent::train::{TrainConfig, checkpoint};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, ValueEnum};
+use rand::SeedableRng;
 use serde::Serialize;
 use tch::{Cuda, Device, Kind, Tensor};
 
+/// The header key holding a training run's `config.json` (so `icrl eval --quantized` finds
+/// the run's data without the run folder).
+pub const TRAIN_CONFIG_KEY: &str = "train_config";
+
 #[derive(Args, Debug)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["input", "preset"])))]
 pub struct QuantizeArgs {
-    /// The safetensors file to quantize (any producer; 2-D float tensors are quantized).
-    #[arg(long = "in", value_name = "FILE")]
-    pub input: PathBuf,
+    /// What to quantize: any safetensors file (its 2-D float tensors are quantized), a
+    /// training run folder (its model: backbone linear layers), or a run's model checkpoint
+    /// `RUN/checkpoint/model.safetensors` (likewise; with --config for a model file
+    /// elsewhere). A model's file carries its config and loads in `icrl eval --quantized`.
+    #[arg(long = "in", value_name = "FILE|RUN")]
+    pub input: Option<PathBuf>,
+
+    /// Quantize a freshly initialised model of this preset instead (random weights, --seed;
+    /// for measuring time and bytes).
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+
+    /// Seed of the random initialisation of --preset.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+
+    /// The config of a model checkpoint given to --in: a run's config.json or a model
+    /// config JSON (found automatically for RUN/checkpoint/model.safetensors).
+    #[arg(long, value_name = "JSON")]
+    pub config: Option<PathBuf>,
+
+    /// Models: also quantize the encoder and decoder linear layers (by default only the
+    /// backbone's: attention projections, FFN, ReMoE router and experts).
+    #[arg(long)]
+    pub include_io: bool,
+
+    /// Models: also write the dense model before quantization as DIR/model.f32.safetensors
+    /// and DIR/model.bf16.safetensors (to compare file sizes).
+    #[arg(long, value_name = "DIR")]
+    pub save_dense: Option<PathBuf>,
+
+    /// Models: time one inference step (`Model::step`) for this many environments of the
+    /// first domain group: dense, quantized dequantizing per call, quantized cached.
+    #[arg(long, value_name = "ENVS")]
+    pub bench_step: Option<i64>,
 
     /// Where to write the quantized checkpoint (written atomically).
     #[arg(long = "out", value_name = "FILE")]
@@ -155,6 +199,33 @@ struct Totals {
     bits_per_weight: f64,
 }
 
+/// Milliseconds of one `Model::step` (median) in each form.
+#[derive(Serialize)]
+struct StepTiming {
+    envs: i64,
+    /// Steps of history before the timed ones.
+    history: usize,
+    dense_ms: f64,
+    per_call_ms: f64,
+    cached_ms: f64,
+}
+
+/// What a model's quantization adds to the report.
+#[derive(Serialize)]
+struct ModelSummary {
+    /// Where the model came from (run folder, checkpoint or preset).
+    source: String,
+    backbone_quantized: usize,
+    io_quantized: usize,
+    /// Bytes of the dense f32 / bf16 model files written by --save-dense.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dense_f32_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dense_bf16_bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    step: Option<StepTiming>,
+}
+
 #[derive(Serialize)]
 struct Report {
     input: PathBuf,
@@ -165,6 +236,84 @@ struct Report {
     tensors: Vec<TensorReport>,
     kept: Vec<KeptReport>,
     totals: Totals,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    model: Option<ModelSummary>,
+}
+
+/// What --in (or --preset) names.
+enum Source {
+    /// Any safetensors file of loose tensors.
+    Tensors(PathBuf),
+    /// An `icrl` model: its config, the run's config.json text if any, and its weights
+    /// (None: a fresh initialisation).
+    Model {
+        cfg: Box<Config>,
+        train_config: Option<String>,
+        weights: Option<PathBuf>,
+        label: String,
+    },
+}
+
+impl Source {
+    fn detect(args: &QuantizeArgs) -> Result<Source> {
+        if let Some(name) = &args.preset {
+            let cfg = Box::new(Config::preset(name)?);
+            return Ok(Source::Model {
+                cfg,
+                train_config: None,
+                weights: None,
+                label: format!("preset {name}, random initialisation (seed {})", args.seed),
+            });
+        }
+        let input = args.input.clone().context("--in or --preset is required")?;
+        if input.is_dir() {
+            let ckpt = checkpoint::find(&input).ok_or_else(|| {
+                anyhow!(
+                    "--in {}: a folder without a checkpoint; expected a training run folder",
+                    input.display()
+                )
+            })?;
+            let (cfg, text) = read_config(&input.join("config.json"))?;
+            return Ok(Source::Model {
+                cfg: Box::new(cfg),
+                train_config: text,
+                weights: Some(ckpt.join(checkpoint::MODEL_FILE)),
+                label: format!("run {}", input.display()),
+            });
+        }
+        let config = args.config.clone().or_else(|| {
+            let run = input.parent()?.parent()?;
+            let beside = run.join("config.json");
+            (input.file_name()? == checkpoint::MODEL_FILE && beside.exists()).then_some(beside)
+        });
+        match config {
+            Some(path) => {
+                let (cfg, text) = read_config(&path)?;
+                Ok(Source::Model {
+                    cfg: Box::new(cfg),
+                    train_config: text,
+                    weights: Some(input.clone()),
+                    label: format!("model {} (config {})", input.display(), path.display()),
+                })
+            }
+            None => Ok(Source::Tensors(input)),
+        }
+    }
+}
+
+/// A run's config.json (TrainConfig: the model config and the text to carry) or a bare
+/// model config.
+fn read_config(path: &Path) -> Result<(Config, Option<String>)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    if let Ok(train) = serde_json::from_str::<TrainConfig>(&text) {
+        let compact = serde_json::to_string(&train)?;
+        return Ok((train.model, Some(compact)));
+    }
+    let cfg: Config = serde_json::from_str(&text).with_context(|| {
+        format!("{}: neither a run's config.json nor a model config", path.display())
+    })?;
+    Ok((cfg, None))
 }
 
 pub fn run(args: &QuantizeArgs) -> Result<()> {
@@ -196,37 +345,93 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         },
     };
     config.validate().context("checking --group, --kappa and --iters")?;
-    let entries = agent::quant::read_safetensors(&args.input)?;
-    if entries.is_empty() {
-        bail!("{}: holds no tensors", args.input.display());
+    let source = Source::detect(args)?;
+    if matches!(source, Source::Tensors(_))
+        && (args.include_io || args.save_dense.is_some() || args.bench_step.is_some())
+    {
+        bail!(
+            "--include-io, --save-dense and --bench-step apply to models: give --in a run \
+             folder, a model checkpoint with its config, or --preset"
+        );
     }
 
     let _guard = tch::no_grad_guard();
-    let mut file = QuantizedFile::new();
-    let mut tensors = Vec::new();
-    let mut kept = Vec::new();
-    let mut totals = Totals {
-        quantized_params: 0,
-        kept_params: 0,
-        hqq_seconds: 0.0,
-        rtn_seconds: 0.0,
-        input_bytes: std::fs::metadata(&args.input).map(|m| m.len()).unwrap_or(0),
-        output_bytes: 0,
-        bits_per_weight: 0.0,
+    let mut work = Work {
+        args,
+        config: &config,
+        device,
+        tensors: Vec::new(),
+        kept: Vec::new(),
+        totals: Totals {
+            quantized_params: 0,
+            kept_params: 0,
+            hqq_seconds: 0.0,
+            rtn_seconds: 0.0,
+            input_bytes: 0,
+            output_bytes: 0,
+            bits_per_weight: 0.0,
+        },
+        quantized_bytes: 0,
     };
-    let mut quantized_bytes = 0i64;
-    for (name, raw) in entries {
-        let dtype = format!("{:?}", raw.dtype);
-        if let Some(reason) = keep_reason(&raw, &config, args.min_numel) {
-            totals.kept_params += raw.numel() as i64;
-            kept.push(KeptReport { name: name.clone(), shape: raw.shape.clone(), dtype, reason });
-            file.tensors.insert(name, StoredTensor::Full(raw));
-            continue;
+    let (input, model) = match source {
+        Source::Tensors(path) => {
+            work.totals.input_bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            quantize_tensors(&mut work, &path)?;
+            (path, None)
         }
-        let weight = raw
-            .to_tensor()
-            .and_then(|t| Ok(t.f_to_device(device)?))
-            .with_context(|| format!("{}: loading tensor `{name}`", args.input.display()))?;
+        Source::Model { cfg, train_config, weights, label } => {
+            let summary = quantize_model(&mut work, &cfg, train_config, weights.as_deref(), label)?;
+            (weights.unwrap_or_else(|| PathBuf::from("(random initialisation)")), Some(summary))
+        }
+    };
+    let Work { tensors, kept, mut totals, quantized_bytes, .. } = work;
+    totals.output_bytes = std::fs::metadata(&args.output)
+        .with_context(|| format!("reading the size of {}", args.output.display()))?
+        .len();
+    if totals.quantized_params > 0 {
+        totals.bits_per_weight = 8.0 * quantized_bytes as f64 / totals.quantized_params as f64;
+    }
+    let report = Report {
+        input,
+        output: args.output.clone(),
+        device: format!("{device:?}"),
+        threads: tch::get_num_threads(),
+        config,
+        tensors,
+        kept,
+        totals,
+        model,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print_table(&report);
+    }
+    Ok(())
+}
+
+/// The settings and the report as it is filled in.
+struct Work<'a> {
+    args: &'a QuantizeArgs,
+    config: &'a QuantConfig,
+    device: Device,
+    tensors: Vec<TensorReport>,
+    kept: Vec<KeptReport>,
+    totals: Totals,
+    quantized_bytes: i64,
+}
+
+impl Work<'_> {
+    fn keep(&mut self, name: String, shape: Vec<usize>, dtype: String, reason: String) {
+        self.totals.kept_params += shape.iter().product::<usize>() as i64;
+        self.kept.push(KeptReport { name, shape, dtype, reason });
+    }
+
+    /// Quantizes one weight with the written method (and the other unless --no-baseline),
+    /// records its row and returns the written result on the CPU.
+    fn quantize_one(&mut self, name: &str, weight: &Tensor) -> Result<QuantizedTensor> {
+        let (args, config) = (self.args, self.config);
+        let weight = weight.f_to_device(self.device)?;
         let run = |method: Method| -> Result<Option<(MethodReport, QuantizedTensor)>> {
             if args.no_baseline && method != config.method {
                 return Ok(None);
@@ -235,10 +440,8 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
                 .with_context(|| format!("{method} on tensor `{name}`"))?;
             Ok(Some(result))
         };
-        let hqq = run(Method::Hqq)?;
-        let rtn = run(Method::Rtn)?;
-        let (hqq, hqq_q) = hqq.unzip();
-        let (rtn, rtn_q) = rtn.unzip();
+        let (hqq, hqq_q) = run(Method::Hqq)?.unzip();
+        let (rtn, rtn_q) = run(Method::Rtn)?.unzip();
         let chosen = match config.method {
             Method::Hqq => hqq_q,
             Method::Rtn => rtn_q,
@@ -246,50 +449,169 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         .context("the written method always runs")?;
         let linear = match args.bench_linear {
             Some(batch) => Some(
-                time_linear(&chosen, batch, device)
+                time_linear(&chosen, batch, self.device)
                     .with_context(|| format!("timing QuantizedLinear on `{name}`"))?,
             ),
             None => None,
         };
-        totals.quantized_params += chosen.numel();
-        totals.hqq_seconds += hqq.as_ref().map_or(0.0, |r| r.seconds);
-        totals.rtn_seconds += rtn.as_ref().map_or(0.0, |r| r.seconds);
-        quantized_bytes += chosen.bytes();
-        tensors.push(TensorReport {
-            name: name.clone(),
-            shape: raw.shape.clone(),
-            dtype: dtype.clone(),
+        self.totals.quantized_params += chosen.numel();
+        self.totals.hqq_seconds += hqq.as_ref().map_or(0.0, |r| r.seconds);
+        self.totals.rtn_seconds += rtn.as_ref().map_or(0.0, |r| r.seconds);
+        self.quantized_bytes += chosen.bytes();
+        self.tensors.push(TensorReport {
+            name: name.to_string(),
+            shape: weight.size().iter().map(|&d| d as usize).collect(),
+            dtype: format!("{:?}", weight.kind()),
             hqq,
             rtn,
             bits_per_weight: chosen.bits_per_weight(),
             linear,
         });
-        let weight = chosen.to_device(Device::Cpu)?;
+        Ok(chosen.to_device(Device::Cpu)?)
+    }
+}
+
+/// Any safetensors file: 2-D float tensors quantized, the rest kept as they are.
+fn quantize_tensors(work: &mut Work<'_>, input: &Path) -> Result<()> {
+    let entries = agent::quant::read_safetensors(input)?;
+    if entries.is_empty() {
+        bail!("{}: holds no tensors", input.display());
+    }
+    let mut file = QuantizedFile::new();
+    for (name, raw) in entries {
+        let dtype = format!("{:?}", raw.dtype);
+        if let Some(reason) = keep_reason(&raw, work.config, work.args.min_numel) {
+            work.keep(name.clone(), raw.shape.clone(), dtype, reason);
+            file.tensors.insert(name, StoredTensor::Full(raw));
+            continue;
+        }
+        let weight = raw
+            .to_tensor()
+            .with_context(|| format!("{}: loading tensor `{name}`", input.display()))?;
+        let weight = work.quantize_one(&name, &weight)?;
+        if let Some(row) = work.tensors.last_mut() {
+            row.dtype = dtype;
+        }
         file.tensors.insert(name, StoredTensor::Quantized { weight, dtype: raw.dtype });
     }
-    agent::quant::write_quantized(&args.output, &file)?;
-    totals.output_bytes = std::fs::metadata(&args.output)
-        .with_context(|| format!("reading the size of {}", args.output.display()))?
-        .len();
-    if totals.quantized_params > 0 {
-        totals.bits_per_weight = 8.0 * quantized_bytes as f64 / totals.quantized_params as f64;
-    }
-    let report = Report {
-        input: args.input.clone(),
-        output: args.output.clone(),
-        device: format!("{device:?}"),
-        threads: tch::get_num_threads(),
-        config,
-        tensors,
-        kept,
-        totals,
-    };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_table(&report);
-    }
+    agent::quant::write_quantized(&work.args.output, &file)?;
     Ok(())
+}
+
+/// An `icrl` model: its linear layers quantized (`Model::quantization_targets`), written
+/// with its config (and the run's config.json) by `Model::save_quantized`.
+fn quantize_model(
+    work: &mut Work<'_>,
+    cfg: &Config,
+    train_config: Option<String>,
+    weights: Option<&Path>,
+    source: String,
+) -> Result<ModelSummary> {
+    let args = work.args;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
+    let mut model = Model::new(cfg, Device::Cpu, &mut rng)?;
+    if let Some(path) = weights {
+        model
+            .load(path)
+            .with_context(|| format!("loading the model weights {}", path.display()))?;
+        work.totals.input_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    }
+    let mut summary = ModelSummary {
+        source,
+        backbone_quantized: 0,
+        io_quantized: 0,
+        dense_f32_bytes: None,
+        dense_bf16_bytes: None,
+        step: None,
+    };
+    if let Some(dir) = &args.save_dense {
+        let (f32_bytes, bf16_bytes) = save_dense(&mut model, dir)?;
+        summary.dense_f32_bytes = Some(f32_bytes);
+        summary.dense_bf16_bytes = Some(bf16_bytes);
+    }
+    let dense = match args.bench_step {
+        Some(envs) => Some(time_step(&model, envs)?),
+        None => None,
+    };
+    let targets = model.quantization_targets(args.include_io, work.config.group_size);
+    for (name, reason) in targets.kept {
+        let shape = model
+            .var_store()
+            .variables()
+            .get(&name)
+            .map(|t| t.size().iter().map(|&d| d as usize).collect())
+            .unwrap_or_default();
+        work.keep(name, shape, "Float".into(), reason);
+    }
+    let mut quantized = BTreeMap::new();
+    for (name, weight) in targets.quantize {
+        let q = work.quantize_one(&name, &weight)?;
+        quantized.insert(name, q);
+    }
+    model.install_quantized(quantized, DequantMode::PerCall)?;
+    (summary.backbone_quantized, summary.io_quantized) = model.quantized_counts();
+    let metadata: BTreeMap<String, String> =
+        train_config.into_iter().map(|text| (TRAIN_CONFIG_KEY.to_string(), text)).collect();
+    model.save_quantized(&args.output, &metadata)?;
+    if let (Some(envs), Some(dense_ms)) = (args.bench_step, dense) {
+        let per_call_ms = time_step(&model, envs)?;
+        model.set_dequant_mode(DequantMode::Cached)?;
+        let cached_ms = time_step(&model, envs)?;
+        summary.step =
+            Some(StepTiming { envs, history: STEP_HISTORY, dense_ms, per_call_ms, cached_ms });
+    }
+    Ok(summary)
+}
+
+/// Writes the dense model in f32 and in bf16; returns the two file sizes. The model is
+/// left in f32 with its original weights.
+fn save_dense(model: &mut Model, dir: &Path) -> Result<(u64, u64)> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (f32_path, bf16_path) =
+        (dir.join("model.f32.safetensors"), dir.join("model.bf16.safetensors"));
+    model.save(&f32_path)?;
+    model.set_kind(Kind::BFloat16);
+    model.save(&bf16_path)?;
+    model.set_kind(Kind::Float);
+    model.load(&f32_path)?;
+    let size = |p: &Path| -> Result<u64> {
+        Ok(std::fs::metadata(p).with_context(|| format!("reading {}", p.display()))?.len())
+    };
+    Ok((size(&f32_path)?, size(&bf16_path)?))
+}
+
+/// Steps of history fed before the timed steps of --bench-step.
+const STEP_HISTORY: usize = 32;
+
+/// Median milliseconds of one `Model::step` for `envs` environments of the first domain
+/// group, after [`STEP_HISTORY`] steps of history (20 timed steps).
+fn time_step(model: &Model, envs: i64) -> Result<f64> {
+    if envs < 1 {
+        bail!("--bench-step must be at least 1, got {envs}");
+    }
+    let spec = &model.config().groups[0];
+    let device = model.device();
+    let opts = (Kind::Float, device);
+    let mut state = model.new_state(0, envs)?;
+    let obs = Tensor::f_randn([envs, spec.obs_dim], opts)?;
+    let action = match spec.action {
+        ActionSpec::Continuous { dim } => Tensor::f_zeros([envs, dim], opts)?,
+        ActionSpec::Discrete { .. } => Tensor::f_zeros([envs], (Kind::Int64, device))?,
+    };
+    let reward = Tensor::f_zeros([envs], opts)?;
+    let mut times = Vec::with_capacity(20);
+    for i in 0..STEP_HISTORY + 20 {
+        let start = Tensor::f_full([envs], (i == 0) as i64, (Kind::Bool, device))?;
+        let t0 = Instant::now();
+        let out = model.step(&mut state, &obs, &action, &reward, &start)?;
+        sync(device);
+        if i >= STEP_HISTORY {
+            times.push(t0.elapsed().as_secs_f64() * 1e3);
+        }
+        drop(out);
+    }
+    times.sort_by(f64::total_cmp);
+    Ok(times[times.len() / 2])
 }
 
 /// Why a tensor stays in full precision, if it does.
@@ -404,6 +726,29 @@ fn print_table(report: &Report) {
     }
     for k in &report.kept {
         println!("kept in full precision: {} {:?} {} ({})", k.name, k.shape, k.dtype, k.reason);
+    }
+    if let Some(m) = &report.model {
+        println!(
+            "model: {}; {} backbone linear layers quantized, {} encoder/decoder layers",
+            m.source, m.backbone_quantized, m.io_quantized
+        );
+        if let (Some(f), Some(b)) = (m.dense_f32_bytes, m.dense_bf16_bytes) {
+            let out = report.totals.output_bytes as f64;
+            println!(
+                "files: dense f32 {f} bytes, dense bf16 {b} bytes, quantized {} bytes \
+                 ({:.3} of f32, {:.3} of bf16)",
+                report.totals.output_bytes,
+                out / f as f64,
+                out / b as f64
+            );
+        }
+        if let Some(s) = &m.step {
+            println!(
+                "Model::step, {} envs after {} steps, median of 20 (ms): dense {:.3}, \
+                 quantized per call {:.3}, quantized cached {:.3}",
+                s.envs, s.history, s.dense_ms, s.per_call_ms, s.cached_ms
+            );
+        }
     }
     let t = &report.totals;
     println!(
