@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use rand::Rng;
 
-use crate::format::{FormatError, TaskMeta, read_task_file};
+use crate::format::{FormatError, MIN_OBS_STD, TaskMeta, read_task_file};
 use crate::history::History;
 use crate::manifest::{Manifest, ManifestError};
 
@@ -40,6 +40,33 @@ pub struct Dataset {
     pub dir: PathBuf,
     pub manifest: Manifest,
     pub tasks: Vec<TaskData>,
+}
+
+/// Which statistics normalise a task's observations.
+///
+/// `Task` (Vintix's choice) uses each task's own dataset mean and std. That is right when
+/// tasks differ in scale, but the statistics of a task can reveal the task itself: in Dark
+/// Room the mean position leans toward the goal, so a per-task shift tells the agent where
+/// the goal is before it has seen a reward, and a task it never trained on gets no such
+/// hint. `Family` pools the statistics of every task of a family, so an observation means
+/// the same thing in every task of the family, held-out ones included.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ObsNorm {
+    #[default]
+    Task,
+    Family,
+}
+
+impl ObsNorm {
+    /// Parse a flag value: `task` or `family`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "task" => Ok(ObsNorm::Task),
+            "family" => Ok(ObsNorm::Family),
+            other => Err(format!("expected `task` or `family`, got `{other}`")),
+        }
+    }
 }
 
 /// `len` consecutive steps of one history, ready for the model: row `t` holds the observation
@@ -84,6 +111,57 @@ impl Dataset {
     }
 
     /// Task indices of a domain group.
+    /// Observation mean and std pooled over every task of `family` (each task weighted by its
+    /// transitions), or `None` if the dataset holds no task of the family.
+    pub fn family_stats(&self, family: &str) -> Option<(Vec<f32>, Vec<f32>)> {
+        let members: Vec<&TaskData> =
+            self.tasks.iter().filter(|t| t.meta.family == family).collect();
+        let dim = members.first()?.meta.obs_mean.len();
+        // Weight by the manifest's transition counts, so the pooled statistics do not depend
+        // on which histories a validation split took away.
+        let weight = |t: &TaskData| {
+            self.manifest
+                .tasks
+                .iter()
+                .find(|m| m.file == t.file)
+                .map_or(t.transitions(), |m| m.transitions)
+                .max(1) as f64
+        };
+        let total: f64 = members.iter().map(|t| weight(t)).sum();
+        let mut mean = vec![0f64; dim];
+        let mut second = vec![0f64; dim];
+        for t in &members {
+            let w = weight(t) / total;
+            for d in 0..dim {
+                let (m, s) = (t.meta.obs_mean[d] as f64, t.meta.obs_std[d] as f64);
+                mean[d] += w * m;
+                second[d] += w * (s * s + m * m);
+            }
+        }
+        let std = (0..dim)
+            .map(|d| (second[d] - mean[d] * mean[d]).max(0.0).sqrt().max(MIN_OBS_STD) as f32)
+            .collect();
+        Some((mean.into_iter().map(|m| m as f32).collect(), std))
+    }
+
+    /// Replace every task's observation statistics by its family's pooled ones
+    /// ([`ObsNorm::Family`]); a no-op for [`ObsNorm::Task`].
+    pub fn apply_obs_norm(&mut self, norm: ObsNorm) {
+        if norm == ObsNorm::Task {
+            return;
+        }
+        let families: std::collections::BTreeSet<String> =
+            self.tasks.iter().map(|t| t.meta.family.clone()).collect();
+        for family in families {
+            if let Some((mean, std)) = self.family_stats(&family) {
+                for t in self.tasks.iter_mut().filter(|t| t.meta.family == family) {
+                    t.meta.obs_mean = mean.clone();
+                    t.meta.obs_std = std.clone();
+                }
+            }
+        }
+    }
+
     pub fn tasks_of_group(&self, group: &str) -> Vec<usize> {
         (0..self.tasks.len()).filter(|&i| self.tasks[i].meta.group == group).collect()
     }

@@ -71,8 +71,11 @@ fn invalid(path: &Path, message: impl Into<String>) -> FormatError {
     FormatError::Invalid { path: path.to_path_buf(), message: message.into() }
 }
 
+/// Floor of a stored observation std (a constant dimension would otherwise divide by zero).
+pub const MIN_OBS_STD: f64 = 1e-6;
+
 /// Observation mean and standard deviation per dimension over all histories (std floored at
-/// 1e-6 so constant dimensions normalise to zero instead of dividing by zero).
+/// [`MIN_OBS_STD`] so constant dimensions normalise to zero instead of dividing by zero).
 pub fn observation_stats(histories: &[History], obs_dim: usize) -> (Vec<f32>, Vec<f32>) {
     let mut sum = vec![0f64; obs_dim];
     let mut sq = vec![0f64; obs_dim];
@@ -91,7 +94,7 @@ pub fn observation_stats(histories: &[History], obs_dim: usize) -> (Vec<f32>, Ve
     let std = sq
         .iter()
         .zip(&mean)
-        .map(|(s, m)| ((s / n - m * m).max(0.0).sqrt().max(1e-6)) as f32)
+        .map(|(s, m)| ((s / n - m * m).max(0.0).sqrt().max(MIN_OBS_STD)) as f32)
         .collect();
     (mean.into_iter().map(|m| m as f32).collect(), std)
 }

@@ -146,6 +146,7 @@ impl Suite {
         "key-to-door",
         "classic-control",
         "industrial-benchmark",
+        "dark-room-benchmark",
         "quickstart",
         "quickstart-reference",
     ];
@@ -154,7 +155,13 @@ impl Suite {
     pub fn preset(name: &str) -> Option<Self> {
         let epsilon_greedy =
             NoiseSpec::Fixed { schedule: Schedule::Linear { start: 1.0, end: 0.0, f: 0.1 } };
+        // Histories paced for a 30-episode in-context evaluation: 30 episodes of 20 steps,
+        // epsilon falling linearly from 1 to 0 over the first 21 and 0 for the last 9, so an
+        // agent that imitates the pace reaches the goal within the evaluation's horizon.
+        let fast_paced =
+            NoiseSpec::Fixed { schedule: Schedule::Linear { start: 1.0, end: 0.0, f: 0.3 } };
         let calibrated = NoiseSpec::Calibrated { grid: 11, episodes: 10, tail: 0.1 };
+        let fast_calibrated = NoiseSpec::Calibrated { grid: 11, episodes: 10, tail: 0.3 };
         let entry = |env: &str,
                      tasks,
                      demonstrator,
@@ -216,6 +223,17 @@ impl Suite {
             "industrial-benchmark" => {
                 vec![entry("IndustrialBenchmark-v0", all, ppo, 1, 50_000, &calibrated, 1.0)]
             }
+            // ADε's Dark Room split: the 65 train goals (the 16 held-out goals are for
+            // evaluation), 40 fast-paced histories per goal.
+            "dark-room-benchmark" => vec![entry(
+                "DarkRoom-v0",
+                train.clone(),
+                DemonstratorSpec::Oracle,
+                40,
+                600,
+                &fast_paced,
+                1.0,
+            )],
             // The quickstart: Dark Room's train goals (held-out goals are for evaluation)
             // and four Pendulum tasks with varied constants, small enough for 2 CPU cores.
             "quickstart" => vec![
@@ -223,14 +241,15 @@ impl Suite {
                     "DarkRoom-v0",
                     train.clone(),
                     DemonstratorSpec::Oracle,
-                    1,
-                    4_000,
-                    &epsilon_greedy,
+                    20,
+                    600,
+                    &fast_paced,
                     1.0,
                 ),
+                // 30 episodes of 200 steps per history, paced like Dark Room's.
                 SuiteEntry {
                     max_tasks: Some(4),
-                    ..entry("Pendulum-v1", train, ppo.clone(), 1, 20_000, &calibrated, 0.1)
+                    ..entry("Pendulum-v1", train, ppo.clone(), 5, 6_000, &fast_calibrated, 0.1)
                 },
             ],
             // References for evaluating the quickstart agent on held-out Pendulum tasks: their

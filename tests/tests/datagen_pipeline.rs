@@ -141,3 +141,40 @@ fn the_documented_python_reader_runs() {
     assert!(out.status.success(), "{}\n{}", stdout, String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("DarkRoom-v0") && stdout.contains("episodes 20"), "{stdout}");
 }
+
+#[test]
+fn family_statistics_pool_every_task_of_the_family() {
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), 2);
+    let mut data = Dataset::open(dir.path()).unwrap();
+    // Dark Room's per-task mean position leans toward the task's goal: it reveals the task.
+    let rooms: Vec<usize> =
+        (0..data.tasks.len()).filter(|&t| data.tasks[t].meta.family == "DarkRoom-v0").collect();
+    assert_eq!(rooms.len(), 3);
+    assert!(
+        rooms.iter().any(|&t| data.tasks[t].meta.obs_mean != data.tasks[rooms[0]].meta.obs_mean)
+    );
+    // Pooled over the family: the mean and std of all the family's observations at once.
+    let (mean, std) = data.family_stats("DarkRoom-v0").unwrap();
+    let mut all: Vec<[f64; 2]> = Vec::new();
+    for &t in &rooms {
+        for h in &data.tasks[t].histories {
+            all.extend(h.observations.chunks_exact(2).map(|o| [o[0] as f64, o[1] as f64]));
+        }
+    }
+    for d in 0..2 {
+        let m = all.iter().map(|o| o[d]).sum::<f64>() / all.len() as f64;
+        let v = all.iter().map(|o| (o[d] - m).powi(2)).sum::<f64>() / all.len() as f64;
+        assert!((mean[d] as f64 - m).abs() < 1e-4, "mean {d}: {} vs {m}", mean[d]);
+        assert!((std[d] as f64 - v.sqrt()).abs() < 1e-4, "std {d}: {} vs {}", std[d], v.sqrt());
+    }
+    assert!(data.family_stats("CartPole-v1").is_none());
+    let pendulum = data.tasks.iter().position(|t| t.meta.family == "Pendulum-v1").unwrap();
+    let before = data.tasks[pendulum].meta.obs_mean.clone();
+    data.apply_obs_norm(datagen::dataset::ObsNorm::Family);
+    for &t in &rooms {
+        assert_eq!((&data.tasks[t].meta.obs_mean, &data.tasks[t].meta.obs_std), (&mean, &std));
+    }
+    // A family of one task keeps its own statistics.
+    assert_eq!(data.tasks[pendulum].meta.obs_mean, before);
+}

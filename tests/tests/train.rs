@@ -42,6 +42,7 @@ fn config(data: &Dataset, steps: usize) -> TrainConfig {
         context: 60,
         episode_sparsity: 1,
         val_fraction: 0.25,
+        obs_norm: datagen::dataset::ObsNorm::Task,
         eval_every: 5,
         eval_batches: 1,
         checkpoint_every: 3,
@@ -154,7 +155,14 @@ fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
     let families = vec!["DarkRoom-v0".to_string()];
     let tasks = select_tasks(&TaskSet::parse("heldout").unwrap(), &families).unwrap();
     assert_eq!(tasks.len(), 16);
-    let opts = EvalOptions { episodes: 3, seeds: 2, seed: 0, reference_episodes: 2, greedy: false };
+    let opts = EvalOptions {
+        episodes: 3,
+        seeds: 2,
+        seed: 0,
+        reference_episodes: 2,
+        greedy: false,
+        obs_norm: datagen::dataset::ObsNorm::Task,
+    };
     let report = evaluate(&model, &data, None, &tasks[..3], &opts).unwrap();
     for t in &report.tasks {
         assert_eq!(t.returns.len(), 2);

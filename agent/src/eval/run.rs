@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use datagen::dataset::Dataset;
+use datagen::dataset::{Dataset, ObsNorm};
 use datagen::format::TaskMeta;
 use datagen::history::{DemoSource, mean_return_at};
 use envs::{Action, Env, ResetOptions, Space, Task};
@@ -29,6 +29,8 @@ pub struct EvalOptions {
     /// Discrete actions: take the arg-max instead of sampling from the predicted
     /// distribution (AD samples; a greedy agent cannot explore a dark room).
     pub greedy: bool,
+    /// Observation statistics, as in training (the run's `obs_norm`).
+    pub obs_norm: ObsNorm,
 }
 
 /// One task's results.
@@ -113,14 +115,23 @@ fn reference(
     extra: Option<&Dataset>,
     opts: &EvalOptions,
 ) -> Result<Reference, String> {
+    // With family statistics every task of the family, seen or not, is normalised alike.
+    let family = match opts.obs_norm {
+        ObsNorm::Task => None,
+        ObsNorm::Family => Some(data.family_stats(&t.family).ok_or_else(|| {
+            format!("{}: the training data holds no task of this family", t.family)
+        })?),
+    };
     for (d, source) in [(Some(data), "dataset"), (extra, "reference dataset")] {
         if let Some(meta) = d
             .and_then(|d| d.tasks.iter().find(|x| same_task(&x.meta, &t.family, &t.task)))
             .map(|x| &x.meta)
         {
+            let (obs_mean, obs_std) =
+                family.clone().unwrap_or_else(|| (meta.obs_mean.clone(), meta.obs_std.clone()));
             return Ok(Reference {
-                obs_mean: meta.obs_mean.clone(),
-                obs_std: meta.obs_std.clone(),
+                obs_mean,
+                obs_std,
                 reward_scale: meta.reward_scale as f32,
                 random: meta.random_return,
                 expert: Some(meta.demonstrator_return),
@@ -153,9 +164,11 @@ fn reference(
     } else {
         None
     };
+    let (obs_mean, obs_std) =
+        family.unwrap_or_else(|| (avg(&|m| &m.obs_mean), avg(&|m| &m.obs_std)));
     Ok(Reference {
-        obs_mean: avg(&|m| &m.obs_mean),
-        obs_std: avg(&|m| &m.obs_std),
+        obs_mean,
+        obs_std,
         reward_scale: fam[0].reward_scale as f32,
         random,
         expert,

@@ -248,6 +248,41 @@ impl Config {
             .collect()
     }
 
+    /// Override one field by name from text, as `icrl train --model KEY=VALUE` does:
+    /// `hidden=128`, `pattern=LS`, `ffn=swiglu`. The value is parsed as the field's type;
+    /// `groups` cannot be set (it comes from the dataset). The result is not yet validated.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), ModelError> {
+        let mut json = serde_json::to_value(&*self)
+            .map_err(|e| config_err("model", format!("cannot serialise the config: {e}")))?;
+        let fields = json.as_object_mut().expect("a config serialises to an object");
+        let settable: Vec<String> = fields.keys().filter(|k| *k != "groups").cloned().collect();
+        let Some(old) = fields.get(key).filter(|_| key != "groups") else {
+            return Err(ModelError::UnknownField {
+                name: key.to_string(),
+                expected: settable.join(", "),
+            });
+        };
+        let new = match old {
+            serde_json::Value::String(_) => serde_json::Value::String(value.to_string()),
+            _ => serde_json::from_str(value).map_err(|_| ModelError::BadValue {
+                name: key.to_string(),
+                value: value.to_string(),
+                expected: match old {
+                    serde_json::Value::Number(n) if n.is_i64() => "an integer",
+                    serde_json::Value::Number(_) => "a number",
+                    _ => "a value of the field's type",
+                },
+            })?,
+        };
+        fields.insert(key.to_string(), new);
+        *self = serde_json::from_value(json).map_err(|_| ModelError::BadValue {
+            name: key.to_string(),
+            value: value.to_string(),
+            expected: if key == "ffn" { "gelu, swiglu or remoe" } else { "the field's type" },
+        })?;
+        Ok(())
+    }
+
     /// Checks every field; the model is only built from a validated config.
     pub fn validate(&self) -> Result<(), ModelError> {
         let positive: [(&'static str, i64); 8] = [
@@ -326,5 +361,32 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_overrides_one_field_by_name_and_names_bad_input() {
+        let mut cfg = Config::small();
+        cfg.set("hidden", "128").unwrap();
+        cfg.set("pattern", "LS").unwrap();
+        cfg.set("ffn", "swiglu").unwrap();
+        cfg.set("remoe_alpha", "1.5").unwrap();
+        assert_eq!((cfg.hidden, cfg.pattern.as_str(), cfg.ffn), (128, "LS", FfnKind::Swiglu));
+        assert_eq!(cfg.remoe_alpha, 1.5);
+        cfg.validate().unwrap();
+        let unknown = cfg.set("width", "3").unwrap_err().to_string();
+        assert!(unknown.contains("`width`") && unknown.contains("hidden"), "{unknown}");
+        assert!(cfg.set("groups", "[]").is_err());
+        let bad = cfg.set("layers", "four").unwrap_err().to_string();
+        assert!(bad.contains("layers=four") && bad.contains("integer"), "{bad}");
+        let bad = cfg.set("ffn", "relu").unwrap_err().to_string();
+        assert!(bad.contains("gelu, swiglu or remoe"), "{bad}");
+        // A settable but invalid value is caught by validation.
+        cfg.set("heads", "3").unwrap();
+        assert!(cfg.validate().is_err());
     }
 }

@@ -10,6 +10,10 @@ pub enum ModelError {
     Config { field: &'static str, message: String },
     #[error("unknown model preset `{name}`: expected one of {expected}")]
     UnknownPreset { name: String, expected: String },
+    #[error("model config: no field `{name}` can be set; settable fields: {expected}")]
+    UnknownField { name: String, expected: String },
+    #[error("model config: `{name}={value}`: expected {expected}")]
+    BadValue { name: String, value: String, expected: &'static str },
     #[error("batch: `{field}` {message}")]
     Batch { field: &'static str, message: String },
     #[error("domain group {group} does not exist: the model has {count} groups")]

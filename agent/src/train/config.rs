@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use datagen::dataset::ObsNorm;
+
 use crate::model::Config;
 
 /// AdamW with warmup then cosine decay (Vintix's recipe by default).
@@ -79,6 +81,10 @@ pub struct TrainConfig {
     pub episode_sparsity: usize,
     /// Fraction of (task, history) pairs held out for validation.
     pub val_fraction: f64,
+    /// Observation statistics: each task's own (`task`, Vintix) or pooled over the family
+    /// (`family`); evaluation normalises the same way.
+    #[serde(default)]
+    pub obs_norm: ObsNorm,
     /// Validate every this many steps (0: only at the end).
     pub eval_every: usize,
     /// Validation batches per evaluation.
@@ -127,6 +133,7 @@ impl TrainConfig {
                 "`optim.warmup_fraction` must be in [0, 1), weight_decay and grad_clip >= 0".into(),
             );
         }
+        self.model.validate().map_err(|e| e.to_string())?;
         for (g, w) in &self.group_weights {
             if !(w.is_finite() && *w >= 0.0) {
                 return Err(format!("group weight of `{g}` must be >= 0, got {w}"));

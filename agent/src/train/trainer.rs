@@ -120,12 +120,14 @@ pub fn train(
     }
 
     // Data: a fixed split (its own RNG stream), and the batch stream (checkpointed).
-    let split = split(
+    let mut split = split(
         data,
         cfg.val_fraction,
         cfg.episode_sparsity,
         &mut ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5_9117),
     );
+    split.train.apply_obs_norm(cfg.obs_norm);
+    split.val.apply_obs_norm(cfg.obs_norm);
     let groups = &cfg.model.groups;
     let weights: Vec<f64> = groups
         .iter()

@@ -154,6 +154,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         seed: args.seed,
         reference_episodes: 20,
         greedy: args.greedy,
+        obs_norm: cfg.obs_norm,
     };
     let start = std::time::Instant::now();
     eprintln!(
