@@ -18,6 +18,7 @@ use crate::history::{DemoSource, History, mean_return_at, roll_out};
 use crate::manifest::{GroupInfo, Manifest, ManifestTask};
 use crate::ppo::{PpoConfig, PpoDemonstrator, TrainSpec, TrainedPolicy, train};
 use crate::schedule::{calibrate, linearity_r2};
+use crate::searcher::GridSearcher;
 use crate::suite::{
     DemonstratorSpec, NoiseSpec, SplitName, Suite, SuiteEntry, TaskSelection, derive_seed,
     task_slug,
@@ -248,6 +249,7 @@ fn run_job(
     let mut env = envs::make(&job.family, &job.task).map_err(|e| fail(&ctx, e))?;
     let mut policy: Option<Box<dyn Demonstrator>> = match &entry.demonstrator {
         DemonstratorSpec::Oracle => None,
+        DemonstratorSpec::Searcher => Some(Box::new(searcher_for(&job.family, env.as_ref())?)),
         DemonstratorSpec::Ppo { total_steps } => {
             bar.set_message(format!("training PPO for {}", job.file));
             Some(ppo_demonstrator(job, *total_steps, out, env.action_space())?)
@@ -258,8 +260,15 @@ fn run_job(
         Some(p) => DemoSource::Policy(p),
     };
     let env_ref: &mut dyn Env = env.as_mut();
-    let expert = mean_return_at(env_ref, &mut demo, 0.0, REFERENCE_EPISODES, job.seed ^ 1)
-        .map_err(|e| fail(&ctx, e))?;
+    // The searcher's expert is the oracle it turns into once it has found the goal (its own
+    // first episodes, still searching, would understate what the histories reach).
+    let expert = match entry.demonstrator {
+        DemonstratorSpec::Searcher => {
+            mean_return_at(env_ref, &mut DemoSource::Oracle, 0.0, REFERENCE_EPISODES, job.seed ^ 1)
+        }
+        _ => mean_return_at(env_ref, &mut demo, 0.0, REFERENCE_EPISODES, job.seed ^ 1),
+    }
+    .map_err(|e| fail(&ctx, e))?;
     let random = mean_return_at(env_ref, &mut demo, 1.0, REFERENCE_EPISODES, job.seed ^ 2)
         .map_err(|e| fail(&ctx, e))?;
     let schedule = match &entry.noise {
@@ -317,6 +326,26 @@ fn run_job(
     };
     write_task_file(&path, &file).map_err(|e| fail(&ctx, e))?;
     Ok(summarize(&job.file, &file))
+}
+
+/// The searching demonstrator of a Dark Room family task (a square grid whose observation is
+/// the agent's cell).
+fn searcher_for(family: &str, env: &dyn Env) -> Result<GridSearcher, GenerateError> {
+    let size = match env.observation_space() {
+        Space::Box { low, high }
+            if family.starts_with("DarkRoom") && low.len() == 2 && high[0] == high[1] =>
+        {
+            high[0] as usize + 1
+        }
+        _ => {
+            return Err(fail(
+                family,
+                "the `searcher` demonstrator works on Dark Room families (DarkRoom-v0, \
+                 DarkRoomHard-v0) only",
+            ));
+        }
+    };
+    Ok(GridSearcher::new(size))
 }
 
 /// Train (or load the cached) PPO demonstrator of a task.

@@ -68,6 +68,18 @@ impl DemoSource<'_> {
             p.reset();
         }
     }
+
+    fn observe(&mut self, reward: f64, next_obs: &[f32]) {
+        if let DemoSource::Policy(p) = self {
+            p.observe(reward, next_obs);
+        }
+    }
+
+    fn new_history(&mut self) {
+        if let DemoSource::Policy(p) = self {
+            p.new_history();
+        }
+    }
 }
 
 impl History {
@@ -140,6 +152,7 @@ pub fn roll_out(
     h.demo_actions.reserve(reserve * act_dim);
 
     let (mut obs, _) = env.reset(Some(seed), &ResetOptions::default())?;
+    demo.new_history();
     demo.reset();
     let mut step_in_episode = 0i32;
     let mut n = 0usize;
@@ -148,6 +161,7 @@ pub fn roll_out(
         let demo_action = demo.act(env, &obs)?;
         let action = noisy_action(&space, &demo_action, eps, &mut rng)?;
         let step = env.step(&action)?;
+        demo.observe(step.reward, &step.obs);
         h.observations.extend_from_slice(&obs);
         h.actions.extend(action_to_row(&action));
         h.demo_actions.extend(action_to_row(&demo_action));

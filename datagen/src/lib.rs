@@ -5,7 +5,7 @@
 //! - [`format`]: the HDF5 file format (specified in `datagen/FORMAT.md`).
 //! - [`suite`], [`generate`], [`manifest`]: `icrl datagen`.
 //! - [`dataset`]: the training-side reader (random windows across episode boundaries).
-//! - [`ppo`]: PPO demonstrators.
+//! - [`ppo`]: PPO demonstrators; [`searcher`]: a grid demonstrator that searches for the goal.
 
 pub mod dataset;
 pub mod demonstrator;
@@ -16,6 +16,7 @@ pub mod manifest;
 pub mod noise;
 pub mod ppo;
 pub mod schedule;
+pub mod searcher;
 pub mod suite;
 
 pub use demonstrator::Demonstrator;

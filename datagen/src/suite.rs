@@ -66,6 +66,10 @@ pub enum SplitName {
 pub enum DemonstratorSpec {
     /// The env's exact oracle (grid families).
     Oracle,
+    /// The oracle without knowledge of the goal ([`crate::searcher::GridSearcher`]): it
+    /// visits the nearest unvisited cell of the history until rewarded, then walks to the
+    /// rewarded cell. Dark Room families only; its expert return is the oracle's.
+    Searcher,
     /// A PPO policy trained per task (cached under the output folder, so a resumed run
     /// does not train again).
     Ppo {

@@ -6,5 +6,5 @@
 mod run;
 mod tasks;
 
-pub use run::{EvalOptions, EvalReport, TaskResult, evaluate};
+pub use run::{EvalOptions, EvalReport, TargetCheck, TaskResult, evaluate};
 pub use tasks::{TaskRef, TaskSet, select_tasks};

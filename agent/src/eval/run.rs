@@ -94,6 +94,59 @@ impl EvalReport {
     }
 }
 
+/// One of the in-context targets, checked on an evaluation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct TargetCheck {
+    /// What is measured, e.g. `DarkRoom-v0 heldout: first episode`.
+    pub what: String,
+    pub value: f64,
+    /// The target, e.g. `<= 0.4`.
+    pub target: String,
+    pub met: bool,
+}
+
+impl EvalReport {
+    /// The in-context targets on held-out tasks: Dark Room (ADε's rise): the first episode's
+    /// mean normalised return at most 0.4 and the last 5 episodes' at least 0.8; continuous
+    /// families: the last 5 episodes at least 0.7 and above the first episode. Families
+    /// without normalised scores are skipped.
+    pub fn targets(&self) -> Vec<TargetCheck> {
+        let mut families: Vec<(String, bool)> = self
+            .tasks
+            .iter()
+            .filter(|t| t.split == "heldout" && t.normalized.is_some())
+            .map(|t| (t.family.clone(), t.group.contains("-box")))
+            .collect();
+        families.sort();
+        families.dedup();
+        let mut checks = Vec::new();
+        for (family, continuous) in families {
+            let curve = self.curve("heldout", Some(&family));
+            let Some(first) = curve.first().map(|c| c.0) else { continue };
+            let k = self.episodes.min(5);
+            let last = curve[curve.len() - k..].iter().map(|c| c.0).sum::<f64>() / k as f64;
+            let name = |what: &str| format!("{family} heldout: {what}");
+            let last_name = name(&format!("last {k} of {} episodes", self.episodes));
+            let mut check = |what: String, value: f64, target: &str, met: bool| {
+                checks.push(TargetCheck { what, value, target: target.into(), met })
+            };
+            if family.starts_with("DarkRoom") {
+                check(name("first episode"), first, "<= 0.4", first <= 0.4);
+                check(last_name, last, ">= 0.8", last >= 0.8);
+            } else if continuous {
+                check(last_name.clone(), last, ">= 0.7", last >= 0.7);
+                check(
+                    format!("{last_name} minus first episode"),
+                    last - first,
+                    "> 0 (rises)",
+                    last > first,
+                );
+            }
+        }
+        checks
+    }
+}
+
 /// References of one task: observation statistics, reward scale, random and expert returns.
 struct Reference {
     obs_mean: Vec<f32>,

@@ -255,6 +255,21 @@ pub fn summary(report: &EvalReport, run: &Path, secs: f64) -> String {
         s,
         "\nNormalised return: (return - random) / (demonstrator - random), mean over tasks then seeds."
     );
+    let checks = report.targets();
+    if !checks.is_empty() {
+        let _ = writeln!(s, "\n| in-context target (held-out tasks) | value | target | met |");
+        let _ = writeln!(s, "|---|---|---|---|");
+        for c in &checks {
+            let met = if c.met { "yes" } else { "**no**" };
+            let _ = writeln!(s, "| {} | {:.3} | {} | {met} |", c.what, c.value, c.target);
+        }
+        let missed = checks.iter().filter(|c| !c.met).count();
+        let _ = if missed == 0 {
+            writeln!(s, "\nEvery target is met.")
+        } else {
+            writeln!(s, "\n{missed} of {} targets are not met by this run.", checks.len())
+        };
+    }
     s
 }
 
