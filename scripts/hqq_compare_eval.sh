@@ -36,32 +36,42 @@ for b in $bits; do
 done
 
 python3 - "$out" $bits <<'PY'
-import json, os, sys
+import json, sys
 out, bits = sys.argv[1], sys.argv[2:]
 
 def scores(path):
-    """Mean normalised return of the first episode and of the last 5, over tasks and seeds,
-    per split; and the mean relative Frobenius error of the quantized layers."""
+    """Per family: the mean normalised return of the first episode and of the last 5 (over
+    tasks, then seeds; None where the family has no demonstrator reference) and the raw
+    return of the last 5."""
     r = json.load(open(path))
     k = min(5, r["episodes"])
     res = {}
-    for split in sorted({t["split"] for t in r["tasks"]}):
-        rows = [t["normalized"] for t in r["tasks"] if t["split"] == split and t["normalized"]]
-        first = sum(sum(s[0] for s in n) / len(n) for n in rows) / len(rows)
-        last = sum(sum(sum(s[-k:]) / k for s in n) / len(n) for n in rows) / len(rows)
-        res[split] = (first, last, len(rows))
+    for family in sorted({t["family"] for t in r["tasks"]}):
+        rows = [t for t in r["tasks"] if t["family"] == family]
+        mean = lambda xs: sum(xs) / len(xs)
+        raw = mean([mean([mean(s[-k:]) for s in t["returns"]]) for t in rows])
+        norm = [t["normalized"] for t in rows if t["normalized"]]
+        first = mean([mean([s[0] for s in n]) for n in norm]) if norm else None
+        last = mean([mean([mean(s[-k:]) for s in n]) for n in norm]) if norm else None
+        res[family] = (len(rows), first, last, raw)
     return res
 
+fmt = lambda x: "n/a" if x is None else f"{x:.3f}"
 full = scores(f"{out}/eval-full/report.json")
-print("| weights | bits/weight | mean rel. error | split | tasks | first episode | last 5 episodes | last 5 vs full |")
-print("|---|---:|---:|---|---:|---:|---:|---:|")
-for split, (first, last, n) in full.items():
-    print(f"| full precision (f32) | 32 | 0 | {split} | {n} | {first:.3f} | {last:.3f} | - |")
+print("| weights | bits/weight | mean rel. error | family | tasks | first episode | last 5 episodes | last 5 vs full | raw return, last 5 |")
+print("|---|---:|---:|---|---:|---:|---:|---:|---:|")
+for family, (n, first, last, raw) in full.items():
+    print(f"| full precision (f32) | 32 | 0 | {family} | {n} | {fmt(first)} | {fmt(last)} | - | {raw:.3f} |")
 for b in bits:
-    q = json.load(open(f"{out}/q{b}.json"))
+    try:
+        q = json.load(open(f"{out}/q{b}.json"))
+        res = scores(f"{out}/eval-q{b}/report.json")
+    except (OSError, ValueError):
+        continue
     errs = [t["hqq"]["rel_frobenius"] for t in q["tensors"] if t.get("hqq")]
     err = sum(errs) / len(errs)
-    for split, (first, last, n) in scores(f"{out}/eval-q{b}/report.json").items():
-        delta = last - full[split][1]
-        print(f"| HQQ {b}-bit | {q['totals']['bits_per_weight']:.3f} | {err:.4f} | {split} | {n} | {first:.3f} | {last:.3f} | {delta:+.3f} |")
+    for family, (n, first, last, raw) in res.items():
+        delta = None if last is None else last - full[family][2]
+        sign = "n/a" if delta is None else f"{delta:+.3f}"
+        print(f"| HQQ {b}-bit | {q['totals']['bits_per_weight']:.3f} | {err:.4f} | {family} | {n} | {fmt(first)} | {fmt(last)} | {sign} | {raw:.3f} |")
 PY
