@@ -250,6 +250,20 @@ fn run_job(
     let mut policy: Option<Box<dyn Demonstrator>> = match &entry.demonstrator {
         DemonstratorSpec::Oracle => None,
         DemonstratorSpec::Searcher => Some(Box::new(searcher_for(&job.family, env.as_ref())?)),
+        DemonstratorSpec::Saved { dir } => {
+            let ctx = format!("{} (saved demonstrator {dir})", job.file);
+            let policy = TrainedPolicy::load(Path::new(dir)).map_err(|e| fail(&ctx, e))?;
+            if policy.meta.env_id != job.family {
+                return Err(fail(
+                    &ctx,
+                    format!("the policy was trained on {}, not {}", policy.meta.env_id, job.family),
+                ));
+            }
+            if &policy.meta.action_space != env.action_space() {
+                return Err(fail(&ctx, "the policy's action space is not the task's"));
+            }
+            Some(Box::new(PpoDemonstrator::from_policy(&policy)))
+        }
         DemonstratorSpec::Ppo { total_steps } => {
             bar.set_message(format!("training PPO for {}", job.file));
             Some(ppo_demonstrator(job, *total_steps, out, env.action_space())?)

@@ -66,6 +66,11 @@ pub enum SplitName {
 pub enum DemonstratorSpec {
     /// The env's exact oracle (grid families).
     Oracle,
+    /// A saved PPO policy (an `icrl ppo --out` folder, e.g. `demonstrators/Pendulum-v1`)
+    /// for every task of the entry: no training, so a suite's histories are written at the
+    /// speed of the rollouts. Its env must be the entry's; on tasks with other physics it is
+    /// a fixed, possibly suboptimal demonstrator (its return is measured per task).
+    Saved { dir: String },
     /// The oracle without knowledge of the goal ([`crate::searcher::GridSearcher`]): it
     /// visits the nearest unvisited cell of the history until rewarded, then walks to the
     /// rewarded cell. Dark Room families only; its expert return is the oracle's.
@@ -228,11 +233,11 @@ impl Suite {
                 vec![entry("IndustrialBenchmark-v0", all, ppo, 1, 50_000, &calibrated, 1.0)]
             }
             // ADε's Dark Room split: the 65 train goals (the 16 held-out goals are for
-            // evaluation), 40 fast-paced histories per goal.
+            // evaluation), 40 fast-paced histories per goal of the searching demonstrator.
             "dark-room-benchmark" => vec![entry(
                 "DarkRoom-v0",
                 train.clone(),
-                DemonstratorSpec::Oracle,
+                DemonstratorSpec::Searcher,
                 40,
                 600,
                 &fast_paced,
@@ -244,7 +249,7 @@ impl Suite {
                 entry(
                     "DarkRoom-v0",
                     train.clone(),
-                    DemonstratorSpec::Oracle,
+                    DemonstratorSpec::Searcher,
                     20,
                     600,
                     &fast_paced,

@@ -178,3 +178,38 @@ fn family_statistics_pool_every_task_of_the_family() {
     // A family of one task keeps its own statistics.
     assert_eq!(data.tasks[pendulum].meta.obs_mean, before);
 }
+
+#[test]
+fn a_saved_demonstrator_serves_every_task_of_its_family_and_no_other() {
+    let saved = |env: &str, policy: &str| {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../demonstrators").join(policy);
+        Suite::from_json(
+            &format!(
+                r#"{{"name": "saved", "seed": 1, "entries": [
+                  {{"env": "{env}", "tasks": "train", "max_tasks": 2,
+                    "demonstrator": {{"kind": "saved", "dir": {:?}}},
+                    "histories_per_task": 1, "transitions_per_history": 1000,
+                    "noise": {{"mode": "fixed", "schedule": {{"kind": "linear", "start": 1.0, "end": 0.0, "f": 0.2}}}}}}
+                ]}}"#,
+                dir.display().to_string()
+            ),
+            "saved suite",
+        )
+        .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let opts = GenerateOptions { out: dir.path().to_path_buf(), jobs: 2, progress: false };
+    let manifest = generate(&saved("Pendulum-v1", "Pendulum-v1"), &opts).unwrap();
+    assert_eq!(manifest.tasks.len(), 2);
+    for t in &manifest.tasks {
+        assert_eq!(t.demonstrator, "ppo");
+        // The saved swing-up policy is far better than random on varied physics too.
+        assert!(t.demonstrator_return > t.random_return + 300.0, "{t:?}");
+    }
+    // No training happened: nothing was cached beside the histories.
+    assert!(!dir.path().join("demonstrators").exists());
+    let other = tempfile::tempdir().unwrap();
+    let opts = GenerateOptions { out: other.path().to_path_buf(), jobs: 1, progress: false };
+    let err = generate(&saved("Pendulum-v1", "CartPole-v1"), &opts).unwrap_err().to_string();
+    assert!(err.contains("trained on CartPole-v1, not Pendulum-v1"), "{err}");
+}
