@@ -145,7 +145,12 @@ pub fn calibrate(curve: &[(f64, f64)], tail: f64, knots: usize) -> Result<Schedu
         let frac = k as f64 / (knots - 1) as f64; // progress within the rising part
         let target = r_random + (r_expert - r_random) * frac;
         // Smallest return >= target, walking from high eps: the eps where R(eps) = target.
-        let eps = if r_expert <= r_random {
+        let eps = if k == knots - 1 {
+            // The rise ends at the demonstrator itself (the lowest measured noise, 0 on the
+            // default grid), even where its return is already reached at a higher noise level
+            // (CartPole scores 500 at eps 0.1 too): the tail is noise-free, as Vintix's is.
+            e_min
+        } else if r_expert <= r_random {
             e_max + (e_min - e_max) * frac // flat curve: fall back to a linear eps decay
         } else {
             let j = pts.partition_point(|p| p.1 < target).min(pts.len() - 1);
@@ -160,8 +165,7 @@ pub fn calibrate(curve: &[(f64, f64)], tail: f64, knots: usize) -> Result<Schedu
         points.push((frac * stop, eps.clamp(0.0, 1.0)));
     }
     if tail > 0.0 {
-        let last = points[points.len() - 1].1;
-        points.push((1.0, last));
+        points.push((1.0, e_min));
     }
     let schedule = Schedule::Calibrated { points };
     schedule.validate()?;
@@ -254,6 +258,26 @@ mod tests {
         let s = calibrate(&curve, 0.0, 21).unwrap();
         let eps: Vec<f64> = (0..=100).map(|n| s.eps(n, 100)).collect();
         assert!(eps.windows(2).all(|w| w[1] <= w[0] + 1e-12), "{eps:?}");
+    }
+
+    #[test]
+    fn calibration_ends_noise_free_where_the_return_saturates_early() {
+        // CartPole-like: the expert's return is already reached at eps 0.1 and 0.2.
+        let curve = vec![
+            (1.0, 20.0),
+            (0.8, 40.0),
+            (0.6, 150.0),
+            (0.4, 400.0),
+            (0.2, 500.0),
+            (0.1, 500.0),
+            (0.0, 500.0),
+        ];
+        let s = calibrate(&curve, 0.1, 21).unwrap();
+        assert!(s.eps(0, 1000) > 0.99);
+        assert!(s.eps(899, 1000) < 0.05, "{}", s.eps(899, 1000));
+        for n in [900, 950, 999] {
+            assert_eq!(s.eps(n, 1000), 0.0, "the tail is the demonstrator itself (n = {n})");
+        }
     }
 
     #[test]
