@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use datagen::dataset::Dataset;
-use datagen::generate::smooth;
 use datagen::manifest::Manifest;
 
 use crate::plot::{Panel, Series, save_panels};
@@ -128,11 +127,11 @@ pub fn plot(dir: &std::path::Path, out: &std::path::Path) -> Result<()> {
                 .iter()
                 .map(|r| if span.abs() > 1e-9 { (r - t.meta.random_return) / span } else { 0.0 })
                 .collect();
-            let k = returns.len().div_ceil(BINS).max(1);
+            // Every history on the same BINS positions, whatever its number of episodes.
             by_family
                 .entry(t.meta.family.clone())
                 .or_default()
-                .push((smooth(&norm, k), smooth(&h.episode_eps(), k)));
+                .push((resample(&norm, BINS), resample(&h.episode_eps(), BINS)));
         }
     }
     let mut panels = Vec::new();
@@ -177,4 +176,43 @@ pub fn plot(dir: &std::path::Path, out: &std::path::Path) -> Result<()> {
         });
     }
     save_panels(out, &format!("Learning histories: {}", dir.display()), &panels, 2)
+}
+
+/// `bins` values at evenly spaced positions along `values`: bin `b` is the mean of the
+/// values whose relative position `i / len` falls in `[b / bins, (b + 1) / bins)`, or the
+/// nearest value when there are fewer values than bins. Histories with different numbers
+/// of episodes then line up position by position, start and end included.
+fn resample(values: &[f64], bins: usize) -> Vec<f64> {
+    let n = values.len();
+    if n == 0 {
+        return vec![];
+    }
+    (0..bins)
+        .map(|b| {
+            let (lo, hi) = (b * n / bins, ((b + 1) * n / bins).min(n));
+            if hi > lo {
+                values[lo..hi].iter().sum::<f64>() / (hi - lo) as f64
+            } else {
+                values[lo.min(n - 1)]
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod resample_tests {
+    use super::resample;
+
+    #[test]
+    fn histories_of_any_length_line_up_start_to_end() {
+        for n in [7, 50, 237, 381] {
+            let v: Vec<f64> = (0..n).map(|i| i as f64 / (n - 1) as f64).collect();
+            let r = resample(&v, 50);
+            assert_eq!(r.len(), 50);
+            // The last bin holds the end of the history, the first its start.
+            assert!(r[49] > 0.95 && r[0] < 0.05, "n = {n}: {} .. {}", r[0], r[49]);
+            assert!(r.windows(2).all(|w| w[1] >= w[0]));
+        }
+        assert!(resample(&[], 50).is_empty());
+    }
 }
