@@ -106,8 +106,8 @@ pub fn train(
             return Err(err(format!("{} holds a run with another config", run.display())));
         }
     } else {
-        std::fs::write(&config_path, text)
-            .map_err(|e| err(format!("{}: {e}", config_path.display())))?;
+        // Atomic: a run folder never holds a half-written config.json.
+        datagen::manifest::write_atomic(&config_path, text.as_bytes()).map_err(err)?;
     }
     for g in &cfg.model.groups {
         if !data.manifest.groups.contains_key(&g.name) {
