@@ -106,6 +106,16 @@ pub struct TargetCheck {
 }
 
 impl EvalReport {
+    /// The mean normalised return of the first episode and of the last `min(5, episodes)`
+    /// episodes of `split` (and `family`), with that count; `None` without normalised scores.
+    pub fn first_and_last(&self, split: &str, family: Option<&str>) -> Option<(f64, f64, usize)> {
+        let curve = self.curve(split, family);
+        let first = curve.first()?.0;
+        let k = self.episodes.min(5);
+        let last = curve[curve.len() - k..].iter().map(|c| c.0).sum::<f64>() / k as f64;
+        Some((first, last, k))
+    }
+
     /// The in-context targets on held-out tasks: Dark Room (ADε's rise): the first episode's
     /// mean normalised return at most 0.4 and the last 5 episodes' at least 0.8; continuous
     /// families: the last 5 episodes at least 0.7 and above the first episode. Families
@@ -121,10 +131,9 @@ impl EvalReport {
         families.dedup();
         let mut checks = Vec::new();
         for (family, continuous) in families {
-            let curve = self.curve("heldout", Some(&family));
-            let Some(first) = curve.first().map(|c| c.0) else { continue };
-            let k = self.episodes.min(5);
-            let last = curve[curve.len() - k..].iter().map(|c| c.0).sum::<f64>() / k as f64;
+            let Some((first, last, k)) = self.first_and_last("heldout", Some(&family)) else {
+                continue;
+            };
             let name = |what: &str| format!("{family} heldout: {what}");
             let last_name = name(&format!("last {k} of {} episodes", self.episodes));
             let mut check = |what: String, value: f64, target: &str, met: bool| {

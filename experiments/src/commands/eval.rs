@@ -222,12 +222,10 @@ pub fn summary(report: &EvalReport, run: &Path, secs: f64) -> String {
     for (family, split) in keys {
         let rows: Vec<_> =
             report.tasks.iter().filter(|t| t.family == family && t.split == split).collect();
-        let curve = report.curve(&split, Some(&family));
         let k = report.episodes.min(5);
         let fmt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "n/a".into());
-        let first = curve.first().map(|c| c.0);
-        let last = (!curve.is_empty())
-            .then(|| curve[curve.len() - k..].iter().map(|c| c.0).sum::<f64>() / k as f64);
+        let scores = report.first_and_last(&split, Some(&family));
+        let (first, last) = (scores.map(|s| s.0), scores.map(|s| s.1));
         let raw: f64 = rows
             .iter()
             .map(|t| {
