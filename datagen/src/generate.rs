@@ -14,10 +14,10 @@ use rayon::prelude::*;
 
 use crate::demonstrator::Demonstrator;
 use crate::format::{TaskFile, TaskMeta, observation_stats, read_task_file, write_task_file};
-use crate::history::{DemoSource, History, mean_return_at, roll_out};
+use crate::history::{DemoSource, History, mean_episode_at, mean_return_at, roll_out};
 use crate::manifest::{GroupInfo, Manifest, ManifestTask};
 use crate::ppo::{PpoConfig, PpoDemonstrator, TrainSpec, TrainedPolicy, train};
-use crate::schedule::{calibrate, linearity_r2};
+use crate::schedule::{NoisePoint, calibrate, linearity_r2};
 use crate::searcher::GridSearcher;
 use crate::suite::{
     DemonstratorSpec, NoiseSpec, SplitName, Suite, SuiteEntry, TaskSelection, derive_seed,
@@ -291,10 +291,10 @@ fn run_job(
             let mut curve = Vec::with_capacity(*grid);
             for k in 0..*grid {
                 let eps = k as f64 / (*grid - 1) as f64;
-                let r =
-                    mean_return_at(env_ref, &mut demo, eps, *episodes, job.seed ^ (16 + k as u64))
+                let (ret, len) =
+                    mean_episode_at(env_ref, &mut demo, eps, *episodes, job.seed ^ (16 + k as u64))
                         .map_err(|e| fail(&ctx, e))?;
-                curve.push((eps, r));
+                curve.push(NoisePoint { eps, ret, len });
             }
             calibrate(&curve, *tail, 2 * grid).map_err(|e| fail(&ctx, e))?
         }

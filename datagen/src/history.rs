@@ -196,12 +196,25 @@ pub fn mean_return_at(
     episodes: usize,
     seed: u64,
 ) -> Result<f64, RolloutError> {
-    let mut total = 0.0;
+    Ok(mean_episode_at(env, demo, eps, episodes, seed)?.0)
+}
+
+/// Mean return and mean length (steps) of `episodes` episodes at a fixed noise level.
+pub fn mean_episode_at(
+    env: &mut dyn Env,
+    demo: &mut DemoSource<'_>,
+    eps: f64,
+    episodes: usize,
+    seed: u64,
+) -> Result<(f64, f64), RolloutError> {
+    let (mut total, mut steps) = (0.0, 0usize);
     let schedule = Schedule::Linear { start: eps, end: eps, f: 0.0 };
     for e in 0..episodes.max(1) {
         // One episode = a history of one transition finished at its episode boundary.
         let h = roll_out(env, demo, &schedule, 1, seed.wrapping_add(e as u64 * 7919))?;
         total += h.rewards.iter().map(|&r| r as f64).sum::<f64>();
+        steps += h.rewards.len();
     }
-    Ok(total / episodes.max(1) as f64)
+    let n = episodes.max(1) as f64;
+    Ok((total / n, steps as f64 / n))
 }

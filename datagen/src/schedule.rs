@@ -7,8 +7,8 @@
 //! - [`Schedule::Linear`]: from `start` down to `end` over the first `(1 - f) N` transitions,
 //!   then `end` (ADε's epsilon-greedy decay with its final 10% at `eps_end`).
 //! - [`Schedule::Calibrated`]: a piecewise-linear `eps` built from the demonstrator's measured
-//!   return at a grid of `eps` values so that the *expected return* rises linearly from random
-//!   to expert along the history (see [`calibrate`]).
+//!   return and episode length at a grid of `eps` values so that the *expected return* rises
+//!   linearly with the episode index from random to expert (see [`calibrate`]).
 
 use serde::{Deserialize, Serialize};
 
@@ -112,37 +112,59 @@ fn interpolate(points: &[(f64, f64)], x: f64) -> f64 {
     a.1 + (b.1 - a.1) * (x - a.0) / (b.0 - a.0)
 }
 
-/// Build a [`Schedule::Calibrated`] from the demonstrator's mean return measured at a grid
-/// of noise levels: `curve` holds `(eps, mean_return)` pairs. The expected return along the
-/// history should rise linearly from `R(1)` (random) to `R(0)` (expert) over the first
-/// `1 - tail` of the history and stay at the expert for the tail.
+/// One measurement of the demonstrator at a fixed noise level, for [`calibrate`].
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct NoisePoint {
+    pub eps: f64,
+    /// Mean episode return at this noise level.
+    pub ret: f64,
+    /// Mean episode length (steps) at this noise level.
+    pub len: f64,
+}
+
+/// Build a [`Schedule::Calibrated`] from the demonstrator's mean return and episode length
+/// measured at a grid of noise levels. The expected return should rise linearly *in episode
+/// index* from `R(1)` (random) to `R(0)` (expert) over the first `1 - tail` of the history's
+/// transitions and stay at the expert for the tail.
 ///
-/// The measured curve is made monotone (returns non-increasing in eps, by a running maximum
-/// from eps = 1 downwards) before it is inverted, so noise in the measurements cannot make
-/// eps rise along the history.
-pub fn calibrate(curve: &[(f64, f64)], tail: f64, knots: usize) -> Result<Schedule, ScheduleError> {
+/// Where episodes have a fixed length (Pendulum, Dark Room) episodes and transitions are
+/// proportional and the rise is linear in both. Where the length grows with the return
+/// (CartPole: 20 steps at random, 500 at expert), a schedule linear in transitions would
+/// spend most of its episodes near random and rise convexly against episode index; here each
+/// stretch of return spends transitions in proportion to its episode length, so episodes are
+/// spread evenly over the rise.
+///
+/// The measured returns are made monotone (non-increasing in eps, by a running maximum from
+/// eps = 1 downwards) before they are inverted, so noise in the measurements cannot make eps
+/// rise along the history.
+pub fn calibrate(curve: &[NoisePoint], tail: f64, knots: usize) -> Result<Schedule, ScheduleError> {
     if curve.len() < 2 {
         return Err(ScheduleError("calibration needs returns at two or more eps values".into()));
     }
     if !(0.0..1.0).contains(&tail) {
         return Err(ScheduleError(format!("tail fraction must be in [0, 1), got {tail}")));
     }
-    let mut pts: Vec<(f64, f64)> = curve.to_vec();
-    if pts.iter().any(|(e, r)| !e.is_finite() || !r.is_finite()) {
+    if curve.iter().any(|p| !(p.eps.is_finite() && p.ret.is_finite() && p.len.is_finite())) {
         return Err(ScheduleError("calibration curve holds a non-finite value".into()));
     }
+    if curve.iter().any(|p| p.len <= 0.0) {
+        return Err(ScheduleError("calibration curve holds an episode length <= 0".into()));
+    }
     // From high eps to low eps, returns may only rise.
+    let mut pts: Vec<(f64, f64)> = curve.iter().map(|p| (p.eps, p.ret)).collect();
     pts.sort_by(|a, b| b.0.total_cmp(&a.0));
     for i in 1..pts.len() {
         pts[i].1 = pts[i].1.max(pts[i - 1].1);
     }
+    // Episode length against eps, ascending in eps for interpolation.
+    let mut lens: Vec<(f64, f64)> = curve.iter().map(|p| (p.eps, p.len)).collect();
+    lens.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (r_random, r_expert) = (pts[0].1, pts[pts.len() - 1].1);
     let (e_max, e_min) = (pts[0].0, pts[pts.len() - 1].0);
     let knots = knots.max(2);
-    let stop = 1.0 - tail;
-    let mut points = Vec::with_capacity(knots + 1);
+    let mut eps_at = Vec::with_capacity(knots);
     for k in 0..knots {
-        let frac = k as f64 / (knots - 1) as f64; // progress within the rising part
+        let frac = k as f64 / (knots - 1) as f64; // progress (episode index) within the rise
         let target = r_random + (r_expert - r_random) * frac;
         // Smallest return >= target, walking from high eps: the eps where R(eps) = target.
         let eps = if k == knots - 1 {
@@ -162,8 +184,21 @@ pub fn calibrate(curve: &[(f64, f64)], tail: f64, knots: usize) -> Result<Schedu
             }
         };
         // Interpolation can land a rounding error outside [0, 1].
-        points.push((frac * stop, eps.clamp(0.0, 1.0)));
+        eps_at.push(eps.clamp(0.0, 1.0));
     }
+    // Transitions spent between knots: equal episode counts, each at its episode length.
+    // Lengths relative to the first knot's: with fixed-length episodes every one is exactly
+    // 1, and the fractions below are exactly `k / (knots - 1)`.
+    let first_len = interpolate(&lens, eps_at[0]);
+    let len_at: Vec<f64> = eps_at.iter().map(|&e| interpolate(&lens, e) / first_len).collect();
+    let mut steps = vec![0.0; knots];
+    for k in 1..knots {
+        steps[k] = steps[k - 1] + 0.5 * (len_at[k - 1] + len_at[k]);
+    }
+    let stop = 1.0 - tail;
+    let total = steps[knots - 1];
+    let mut points: Vec<(f64, f64)> =
+        steps.iter().zip(&eps_at).map(|(s, &e)| (s / total * stop, e)).collect();
     if tail > 0.0 {
         points.push((1.0, e_min));
     }
@@ -240,8 +275,10 @@ mod tests {
     fn calibration_inverts_a_known_curve() {
         // R(eps) = 1 - eps^2 (returns fall slowly at first): to rise linearly in return the
         // schedule must use eps = sqrt(1 - target).
-        let curve: Vec<(f64, f64)> =
-            (0..=20).map(|i| i as f64 / 20.0).map(|e| (e, 1.0 - e * e)).collect();
+        let curve: Vec<NoisePoint> = (0..=20)
+            .map(|i| i as f64 / 20.0)
+            .map(|e| NoisePoint { eps: e, ret: 1.0 - e * e, len: 200.0 })
+            .collect();
         let s = calibrate(&curve, 0.1, 11).unwrap();
         for n in (0..900).step_by(90) {
             let frac = n as f64 / 900.0;
@@ -254,7 +291,8 @@ mod tests {
 
     #[test]
     fn calibration_is_monotone_on_noisy_curves() {
-        let curve = vec![(1.0, 0.0), (0.8, 0.3), (0.6, 0.2), (0.4, 0.7), (0.2, 0.6), (0.0, 1.0)];
+        let curve =
+            fixed_length(&[(1.0, 0.0), (0.8, 0.3), (0.6, 0.2), (0.4, 0.7), (0.2, 0.6), (0.0, 1.0)]);
         let s = calibrate(&curve, 0.0, 21).unwrap();
         let eps: Vec<f64> = (0..=100).map(|n| s.eps(n, 100)).collect();
         assert!(eps.windows(2).all(|w| w[1] <= w[0] + 1e-12), "{eps:?}");
@@ -263,7 +301,7 @@ mod tests {
     #[test]
     fn calibration_ends_noise_free_where_the_return_saturates_early() {
         // CartPole-like: the expert's return is already reached at eps 0.1 and 0.2.
-        let curve = vec![
+        let curve = fixed_length(&[
             (1.0, 20.0),
             (0.8, 40.0),
             (0.6, 150.0),
@@ -271,13 +309,48 @@ mod tests {
             (0.2, 500.0),
             (0.1, 500.0),
             (0.0, 500.0),
-        ];
+        ]);
         let s = calibrate(&curve, 0.1, 21).unwrap();
         assert!(s.eps(0, 1000) > 0.99);
         assert!(s.eps(899, 1000) < 0.05, "{}", s.eps(899, 1000));
         for n in [900, 950, 999] {
             assert_eq!(s.eps(n, 1000), 0.0, "the tail is the demonstrator itself (n = {n})");
         }
+    }
+
+    /// `(eps, return)` pairs measured on an env whose episodes all last 200 steps.
+    fn fixed_length(pairs: &[(f64, f64)]) -> Vec<NoisePoint> {
+        pairs.iter().map(|&(eps, ret)| NoisePoint { eps, ret, len: 200.0 }).collect()
+    }
+
+    #[test]
+    fn calibration_spreads_episodes_evenly_where_length_grows_with_return() {
+        // CartPole-like: return = episode length, linear in eps from 20 (random) to 500.
+        let curve: Vec<NoisePoint> = (0..=10)
+            .map(|i| i as f64 / 10.0)
+            .map(|e| NoisePoint { eps: e, ret: 500.0 - 480.0 * e, len: 500.0 - 480.0 * e })
+            .collect();
+        let s = calibrate(&curve, 0.0, 41).unwrap();
+        // Play the schedule: each episode takes the expected return (= length) at its eps.
+        let total = 200_000;
+        let (mut n, mut returns) = (0usize, Vec::new());
+        while n < total {
+            let len = (500.0 - 480.0 * s.eps(n, total)).round() as usize;
+            returns.push(len as f64);
+            n += len;
+        }
+        let r2 = linearity_r2(&returns);
+        assert!(r2 > 0.98, "return against episode index: R^2 {r2}");
+        // The same curve with a schedule linear in transitions is convex against episodes.
+        let flat: Vec<NoisePoint> = curve.iter().map(|p| NoisePoint { len: 1.0, ..*p }).collect();
+        let s = calibrate(&flat, 0.0, 41).unwrap();
+        let (mut n, mut returns) = (0usize, Vec::new());
+        while n < total {
+            let len = (500.0 - 480.0 * s.eps(n, total)).round() as usize;
+            returns.push(len as f64);
+            n += len;
+        }
+        assert!(linearity_r2(&returns) < 0.95, "{}", linearity_r2(&returns));
     }
 
     #[test]
