@@ -94,6 +94,12 @@ pub struct TrainConfig {
     /// Sampling weight of each domain group (by group name); groups not listed weigh by
     /// their number of training transitions.
     pub group_weights: Vec<(String, f64)>,
+    /// Window length of a domain group (by group name), for groups whose evaluation runs
+    /// longer than `context` (e.g. whole 30-episode histories); groups not listed use
+    /// `context`. Such a group's micro-batch holds `batch_size * context / length` windows
+    /// (at least one), so every micro-batch has about the same number of tokens.
+    #[serde(default)]
+    pub group_context: Vec<(String, usize)>,
     pub seed: u64,
     /// `cpu` or `cuda`.
     pub device: String,
@@ -139,13 +145,44 @@ impl TrainConfig {
                 return Err(format!("group weight of `{g}` must be >= 0, got {w}"));
             }
         }
+        for (g, len) in &self.group_context {
+            if *len == 0 {
+                return Err(format!("group context of `{g}` must be at least 1"));
+            }
+        }
         Ok(())
+    }
+
+    /// Windows per micro-batch and steps per window of the group named `group`.
+    pub fn batch_shape(&self, group: &str) -> (usize, usize) {
+        match self.group_context.iter().find(|(n, _)| n == group) {
+            Some(&(_, len)) => ((self.batch_size * self.context / len).max(1), len),
+            None => (self.batch_size, self.context),
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn group_context_keeps_tokens_per_batch() {
+        let mut cfg: TrainConfig = serde_json::from_value(serde_json::json!({
+            "model": Config::tiny(), "preset": "tiny", "optim": OptimConfig::default(),
+            "data": "d", "suite": "s", "steps": 1, "batch_size": 8, "context": 600,
+            "episode_sparsity": 1, "val_fraction": 0.1, "eval_every": 0, "eval_batches": 1,
+            "checkpoint_every": 0, "group_weights": [], "seed": 0, "device": "cpu"
+        }))
+        .expect("a config without group_context still reads (it defaults to none)");
+        cfg.group_context = vec![("long".into(), 6000), ("mid".into(), 1200)];
+        assert_eq!(cfg.batch_shape("other"), (8, 600));
+        assert_eq!(cfg.batch_shape("long"), (1, 6000));
+        assert_eq!(cfg.batch_shape("mid"), (4, 1200));
+        assert!(cfg.validate().is_ok());
+        cfg.group_context.push(("zero".into(), 0));
+        assert!(cfg.validate().unwrap_err().contains("`zero`"));
+    }
 
     #[test]
     fn warmup_then_cosine() {

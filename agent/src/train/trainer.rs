@@ -191,11 +191,13 @@ pub fn train(
         let t0 = Instant::now();
         let mut group_loss: BTreeMap<String, (f64, usize)> = BTreeMap::new();
         let mut last_aux = None;
+        let mut tokens = 0;
         for _ in 0..cfg.optim.accumulation {
             let g = sampler.pick_group(&mut rng);
-            let windows = sampler
-                .windows(&split.train, g, cfg.batch_size, cfg.context, &mut rng)
-                .map_err(err)?;
+            let (batch_size, len) = cfg.batch_shape(&groups[g].name);
+            let windows =
+                sampler.windows(&split.train, g, batch_size, len, &mut rng).map_err(err)?;
+            tokens += batch_size * len;
             let batch = to_batch(&windows, g, &groups[g], device);
             let fwd = tch::autocast(use_bf16, || model.forward(&batch)).map_err(err)?;
             let (Some(loss), Some(task)) = (fwd.loss, fwd.task_loss) else {
@@ -214,7 +216,6 @@ pub fn train(
         if let Some(aux) = &last_aux {
             model.update_remoe(aux);
         }
-        let tokens = (cfg.optim.accumulation * cfg.batch_size * cfg.context) as f64;
         let n: usize = group_loss.values().map(|v| v.1).sum();
         let loss = group_loss.values().map(|v| v.0).sum::<f64>() / n.max(1) as f64;
         if !loss.is_finite() {
@@ -226,7 +227,7 @@ pub fn train(
             group_loss: group_loss.into_iter().map(|(k, v)| (k, v.0 / v.1 as f64)).collect(),
             lr,
             grad_norm,
-            tokens_per_sec: tokens / t0.elapsed().as_secs_f64().max(1e-9),
+            tokens_per_sec: tokens as f64 / t0.elapsed().as_secs_f64().max(1e-9),
             remoe: model
                 .remoe_state()
                 .into_iter()
@@ -277,8 +278,9 @@ fn validate(
     for (g, spec) in cfg.model.groups.iter().enumerate() {
         let mut total = 0.0;
         let mut n = 0;
+        let (batch_size, len) = cfg.batch_shape(&spec.name);
         for _ in 0..cfg.eval_batches {
-            let Ok(windows) = sampler.windows(val, g, cfg.batch_size, cfg.context, &mut rng) else {
+            let Ok(windows) = sampler.windows(val, g, batch_size, len, &mut rng) else {
                 break;
             };
             if windows.is_empty() {

@@ -97,6 +97,12 @@ pub struct TrainArgs {
     #[arg(long = "group-weight")]
     pub group_weights: Vec<String>,
 
+    /// Window length of a domain group, as NAME=STEPS (repeatable), for groups evaluated over
+    /// longer horizons than --context (e.g. whole histories); its micro-batches hold
+    /// batch-size x context / STEPS windows (at least 1). Default: --context for every group.
+    #[arg(long = "group-context")]
+    pub group_context: Vec<String>,
+
     /// Seed of the whole run (initialisation, split, batches).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -142,22 +148,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             let data_dir = args.data.clone().context("--data is required")?;
             let data = Dataset::open(&data_dir)
                 .with_context(|| format!("--data {}", data_dir.display()))?;
-            let mut group_weights = Vec::new();
-            for gw in &args.group_weights {
-                let (name, w) = gw
-                    .split_once('=')
-                    .with_context(|| format!("--group-weight {gw}: expected NAME=WEIGHT"))?;
-                let w: f64 = w
-                    .parse()
-                    .with_context(|| format!("--group-weight {gw}: weight is not a number"))?;
-                if !data.manifest.groups.contains_key(name) {
-                    bail!(
-                        "--group-weight {gw}: no group `{name}` in the dataset (groups: {})",
-                        data.manifest.groups.keys().cloned().collect::<Vec<_>>().join(", ")
-                    );
-                }
-                group_weights.push((name.to_string(), w));
-            }
+            let group_weights: Vec<(String, f64)> =
+                group_pairs("--group-weight", "WEIGHT", &args.group_weights, &data)?;
+            let group_context: Vec<(String, usize)> =
+                group_pairs("--group-context", "STEPS", &args.group_context, &data)?;
             let mut model = config_for(&args.preset, &data)?;
             for kv in &args.model_overrides {
                 let (key, value) = kv
@@ -189,6 +183,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 eval_batches: 4,
                 checkpoint_every: args.checkpoint_every as usize,
                 group_weights,
+                group_context,
                 seed: args.seed,
                 device: args.device.clone(),
             };
@@ -253,6 +248,34 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 }
 
 /// Training loss per group (smoothed) and validation loss against the step.
+/// `NAME=VALUE` flags keyed by a dataset's domain group (`--group-weight`, `--group-context`):
+/// each name must be a group of `data`, each value parse as `T`.
+fn group_pairs<T: std::str::FromStr>(
+    flag: &str,
+    what: &str,
+    items: &[String],
+    data: &Dataset,
+) -> Result<Vec<(String, T)>> {
+    items
+        .iter()
+        .map(|item| {
+            let (name, value) = item
+                .split_once('=')
+                .with_context(|| format!("{flag} {item}: expected NAME={what}"))?;
+            let value: T = value.parse().map_err(|_| {
+                anyhow::anyhow!("{flag} {item}: {what} `{value}` is not a valid number")
+            })?;
+            if !data.manifest.groups.contains_key(name) {
+                bail!(
+                    "{flag} {item}: no group `{name}` in the dataset (groups: {})",
+                    data.manifest.groups.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+            Ok((name.to_string(), value))
+        })
+        .collect()
+}
+
 fn plot_curves(run: &std::path::Path, all: &[agent::train::StepMetrics]) -> Result<()> {
     let groups: std::collections::BTreeSet<String> = all
         .iter()
