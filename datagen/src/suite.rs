@@ -156,8 +156,9 @@ impl Suite {
         "classic-control",
         "industrial-benchmark",
         "dark-room-benchmark",
+        "benchmark",
         "quickstart",
-        "quickstart-reference",
+        "heldout-reference",
     ];
 
     /// A named preset.
@@ -192,6 +193,17 @@ impl Suite {
         let ppo = DemonstratorSpec::Ppo { total_steps: None };
         let all = TaskSelection::Split(SplitName::All);
         let train = TaskSelection::Split(SplitName::Train);
+        let dark_room_benchmark = || {
+            entry(
+                "DarkRoom-v0",
+                TaskSelection::Split(SplitName::Train),
+                DemonstratorSpec::Searcher,
+                40,
+                600,
+                &fast_paced,
+                1.0,
+            )
+        };
         let entries = match name {
             // ADε: every goal, ~1000 episodes of 20 steps per history.
             "dark-room" => vec![entry(
@@ -234,15 +246,13 @@ impl Suite {
             }
             // ADε's Dark Room split: the 65 train goals (the 16 held-out goals are for
             // evaluation), 40 fast-paced histories per goal of the searching demonstrator.
-            "dark-room-benchmark" => vec![entry(
-                "DarkRoom-v0",
-                train.clone(),
-                DemonstratorSpec::Searcher,
-                40,
-                600,
-                &fast_paced,
-                1.0,
-            )],
+            "dark-room-benchmark" => vec![dark_room_benchmark()],
+            // The benchmark: the Dark Room benchmark's data, and every train task of Pendulum
+            // (20 constants) with 10 histories of 30 episodes paced like Dark Room's.
+            "benchmark" => vec![
+                dark_room_benchmark(),
+                entry("Pendulum-v1", train.clone(), ppo.clone(), 10, 6_000, &fast_calibrated, 0.1),
+            ],
             // The quickstart: Dark Room's train goals (held-out goals are for evaluation)
             // and four Pendulum tasks with varied constants, small enough for 2 CPU cores.
             "quickstart" => vec![
@@ -261,21 +271,18 @@ impl Suite {
                     ..entry("Pendulum-v1", train, ppo.clone(), 5, 6_000, &fast_calibrated, 0.1)
                 },
             ],
-            // References for evaluating the quickstart agent on held-out Pendulum tasks: their
-            // PPO demonstrators' returns and observation statistics (Dark Room's held-out
-            // references come from its oracle at evaluation time).
-            "quickstart-reference" => vec![SuiteEntry {
-                max_tasks: Some(2),
-                ..entry(
-                    "Pendulum-v1",
-                    TaskSelection::Split(SplitName::Heldout),
-                    ppo,
-                    1,
-                    2_000,
-                    &calibrated,
-                    0.1,
-                )
-            }],
+            // References for evaluating on every held-out Pendulum task (quickstart and
+            // benchmark): their PPO demonstrators' returns and observation statistics (Dark
+            // Room's held-out references come from its oracle at evaluation time).
+            "heldout-reference" => vec![entry(
+                "Pendulum-v1",
+                TaskSelection::Split(SplitName::Heldout),
+                ppo,
+                1,
+                2_000,
+                &calibrated,
+                0.1,
+            )],
             _ => return None,
         };
         Some(Suite { name: name.to_string(), seed: 0, entries })

@@ -11,7 +11,7 @@ use datagen::suite::Suite;
 #[derive(Args, Debug)]
 pub struct DatagenArgs {
     /// A suite: a JSON file, or a preset (dark-room, key-to-door, classic-control,
-    /// industrial-benchmark, dark-room-benchmark, quickstart, quickstart-reference).
+    /// industrial-benchmark, dark-room-benchmark, benchmark, quickstart, heldout-reference).
     #[arg(long)]
     pub suite: String,
 
