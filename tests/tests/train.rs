@@ -47,6 +47,7 @@ fn config(data: &Dataset, steps: usize) -> TrainConfig {
         eval_batches: 1,
         checkpoint_every: 3,
         group_weights: vec![],
+        group_context: vec![],
         seed: 5,
         device: "cpu".into(),
     }
@@ -95,6 +96,38 @@ fn training_drives_the_loss_well_below_its_start() {
     let head: f64 = m[..5].iter().map(|m| m.loss).sum::<f64>() / 5.0;
     let tail: f64 = m[m.len() - 5..].iter().map(|m| m.loss).sum::<f64>() / 5.0;
     assert!(tail < 0.6 * head, "loss {head:.4} -> {tail:.4}");
+}
+
+#[test]
+fn a_group_context_trains_on_whole_histories_and_refuses_longer_ones() {
+    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(&tmp.path().join("data"));
+    let group = data.manifest.groups.keys().next().unwrap().clone();
+    // Whole 600-step histories: one per micro-batch (4 x 60 / 600 rounds up to 1).
+    let mut cfg = config(&data, 2);
+    cfg.group_context = vec![(group.clone(), 600)];
+    assert_eq!(cfg.batch_shape(&group), (1, 600));
+    let m = train(
+        &cfg,
+        &data,
+        &RunOptions { run_dir: tmp.path().join("whole"), progress: false, stop_after: None },
+    )
+    .unwrap();
+    assert_eq!(m.len(), 2);
+    assert!(m.iter().all(|s| s.loss.is_finite()));
+    // Validation (at the final step) uses the same whole-history windows.
+    assert!(m[1].val_loss.get(&group).is_some_and(|l| l.is_finite()), "{:?}", m[1].val_loss);
+    // Windows longer than every history are a clear error naming the length.
+    cfg.group_context = vec![(group, 601)];
+    let e = train(
+        &cfg,
+        &data,
+        &RunOptions { run_dir: tmp.path().join("long"), progress: false, stop_after: None },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("601 steps"), "{e}");
 }
 
 #[test]
