@@ -215,6 +215,9 @@ impl Suite {
                 &epsilon_greedy,
                 1.0,
             )],
+            // Calibrated rather than ADε's linear epsilon: with it the return saturated a third
+            // of the way along each history (median R^2 of return against episode 0.42, 0.91
+            // calibrated; successful episodes end early, so late histories hold many).
             "key-to-door" => {
                 vec![entry(
                     "KeyToDoor-v0",
@@ -222,7 +225,7 @@ impl Suite {
                     DemonstratorSpec::Oracle,
                     1,
                     40_000,
-                    &epsilon_greedy,
+                    &calibrated,
                     1.0,
                 )]
             }
