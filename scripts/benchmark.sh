@@ -30,7 +30,7 @@ echo "   tasks x 10 histories x 30 episodes, PPO demonstrators), held-out Pendul
 "$ICRL" dataset plot "$OUT/data" --out "$OUT/report/datasets.png"
 
 # Pendulum trains on whole histories (30 episodes, 6000 steps), as long as its evaluation, so
-# every window starts at a history's random start; Dark Room's histories are 600 steps, its
+# every window starts where its history starts (epsilon 1), as evaluation does; Dark Room's histories are 600 steps, its
 # windows too. A micro-batch: 40 Dark Room windows or 4 Pendulum histories, 24,000 steps.
 echo "== 2/3 training ($STEPS steps: 40 x 600 Dark Room steps or 4 x 6000 Pendulum steps)"
 RUN="$OUT/runs/benchmark"

@@ -196,7 +196,7 @@ impl Suite {
         let dark_room_benchmark = || {
             entry(
                 "DarkRoom-v0",
-                TaskSelection::Split(SplitName::Train),
+                train.clone(),
                 DemonstratorSpec::Searcher,
                 40,
                 600,

@@ -247,7 +247,6 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     Ok(())
 }
 
-/// Training loss per group (smoothed) and validation loss against the step.
 /// `NAME=VALUE` flags keyed by a dataset's domain group (`--group-weight`, `--group-context`):
 /// each name must be a group of `data`, each value parse as `T`.
 fn group_pairs<T: std::str::FromStr>(
@@ -276,6 +275,7 @@ fn group_pairs<T: std::str::FromStr>(
         .collect()
 }
 
+/// Training loss per group (smoothed) and validation loss against the step.
 fn plot_curves(run: &std::path::Path, all: &[agent::train::StepMetrics]) -> Result<()> {
     let groups: std::collections::BTreeSet<String> = all
         .iter()
