@@ -2,7 +2,7 @@
 
 mod ppo_toy;
 
-use datagen::ppo::{PpoConfig, TrainSpec, train};
+use datagen::ppo::{PpoConfig, TrainSpec, attempt_seed, train};
 use envs::Task;
 
 fn tiny(discrete: bool, total_steps: usize) -> PpoConfig {
@@ -79,4 +79,41 @@ fn bad_config_is_an_error_naming_the_field() {
         .err()
         .map(|e| e.to_string());
     assert!(err.is_some_and(|e| e.contains("num_minibatches")));
+}
+
+#[test]
+fn unsolved_runs_are_tried_again_with_new_seeds_and_the_best_is_kept() {
+    let task = Task::new();
+    // Chain-v0 cannot return more than 0.95: no attempt is solved.
+    let config =
+        PpoConfig { eval_interval: 1, solve_return: Some(10.0), attempts: 3, ..tiny(true, 512) };
+    let out =
+        train(&spec(&config, &task, 1, "Chain-v0"), &ppo_toy::make_chain).expect("training runs");
+    assert!(out.solved.is_none());
+    assert_eq!(out.policy.meta.train_steps, 3 * 512, "every attempt's steps are counted");
+    // Each attempt on its own, from the seed the loop gives it.
+    let single = PpoConfig { attempts: 1, ..config.clone() };
+    let returns: Vec<f64> = (1..=3)
+        .map(|k| {
+            let seed = attempt_seed(1, k);
+            train(&spec(&single, &task, seed, "Chain-v0"), &ppo_toy::make_chain)
+                .expect("training runs")
+                .policy
+                .meta
+                .eval_mean_return
+        })
+        .collect();
+    assert_eq!(attempt_seed(1, 1), 1, "attempt 1 is the plain run");
+    assert_eq!(out.policy.meta.seed, attempt_seed(1, out.policy.meta.attempt));
+    let best = returns.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(out.policy.meta.eval_mean_return, best, "returns per attempt: {returns:?}");
+    assert_eq!(out.policy.meta.eval_mean_return, returns[out.policy.meta.attempt - 1]);
+
+    // A target the first check meets: one attempt, stopped after its first update.
+    let easy = PpoConfig { solve_return: Some(-100.0), ..config };
+    let out =
+        train(&spec(&easy, &task, 1, "Chain-v0"), &ppo_toy::make_chain).expect("training runs");
+    assert_eq!(out.policy.meta.attempt, 1);
+    assert_eq!(out.policy.meta.train_steps, 256);
+    assert_eq!(out.solved.map(|s| s.env_steps), Some(256));
 }

@@ -30,7 +30,7 @@ pub use config::PpoConfig;
 pub use demonstrator::PpoDemonstrator;
 pub use eval::{EvalResult, evaluate};
 pub use saved::{PolicyMeta, TrainedPolicy};
-pub use train::{TrainOutcome, TrainSpec, UpdateStats, train};
+pub use train::{TrainOutcome, TrainSpec, UpdateStats, attempt_seed, train};
 
 /// Errors of PPO training and of policy files; each names the field, env or file at fault.
 #[derive(Debug, thiserror::Error)]

@@ -43,9 +43,16 @@ pub struct PolicyMeta {
     pub eval_mean_return: f64,
     pub eval_std_return: f64,
     pub eval_episodes: usize,
-    /// Env steps trained and wall time, for time-to-solve figures.
+    /// Env steps trained and wall time over every attempt run, for time-to-solve figures.
     pub train_steps: usize,
     pub train_seconds: f64,
+    /// Which of the config's `attempts` this policy is (1-based); `seed` is that attempt's.
+    #[serde(default = "first_attempt")]
+    pub attempt: usize,
+}
+
+fn first_attempt() -> usize {
+    1
 }
 
 /// A policy with its metadata: what `icrl ppo` writes and data generation loads.

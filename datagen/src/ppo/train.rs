@@ -32,6 +32,7 @@ use crate::demonstrator::Demonstrator;
 pub type MakeEnv<'a> = dyn Fn() -> Result<Box<dyn Env>, EnvError> + 'a;
 
 /// What a run is and where it reports.
+#[derive(Clone, Copy)]
 pub struct TrainSpec<'a> {
     pub env_id: &'a str,
     pub task: &'a Task,
@@ -72,10 +73,68 @@ pub struct TrainOutcome {
     pub solved: Option<Solved>,
 }
 
-/// Train a policy on `make_env()` copies as `spec` says.
+/// Train a policy on `make_env()` copies as `spec` says: up to `config.attempts` independent
+/// runs, each from fresh weights with its own seed, until one is solved. Returns the solved
+/// run, or else the one with the best final evaluation. Attempt 1 uses `spec.seed` itself, so
+/// with `attempts` 1 this is one plain run; attempt k > 1 uses `derive_seed(spec.seed, k)`
+/// and logs under `run_dir/attempt-k`. The kept policy's `train_steps` and `train_seconds`,
+/// like `solved`, count every attempt run, what the policy cost.
 pub fn train(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoError> {
+    spec.config.validate().map_err(PpoError::Config)?;
+    let attempts = spec.config.attempts.max(1);
+    let (mut steps, mut seconds) = (0usize, 0f64);
+    let mut best: Option<TrainOutcome> = None;
+    for attempt in 1..=attempts {
+        let seed = attempt_seed(spec.seed, attempt);
+        let dir = spec.run_dir.map(|d| match attempt {
+            1 => d.to_path_buf(),
+            k => d.join(format!("attempt-{k}")),
+        });
+        let one = TrainSpec { seed, run_dir: dir.as_deref(), ..*spec };
+        let mut outcome = train_once(&one, make_env)?;
+        steps += outcome.policy.meta.train_steps;
+        seconds += outcome.policy.meta.train_seconds;
+        outcome.policy.meta.attempt = attempt;
+        if let Some(solved) = &mut outcome.solved {
+            // Solved within this attempt: count the attempts before it too.
+            solved.env_steps += steps - outcome.policy.meta.train_steps;
+            solved.seconds += seconds - outcome.policy.meta.train_seconds;
+        }
+        let better = best
+            .as_ref()
+            .is_none_or(|b| outcome.policy.meta.eval_mean_return > b.policy.meta.eval_mean_return);
+        let solved = outcome.solved.is_some();
+        if solved || better {
+            best = Some(outcome);
+        }
+        if solved {
+            break;
+        }
+        if spec.progress && attempt < attempts {
+            println!(
+                "ppo {}: attempt {attempt} of {attempts} (seed {seed}) not solved; next: seed {}",
+                spec.env_id,
+                attempt_seed(spec.seed, attempt + 1)
+            );
+        }
+    }
+    let mut kept = best.ok_or_else(|| PpoError::Config("`attempts` must be at least 1".into()))?;
+    kept.policy.meta.train_steps = steps;
+    kept.policy.meta.train_seconds = seconds;
+    Ok(kept)
+}
+
+/// The seed of attempt `attempt` (1-based) of a run seeded with `seed`.
+pub fn attempt_seed(seed: u64, attempt: usize) -> u64 {
+    match attempt {
+        0 | 1 => seed,
+        k => crate::suite::derive_seed(seed, k as u64),
+    }
+}
+
+/// One run: `spec.seed` drives everything.
+fn train_once(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoError> {
     let cfg = spec.config;
-    cfg.validate().map_err(PpoError::Config)?;
     let start = Instant::now();
 
     // --- Seeding: one seed for torch and for the ChaCha stream that drives everything else.
@@ -344,6 +403,7 @@ pub fn train(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoEr
         eval_episodes: result.returns.len(),
         train_steps: global_step,
         train_seconds,
+        attempt: 1,
     };
     if spec.progress {
         println!(

@@ -26,16 +26,22 @@ pub struct PpoArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
-    /// Override the preset's total env steps.
+    /// Override the preset's total env steps (per attempt).
     #[arg(long)]
     pub total_steps: Option<usize>,
+
+    /// Override the preset's attempts: independent runs, each with a new seed, until one is
+    /// solved (the best final evaluation is kept if none is).
+    #[arg(long)]
+    pub attempts: Option<usize>,
 
     /// A JSON file with a full PPO config (every field of `PpoConfig`) instead of the
     /// env's preset.
     #[arg(long)]
     pub config: Option<PathBuf>,
 
-    /// Train to the end even when the periodic evaluation reaches the preset's solve return.
+    /// Train to the end even when the periodic evaluation reaches the preset's solve return
+    /// (one attempt).
     #[arg(long)]
     pub no_early_stop: bool,
 
@@ -72,8 +78,15 @@ pub fn run(args: &PpoArgs) -> Result<()> {
     if let Some(steps) = args.total_steps {
         config.total_steps = steps;
     }
+    if let Some(attempts) = args.attempts {
+        if args.no_early_stop && attempts > 1 {
+            bail!("--attempts {attempts} needs the early stop; --no-early-stop trains one run");
+        }
+        config.attempts = attempts;
+    }
     if args.no_early_stop {
         config.solve_return = None;
+        config.attempts = 1;
     }
     if let Err(e) = config.validate() {
         bail!("PPO config for {}: {e}", args.env);
@@ -101,9 +114,13 @@ pub fn run(args: &PpoArgs) -> Result<()> {
     outcome.policy.save(&out).with_context(|| format!("saving the policy to {}", out.display()))?;
     let meta = &outcome.policy.meta;
     println!(
-        "{} seed {}: eval return {:.2} +- {:.2} over {} episodes after {} env steps ({:.1} s)",
+        "{} seed {}{}: eval return {:.2} +- {:.2} over {} episodes after {} env steps ({:.1} s)",
         meta.env_id,
-        meta.seed,
+        args.seed,
+        match meta.attempt {
+            1 => String::new(),
+            k => format!(" (attempt {k} of {}, seed {})", config.attempts, meta.seed),
+        },
         meta.eval_mean_return,
         meta.eval_std_return,
         meta.eval_episodes,
