@@ -83,6 +83,12 @@ fn round_trip_is_exact() {
     let leftovers: Vec<_> =
         std::fs::read_dir(&dir.0).unwrap().flatten().map(|e| e.file_name()).collect();
     assert_eq!(leftovers.len(), 1, "no temporary file is left behind: {leftovers:?}");
+    // The same mode as any file the process creates (not the 0600 of a private temp file).
+    let plain = dir.0.join("plain");
+    std::fs::write(&plain, b"").unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions();
+    assert_eq!(mode(&path), mode(&plain));
+    std::fs::remove_file(&plain).unwrap();
 
     let loaded = read_quantized(&path, Device::Cpu).unwrap();
     assert_eq!(loaded.tool_version, "test-1");

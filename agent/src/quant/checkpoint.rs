@@ -172,8 +172,20 @@ pub fn write_quantized(path: &Path, file: &QuantizedFile) -> Result<(), QuantErr
     }
     let views = tensors.iter().map(|(name, raw)| (name.as_str(), raw));
     let temp = temp_path(path);
+    // safetensors writes through a private (0600) temporary file of its own; the finished
+    // file gets the mode a plain `File::create` gives (0666 less the umask), like every other
+    // file this tool writes.
+    let mode = std::fs::File::create(&temp).and_then(|f| f.metadata()).map(|m| m.permissions());
     let written = safetensors::serialize_to_file(views, Some(header), &temp)
         .map_err(|source| QuantError::Safetensors { file: temp.clone(), source })
+        .and_then(|()| match mode {
+            Ok(mode) => std::fs::set_permissions(&temp, mode).map_err(|source| QuantError::Io {
+                action: "setting the permissions of",
+                file: temp.clone(),
+                source,
+            }),
+            Err(_) => Ok(()),
+        })
         .and_then(|()| {
             std::fs::rename(&temp, path).map_err(|source| QuantError::Io {
                 action: "renaming the finished temporary file onto",
