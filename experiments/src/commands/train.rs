@@ -149,9 +149,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             let data = Dataset::open(&data_dir)
                 .with_context(|| format!("--data {}", data_dir.display()))?;
             let group_weights: Vec<(String, f64)> =
-                group_pairs("--group-weight", "WEIGHT", &args.group_weights, &data)?;
-            let group_context: Vec<(String, usize)> =
-                group_pairs("--group-context", "STEPS", &args.group_context, &data)?;
+                group_pairs("--group-weight", "WEIGHT", "a number", &args.group_weights, &data)?;
+            let group_context: Vec<(String, usize)> = group_pairs(
+                "--group-context",
+                "STEPS",
+                "a whole number of steps",
+                &args.group_context,
+                &data,
+            )?;
             let mut model = config_for(&args.preset, &data)?;
             for kv in &args.model_overrides {
                 let (key, value) = kv
@@ -248,10 +253,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
 }
 
 /// `NAME=VALUE` flags keyed by a dataset's domain group (`--group-weight`, `--group-context`):
-/// each name must be a group of `data`, each value parse as `T`.
+/// each name must be a group of `data`, each value parse as `T` (`expected` says what that is).
 fn group_pairs<T: std::str::FromStr>(
     flag: &str,
     what: &str,
+    expected: &str,
     items: &[String],
     data: &Dataset,
 ) -> Result<Vec<(String, T)>> {
@@ -262,7 +268,7 @@ fn group_pairs<T: std::str::FromStr>(
                 .split_once('=')
                 .with_context(|| format!("{flag} {item}: expected NAME={what}"))?;
             let value: T = value.parse().map_err(|_| {
-                anyhow::anyhow!("{flag} {item}: {what} `{value}` is not a valid number")
+                anyhow::anyhow!("{flag} {item}: {what} `{value}` is not {expected}")
             })?;
             if !data.manifest.groups.contains_key(name) {
                 bail!(
