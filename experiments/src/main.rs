@@ -40,6 +40,13 @@ enum Command {
 }
 
 fn main() -> Result<()> {
+    // `icrl ... | head`: end quietly when the reader goes away, as Unix tools do, instead of
+    // panicking in `println!` on the broken pipe (Rust ignores SIGPIPE by default).
+    #[cfg(unix)]
+    // SAFETY: restores the default disposition of one signal before any thread is started.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Doctor(args) => commands::doctor::run(&args),
