@@ -6,14 +6,14 @@
 # in docs/results.md. Every stage resumes: rerunning skips what is finished.
 #
 # Knobs (environment variables): ICRL_BENCHMARK_DIR (default: benchmark),
-# ICRL_BENCHMARK_STEPS (training steps, default 1000), ICRL_BENCHMARK_THREADS (torch threads
+# ICRL_BENCHMARK_STEPS (training steps, default 2000), ICRL_BENCHMARK_THREADS (torch threads
 # for training, default 0 = one per core; 1 on a machine shared with other jobs).
 set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 cd "$ICRL_ROOT"
 
 OUT="${ICRL_BENCHMARK_DIR:-benchmark}"
-STEPS="${ICRL_BENCHMARK_STEPS:-1000}"
+STEPS="${ICRL_BENCHMARK_STEPS:-2000}"
 THREADS="${ICRL_BENCHMARK_THREADS:-0}"
 START=$(date +%s)
 
