@@ -81,7 +81,8 @@ pub struct TrainOutcome {
 /// like `solved`, count every attempt run, what the policy cost.
 pub fn train(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoError> {
     spec.config.validate().map_err(PpoError::Config)?;
-    let attempts = spec.config.attempts.max(1);
+    let attempts = spec.config.attempts;
+    // Steps and seconds of the attempts run so far.
     let (mut steps, mut seconds) = (0usize, 0f64);
     let mut best: Option<TrainOutcome> = None;
     for attempt in 1..=attempts {
@@ -92,14 +93,14 @@ pub fn train(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoEr
         });
         let one = TrainSpec { seed, run_dir: dir.as_deref(), ..*spec };
         let mut outcome = train_once(&one, make_env)?;
-        steps += outcome.policy.meta.train_steps;
-        seconds += outcome.policy.meta.train_seconds;
         outcome.policy.meta.attempt = attempt;
         if let Some(solved) = &mut outcome.solved {
             // Solved within this attempt: count the attempts before it too.
-            solved.env_steps += steps - outcome.policy.meta.train_steps;
-            solved.seconds += seconds - outcome.policy.meta.train_seconds;
+            solved.env_steps += steps;
+            solved.seconds += seconds;
         }
+        steps += outcome.policy.meta.train_steps;
+        seconds += outcome.policy.meta.train_seconds;
         let better = best
             .as_ref()
             .is_none_or(|b| outcome.policy.meta.eval_mean_return > b.policy.meta.eval_mean_return);
