@@ -16,12 +16,12 @@ use crate::demonstrator::Demonstrator;
 use crate::format::{TaskFile, TaskMeta, observation_stats, read_task_file, write_task_file};
 use crate::history::{DemoSource, History, mean_episode_at, mean_return_at, roll_out};
 use crate::manifest::{GroupInfo, Manifest, ManifestTask};
-use crate::ppo::{PpoConfig, PpoDemonstrator, TrainSpec, TrainedPolicy, train};
+use crate::ppo::{PpoDemonstrator, TrainSpec, TrainedPolicy, train};
 use crate::schedule::{NoisePoint, calibrate, linearity_r2};
 use crate::searcher::GridSearcher;
 use crate::suite::{
     DemonstratorSpec, NoiseSpec, SplitName, Suite, SuiteEntry, TaskSelection, derive_seed,
-    task_slug,
+    ppo_config, task_slug,
 };
 
 /// Episodes used to measure the demonstrator's and the random policy's mean return.
@@ -147,7 +147,10 @@ pub fn generate(suite: &Suite, opts: &GenerateOptions) -> Result<Manifest, Gener
         .build()
         .map_err(|e| fail("thread pool", e))?;
     pool.install(|| {
-        jobs.par_iter().enumerate().try_for_each(|(i, job)| {
+        // One task per unit of work: tasks take seconds to minutes, and rayon's default
+        // splitting would hand one worker a run of pending tasks while the others skip over
+        // finished ones (a resumed run) and then idle.
+        jobs.par_iter().enumerate().with_max_len(1).try_for_each(|(i, job)| {
             let entry = &suite.entries[job.entry];
             let summary = run_job(job, entry, out, &bar)?;
             bar.println(format!(
@@ -264,9 +267,9 @@ fn run_job(
             }
             Some(Box::new(PpoDemonstrator::from_policy(&policy)))
         }
-        DemonstratorSpec::Ppo { total_steps } => {
+        DemonstratorSpec::Ppo { total_steps, attempts } => {
             bar.set_message(format!("training PPO for {}", job.file));
-            Some(ppo_demonstrator(job, *total_steps, out, env.action_space())?)
+            Some(ppo_demonstrator(job, *total_steps, *attempts, out, env.action_space())?)
         }
     };
     let mut demo = match policy.as_deref_mut() {
@@ -366,6 +369,7 @@ fn searcher_for(family: &str, env: &dyn Env) -> Result<GridSearcher, GenerateErr
 fn ppo_demonstrator(
     job: &Job,
     total_steps: Option<usize>,
+    attempts: Option<usize>,
     out: &Path,
     action_space: &Space,
 ) -> Result<Box<dyn Demonstrator>, GenerateError> {
@@ -374,11 +378,8 @@ fn ppo_demonstrator(
     let policy = if dir.join(crate::ppo::saved::META_FILE).exists() {
         TrainedPolicy::load(&dir).map_err(|e| fail(&ctx, e))?
     } else {
-        let mut config =
-            PpoConfig::preset(&job.family, matches!(action_space, Space::Discrete { .. }));
-        if let Some(steps) = total_steps {
-            config.total_steps = steps;
-        }
+        let discrete = matches!(action_space, Space::Discrete { .. });
+        let config = ppo_config(&job.family, discrete, total_steps, attempts);
         let family = job.family.clone();
         let task = job.task.clone();
         let make_env = move || envs::make(&family, &task);
