@@ -25,3 +25,54 @@ fn a_closed_stdout_ends_the_tool_quietly() {
         assert_eq!(status.signal(), Some(libc::SIGPIPE), "status {status:?}, stderr: {stderr}");
     }
 }
+
+fn icrl(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_icrl")).args(args).output().expect("starting icrl")
+}
+
+/// A suite file through `icrl datagen`, then `icrl dataset info` and `icrl dataset plot` on
+/// its folder: the table counts what was written and the figure is a PNG of the size asked.
+#[test]
+fn a_suite_file_becomes_a_dataset_with_a_table_and_a_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite.json");
+    std::fs::write(
+        &suite,
+        r#"{"name": "cli-test", "seed": 3, "entries": [{"env": "DarkRoom-v0", "tasks": "train",
+            "max_tasks": 3, "demonstrator": {"kind": "oracle"}, "histories_per_task": 2,
+            "transitions_per_history": 400, "noise": {"mode": "fixed",
+            "schedule": {"kind": "linear", "start": 1.0, "end": 0.0, "f": 0.2}}}]}"#,
+    )
+    .unwrap();
+    let data = dir.path().join("data");
+    let (suite, data) = (suite.to_str().unwrap(), data.to_str().unwrap());
+    let run = icrl(&["datagen", "--suite", suite, "--out", data, "--jobs", "2", "--quiet"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+
+    let info = icrl(&["dataset", "info", data]);
+    let table = String::from_utf8_lossy(&info.stdout);
+    assert!(info.status.success(), "{}", String::from_utf8_lossy(&info.stderr));
+    // 20-step episodes: 400 transitions per history, 2 histories, 3 tasks.
+    assert!(
+        table.contains("3 tasks in 1 domain groups, 2400 transitions, 120 episodes"),
+        "{table}"
+    );
+    assert!(table.contains("suite `cli-test`, seed 3"), "{table}");
+
+    let png = dir.path().join("h.png");
+    let plot = icrl(&["dataset", "plot", data, "--out", png.to_str().unwrap()]);
+    assert!(plot.status.success(), "{}", String::from_utf8_lossy(&plot.stderr));
+    let bytes = std::fs::read(&png).unwrap();
+    assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
+    let width = u32::from_be_bytes(bytes[16..20].try_into().unwrap());
+    let height = u32::from_be_bytes(bytes[20..24].try_into().unwrap());
+    assert!(width >= 400 && height >= 300, "{width} x {height}");
+
+    // A folder that is not a dataset: an error that names it, no panic.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let bad = icrl(&["dataset", "plot", empty.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&bad.stderr);
+    assert!(!bad.status.success() && !stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains(empty.to_str().unwrap()), "{stderr}");
+}

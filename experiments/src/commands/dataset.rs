@@ -175,7 +175,17 @@ pub fn plot(dir: &std::path::Path, out: &std::path::Path) -> Result<()> {
             y_range: None,
         });
     }
-    save_panels(out, &format!("Learning histories: {}", dir.display()), &panels, 2)
+    // The suite rather than the folder: a figure moved into docs keeps a meaningful title.
+    let m = &data.manifest;
+    let transitions: usize = m.tasks.iter().map(|t| t.transitions).sum();
+    let title = format!(
+        "Learning histories: suite {} (seed {}), {} tasks, {} transitions",
+        m.suite.name,
+        m.suite.seed,
+        m.tasks.len(),
+        transitions
+    );
+    save_panels(out, &title, &panels, 2)
 }
 
 /// `bins` values at evenly spaced positions along `values`: bin `b` is the mean of the
