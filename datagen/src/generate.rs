@@ -433,8 +433,37 @@ pub fn summarize(name: &str, file: &TaskFile) -> ManifestTask {
 }
 
 /// Means of consecutive blocks of `k` values (the rise is judged on smoothed returns: single
-/// episodes are too noisy for R^2 to say anything about the schedule).
+/// episodes are too noisy for R^2 to say anything about the schedule). At most 50 blocks,
+/// and at least 10 where there are 10 values: a history of 30 episodes gives 10 points, not
+/// 3, whose R^2 would be near 1 for almost any rise.
 pub fn smooth(values: &[f64], k: usize) -> Vec<f64> {
-    let k = (values.len() / 50).max(k).max(1);
+    let k = (values.len() / 50).max(k.min(values.len() / 10)).max(1);
     values.chunks(k).map(|c| c.iter().sum::<f64>() / c.len() as f64).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn returns_are_smoothed_into_ten_to_fifty_points() {
+        let values: Vec<f64> = (0..1000).map(|i| i as f64).collect();
+        let points = |n: usize| smooth(&values[..n], 10);
+        // Long histories: blocks of 10 episodes, up to 50 points.
+        assert_eq!(points(200).len(), 20);
+        assert_eq!(points(1000).len(), 50);
+        // Short ones keep 10 points (a 30-episode history used to give 3), or every episode.
+        assert_eq!(points(30).len(), 10);
+        assert_eq!(points(50).len(), 10);
+        assert_eq!(points(10).len(), 10);
+        assert_eq!(points(4).len(), 4);
+        assert_eq!(points(30)[0], 1.0);
+        // A rise that saturates a third of the way along 30 episodes: 3 points hide most of
+        // the plateau (R^2 0.75), 10 points show it (0.63).
+        let saturating: Vec<f64> = (0..30).map(|i| i.min(10) as f64).collect();
+        let three: Vec<f64> = saturating.chunks(10).map(|c| c.iter().sum::<f64>() / 10.0).collect();
+        assert!((linearity_r2(&three) - 0.75).abs() < 1e-9);
+        let ten = linearity_r2(&smooth(&saturating, 10));
+        assert!((ten - 0.633).abs() < 1e-3, "{ten}");
+    }
 }
