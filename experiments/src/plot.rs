@@ -71,7 +71,13 @@ pub fn save_panels(path: &Path, title: &str, panels: &[Panel], cols: usize) -> R
         let root = BitMapBackend::new(&tmp, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
         let (top, body) = root.split_vertically(50);
-        top.titled(title, (FAMILY, 26)).map_err(|e| anyhow!("{e}"))?;
+        // The largest size up to 26 px at which the title fits the figure's width.
+        let fits = |size: u32| {
+            top.estimate_text_size(title, &(FAMILY, size as f64).into_text_style(&top))
+                .is_ok_and(|(tw, _)| tw + 20 <= w)
+        };
+        let size = (12..=26).rev().find(|&s| fits(s)).unwrap_or(12);
+        top.titled(title, (FAMILY, size as f64)).map_err(|e| anyhow!("{e}"))?;
         let areas = body.split_evenly((rows, cols));
         for (panel, area) in panels.iter().zip(areas.iter()) {
             draw_panel(area, panel)?;
