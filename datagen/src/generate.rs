@@ -9,7 +9,6 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use envs::{Env, Space, Task};
-use indicatif::{ProgressBar, ProgressStyle};
 use rayon::prelude::*;
 
 use crate::demonstrator::Demonstrator;
@@ -17,6 +16,7 @@ use crate::format::{TaskFile, TaskMeta, observation_stats, read_task_file, write
 use crate::history::{DemoSource, History, mean_episode_at, mean_return_at, roll_out};
 use crate::manifest::{GroupInfo, Manifest, ManifestTask};
 use crate::ppo::{PpoDemonstrator, TrainSpec, TrainedPolicy, train};
+use crate::progress::Progress;
 use crate::schedule::{NoisePoint, calibrate, linearity_r2};
 use crate::searcher::GridSearcher;
 use crate::suite::{
@@ -133,13 +133,7 @@ pub fn generate(suite: &Suite, opts: &GenerateOptions) -> Result<Manifest, Gener
             (e.histories_per_task * e.transitions_per_history) as u64
         })
         .sum();
-    let bar = if opts.progress { ProgressBar::new(planned) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} datagen [{elapsed_precise}] {wide_bar} {human_pos}/{human_len} steps ({per_sec}, ETA {eta}) {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = Progress::new(opts.progress, planned, "datagen", "steps");
     let start = Instant::now();
     let results: Mutex<Vec<(usize, ManifestTask)>> = Mutex::new(Vec::new());
     let pool = rayon::ThreadPoolBuilder::new()
@@ -238,7 +232,7 @@ fn run_job(
     job: &Job,
     entry: &SuiteEntry,
     out: &Path,
-    bar: &ProgressBar,
+    bar: &Progress,
 ) -> Result<ManifestTask, GenerateError> {
     let path = out.join(&job.file);
     let ctx = job.file.clone();

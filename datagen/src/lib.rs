@@ -15,6 +15,7 @@ pub mod history;
 pub mod manifest;
 pub mod noise;
 pub mod ppo;
+pub mod progress;
 pub mod schedule;
 pub mod searcher;
 pub mod suite;

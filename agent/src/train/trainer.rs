@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use datagen::dataset::Dataset;
-use indicatif::{ProgressBar, ProgressStyle};
+use datagen::progress::Progress;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -177,14 +177,7 @@ pub fn train(
         .append(true)
         .open(&metrics_path)
         .map_err(|e| err(format!("{}: {e}", metrics_path.display())))?;
-    let bar =
-        if opts.progress { ProgressBar::new((end - start) as u64) } else { ProgressBar::hidden() };
-    bar.set_style(
-        ProgressStyle::with_template(
-            "train [{elapsed_precise}] {wide_bar} {pos}/{len} steps ({per_sec}, ETA {eta}) {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
+    let bar = Progress::new(opts.progress, (end - start) as u64, "train", "steps");
     let mut out = Vec::new();
     let use_bf16 = device.is_cuda();
     for step in start..end {

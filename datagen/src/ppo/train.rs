@@ -7,8 +7,8 @@
 use std::path::Path;
 use std::time::Instant;
 
+use crate::progress::Progress;
 use envs::{Action, Env, EnvError, Space, Task};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -176,7 +176,8 @@ fn train_once(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoE
         let json = serde_json::json!({"env_id": spec.env_id, "task": spec.task, "seed": spec.seed, "config": cfg});
         std::fs::write(&path, format!("{json:#}")).map_err(|e| PpoError::io(&path, e))?;
     }
-    let bar = progress_bar(spec.progress, cfg.num_updates() * cfg.batch_size());
+    let bar =
+        Progress::new(spec.progress, (cfg.num_updates() * cfg.batch_size()) as u64, "ppo", "steps");
     if spec.progress {
         bar.println(format!(
             "ppo {} seed {}: {} parameters, {} envs x {} steps, {} updates",
@@ -456,18 +457,4 @@ fn eval_policy(
 ) -> Result<EvalResult, PpoError> {
     let mut actor = PpoDemonstrator::new(net, obs_rms.clone(), cfg.clip_obs, action_space.clone());
     evaluate(env, &mut |obs| actor.act(obs), cfg.eval_episodes.max(1), rng.random())
-}
-
-fn progress_bar(visible: bool, total: usize) -> ProgressBar {
-    if !visible {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(total as u64);
-    let style = ProgressStyle::with_template(
-        "{elapsed_precise} [{bar:30}] {human_pos}/{human_len} steps {per_sec} ETA {eta} {msg}",
-    )
-    .unwrap_or_else(|_| ProgressStyle::default_bar())
-    .progress_chars("=> ");
-    bar.set_style(style);
-    bar
 }
