@@ -3,7 +3,8 @@
 //! job's log), where a bar would not be drawn at all.
 
 use std::io::{IsTerminal, Write};
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use indicatif::{HumanDuration, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -14,7 +15,50 @@ pub const PLAIN_INTERVAL: Duration = Duration::from_secs(30);
 /// A progress report: a bar, plain lines, or nothing (`--quiet`).
 pub struct Progress {
     bar: ProgressBar,
-    plain: Option<Mutex<Plain>>,
+    plain: Option<Arc<Mutex<Plain>>>,
+    ticker: Mutex<Option<Ticker>>,
+}
+
+/// Reports between updates too (a task training its PPO demonstrator for minutes moves no
+/// counter), until stopped.
+struct Ticker {
+    stop: Arc<(Mutex<bool>, Condvar)>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Ticker {
+    fn start(bar: ProgressBar, plain: Arc<Mutex<Plain>>, every: Duration) -> Self {
+        let stop = Arc::new((Mutex::new(false), Condvar::new()));
+        let flag = Arc::clone(&stop);
+        let handle = std::thread::spawn(move || {
+            let (lock, wake) = &*flag;
+            let Ok(mut stopped) = lock.lock() else { return };
+            // The flag is checked before each wait: a stop that came before this thread
+            // first took the lock would otherwise wait out a whole interval.
+            while !*stopped {
+                match wake.wait_timeout(stopped, every) {
+                    Ok((guard, _)) => stopped = guard,
+                    Err(_) => return,
+                }
+                if !*stopped {
+                    report(&bar, &plain);
+                }
+            }
+        });
+        Self { stop, handle: Some(handle) }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        if let Ok(mut stopped) = self.stop.0.lock() {
+            *stopped = true;
+        }
+        self.stop.1.notify_all();
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
 }
 
 struct Plain {
@@ -43,17 +87,18 @@ impl Progress {
                 ProgressStyle::with_template(&template)
                     .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
-            return Self { bar, plain: None };
+            return Self { bar, plain: None, ticker: Mutex::new(None) };
         }
         Self::plain(total, label, unit, PLAIN_INTERVAL, Box::new(std::io::stderr()))
     }
 
     /// No output at all.
     pub fn hidden() -> Self {
-        Self { bar: ProgressBar::hidden(), plain: None }
+        Self { bar: ProgressBar::hidden(), plain: None, ticker: Mutex::new(None) }
     }
 
-    /// Plain lines into `sink`, at most one per `every` (tests give a buffer and zero).
+    /// Plain lines into `sink`, one per `every` while there is progress or not (with `every`
+    /// zero: one per update; tests give a buffer).
     pub fn plain(
         total: u64,
         label: &str,
@@ -71,7 +116,10 @@ impl Progress {
             message: String::new(),
             sink,
         };
-        Self { bar, plain: Some(Mutex::new(plain)) }
+        let plain = Arc::new(Mutex::new(plain));
+        let ticker =
+            (!every.is_zero()).then(|| Ticker::start(bar.clone(), Arc::clone(&plain), every));
+        Self { bar, plain: Some(plain), ticker: Mutex::new(ticker) }
     }
 
     /// Advance by `n` units.
@@ -111,8 +159,11 @@ impl Progress {
         }
     }
 
-    /// Remove the bar (plain lines stay where they are).
+    /// Remove the bar (plain lines stay where they are) and stop reporting.
     pub fn finish_and_clear(&self) {
+        if let Ok(mut ticker) = self.ticker.lock() {
+            ticker.take();
+        }
         self.bar.finish_and_clear();
     }
 
@@ -122,28 +173,34 @@ impl Progress {
     }
 
     fn report(&self) {
-        let Some(plain) = &self.plain else { return };
-        let Ok(mut p) = plain.lock() else { return };
-        if p.last.elapsed() < p.every {
-            return;
+        if let Some(plain) = &self.plain {
+            report(&self.bar, plain);
         }
-        p.last = Instant::now();
-        let (pos, total) = (self.bar.position(), self.bar.length().unwrap_or(0));
-        let percent = if total > 0 { 100.0 * pos as f64 / total as f64 } else { 0.0 };
-        let rate = self.bar.per_sec();
-        let rate = if rate >= 10.0 { format!("{rate:.0}") } else { format!("{rate:.2}") };
-        let line = format!(
-            "{} [{}] {pos}/{total} {} ({percent:.1}%), {rate} {}/s, ETA {}{}{}",
-            p.label,
-            clock(self.bar.elapsed()),
-            p.unit,
-            p.unit,
-            HumanDuration(self.bar.eta()),
-            if p.message.is_empty() { "" } else { ", " },
-            p.message,
-        );
-        let _ = writeln!(p.sink, "{line}");
     }
+}
+
+/// One plain line, unless the last was less than the interval ago.
+fn report(bar: &ProgressBar, plain: &Mutex<Plain>) {
+    let Ok(mut p) = plain.lock() else { return };
+    if p.last.elapsed() < p.every {
+        return;
+    }
+    p.last = Instant::now();
+    let (pos, total) = (bar.position(), bar.length().unwrap_or(0));
+    let percent = if total > 0 { 100.0 * pos as f64 / total as f64 } else { 0.0 };
+    let rate = bar.per_sec();
+    let rate = if rate >= 10.0 { format!("{rate:.0}") } else { format!("{rate:.2}") };
+    let line = format!(
+        "{} [{}] {pos}/{total} {} ({percent:.1}%), {rate} {}/s, ETA {}{}{}",
+        p.label,
+        clock(bar.elapsed()),
+        p.unit,
+        p.unit,
+        HumanDuration(bar.eta()),
+        if p.message.is_empty() { "" } else { ", " },
+        p.message,
+    );
+    let _ = writeln!(p.sink, "{line}");
 }
 
 /// `h:mm:ss`.
@@ -215,5 +272,24 @@ mod tests {
         let quiet = Progress::new(false, 10, "x", "steps");
         quiet.inc(3);
         assert_eq!(quiet.position(), 3);
+    }
+
+    #[test]
+    fn plain_lines_keep_coming_while_nothing_moves_and_stop_at_the_finish() {
+        let sink = Buffer::default();
+        let every = Duration::from_millis(20);
+        let p = Progress::plain(100, "datagen", "steps", every, Box::new(sink.clone()));
+        p.set_message("training PPO for a task");
+        p.inc(10);
+        std::thread::sleep(Duration::from_millis(300));
+        p.finish_and_clear();
+        let lines = sink.lines();
+        assert!(!lines.is_empty());
+        assert!(
+            lines.iter().all(|l| l.contains("10/100 steps") && l.ends_with("a task")),
+            "{lines:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        assert_eq!(sink.lines().len(), lines.len(), "no line after the finish");
     }
 }
