@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{HumanDuration, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-/// Seconds between two plain progress lines.
+/// Time between two plain progress lines.
 pub const PLAIN_INTERVAL: Duration = Duration::from_secs(30);
 
 /// A progress report: a bar, plain lines, or nothing (`--quiet`).
