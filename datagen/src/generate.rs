@@ -187,7 +187,7 @@ pub fn generate(suite: &Suite, opts: &GenerateOptions) -> Result<Manifest, Gener
     };
     manifest.write(out).map_err(|e| fail(out.display().to_string(), e))?;
     if opts.progress {
-        let transitions: usize = manifest.tasks.iter().map(|t| t.transitions).sum();
+        let transitions = manifest.transitions();
         let secs = start.elapsed().as_secs_f64();
         eprintln!(
             "datagen: {} tasks, {} transitions in {:.1} s ({:.0} transitions/s) -> {}",

@@ -63,6 +63,11 @@ pub enum ManifestError {
 }
 
 impl Manifest {
+    /// Transitions over every task.
+    pub fn transitions(&self) -> usize {
+        self.tasks.iter().map(|t| t.transitions).sum()
+    }
+
     pub fn path(dir: &Path) -> PathBuf {
         dir.join(MANIFEST_FILE)
     }

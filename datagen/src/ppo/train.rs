@@ -7,7 +7,6 @@
 use std::path::Path;
 use std::time::Instant;
 
-use crate::progress::Progress;
 use envs::{Action, Env, EnvError, Space, Task};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
@@ -27,6 +26,7 @@ use super::policy::{ActorCritic, from_rows, to_vec};
 use super::saved::{POLICY_FORMAT_VERSION, PolicyMeta, TrainedPolicy};
 use super::vec_env::VecEnv;
 use crate::demonstrator::Demonstrator;
+use crate::progress::Progress;
 
 /// Builds one copy of the env to train on (the task is already bound).
 pub type MakeEnv<'a> = dyn Fn() -> Result<Box<dyn Env>, EnvError> + 'a;

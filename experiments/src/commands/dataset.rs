@@ -92,7 +92,7 @@ pub fn summary_table(m: &Manifest) -> String {
             t.r2
         );
     }
-    let steps: usize = m.tasks.iter().map(|t| t.transitions).sum();
+    let steps = m.transitions();
     let episodes: usize = m.tasks.iter().map(|t| t.episodes).sum();
     let _ = write!(
         s,
@@ -177,13 +177,12 @@ pub fn plot(dir: &std::path::Path, out: &std::path::Path) -> Result<()> {
     }
     // The suite rather than the folder: a figure moved into docs keeps a meaningful title.
     let m = &data.manifest;
-    let transitions: usize = m.tasks.iter().map(|t| t.transitions).sum();
     let title = format!(
         "Learning histories: suite {} (seed {}), {} tasks, {} transitions",
         m.suite.name,
         m.suite.seed,
         m.tasks.len(),
-        transitions
+        m.transitions()
     );
     save_panels(out, &title, &panels, 2)
 }
