@@ -1,7 +1,9 @@
 //! The whole model: step-by-step inference equals the training forward, per-environment
 //! resets, exact parameter counts, checkpoints, batch validation, and a training smoke test.
 
-use agent::model::{ActionSpec, Batch, Config, FfnKind, Model, ModelError, param_table, totals};
+use agent::model::{
+    ActionSpec, Batch, Config, FfnKind, Model, ModelError, RouterTally, param_table, totals,
+};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tch::nn::{Adam, OptimizerConfig};
@@ -211,8 +213,20 @@ fn checkpoints_round_trip_weights_and_remoe_state() {
     let mut a = model(&cfg, 13);
     let batch = random_batch(&cfg, 1, 2, 9);
     let out = a.forward(&batch).unwrap();
-    a.update_remoe(&out.aux);
-    a.update_remoe(&out.aux);
+    let mut tally = RouterTally::default();
+    tally.add(&out.aux);
+    a.update_remoe(&tally);
+    a.update_remoe(&tally);
+    // One lambda for every layer (ReMoE's global controller), each layer's own sparsity kept.
+    let state = a.remoe_state();
+    assert_eq!(state[0].1.lambda, state[1].1.lambda);
+    let per_layer: Vec<f64> = out.aux.router.iter().map(|(_, c)| c.sparsity().unwrap()).collect();
+    assert_eq!(state[0].1.sparsity, Some(per_layer[0]));
+    assert_eq!(state[1].1.sparsity, Some(per_layer[1]));
+    // Counts over two micro-batches add up before the sparsity is taken.
+    let mut two = tally.clone();
+    two.add(&a.forward(&random_batch(&cfg, 1, 3, 9)).unwrap().aux);
+    assert!(two.total().entries > tally.total().entries);
     let path =
         std::env::temp_dir().join(format!("icrl-model-test-{}.safetensors", std::process::id()));
     a.save(&path).unwrap();
@@ -267,7 +281,9 @@ fn a_few_adam_steps_fit_a_fixed_batch() {
         for _ in 0..40 {
             let out = m.forward(&batch).unwrap();
             opt.backward_step(&out.loss.unwrap());
-            m.update_remoe(&out.aux);
+            let mut tally = RouterTally::default();
+            tally.add(&out.aux);
+            m.update_remoe(&tally);
         }
         let last = m.forward(&batch).unwrap().task_loss.unwrap().double_value(&[]);
         assert!(last < 0.7 * first, "group {group}: loss {first} -> {last}");

@@ -71,8 +71,9 @@ impl ObsNorm {
 
 /// `len` consecutive steps of one history, ready for the model: row `t` holds the observation
 /// `o_t` (normalised with the task's statistics), the previous action and reward (zero at an
-/// episode start, where `first[t]` is 1 and the model uses its learned padding), and the
-/// target action `a_t`. Rewards are multiplied by the task's reward scale.
+/// episode start, where `first[t]` is 1 and the model uses its learned padding), the action
+/// `a_t` taken and the demonstrator's own action at `o_t` (either can be the training
+/// target). Rewards are multiplied by the task's reward scale.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Window {
     pub task: usize,
@@ -81,6 +82,7 @@ pub struct Window {
     pub prev_rewards: Vec<f32>,
     pub first: Vec<u8>,
     pub actions: Vec<f32>,
+    pub demo_actions: Vec<f32>,
     pub len: usize,
 }
 
@@ -184,6 +186,7 @@ impl Dataset {
             prev_rewards: Vec::with_capacity(len),
             first: Vec::with_capacity(len),
             actions: h.actions[start * ad..(start + len) * ad].to_vec(),
+            demo_actions: h.demo_actions[start * ad..(start + len) * ad].to_vec(),
             len,
         };
         for i in start..start + len {

@@ -43,6 +43,8 @@ fn config(data: &Dataset, steps: usize) -> TrainConfig {
         episode_sparsity: 1,
         val_fraction: 0.25,
         obs_norm: datagen::dataset::ObsNorm::Task,
+        target: agent::train::ActionTarget::Taken,
+        group_target: vec![],
         eval_every: 5,
         eval_batches: 1,
         checkpoint_every: 3,
@@ -172,7 +174,7 @@ fn bad_inputs_are_clear_errors() {
 #[test]
 fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
     let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    use agent::eval::{EvalOptions, TaskSet, evaluate, select_tasks};
+    use agent::eval::{Control, EvalOptions, TaskSet, evaluate, select_tasks};
     use agent::model::Model;
     use rand::SeedableRng;
     let tmp = tempfile::tempdir().unwrap();
@@ -185,8 +187,7 @@ fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
         Model::new(&cfg.model, tch::Device::Cpu, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0))
             .unwrap();
     model.load(&run.join("checkpoint/model.safetensors")).unwrap();
-    let families = vec!["DarkRoom-v0".to_string()];
-    let tasks = select_tasks(&TaskSet::parse("heldout").unwrap(), &families).unwrap();
+    let tasks = select_tasks(&TaskSet::parse("heldout").unwrap(), &data.manifest).unwrap();
     assert_eq!(tasks.len(), 16);
     let opts = EvalOptions {
         episodes: 3,
@@ -195,6 +196,7 @@ fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
         reference_episodes: 2,
         greedy: false,
         obs_norm: datagen::dataset::ObsNorm::Task,
+        controls: vec![],
     };
     let report = evaluate(&model, &data, None, &tasks[..3], &opts).unwrap();
     for t in &report.tasks {
@@ -208,9 +210,61 @@ fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
     }
     assert_eq!(report.curve("heldout", None).len(), 3);
     // A task of another domain group (continuous Pendulum) is refused with a clear message.
-    let other =
-        select_tasks(&TaskSet::parse(r#"Pendulum-v1:{}"#).unwrap(), &["Pendulum-v1".to_string()])
-            .unwrap();
-    let e = evaluate(&model, &data, None, &other, &opts).err().unwrap();
+    let other = vec![agent::eval::TaskRef {
+        family: "Pendulum-v1".into(),
+        task: envs::Task::new(),
+        split: "custom".into(),
+    }];
+    let e = evaluate(&model, &data, None, &other, &opts).err().unwrap().to_string();
     assert!(e.contains("obs3-box1") && e.contains("not trained on"), "{e}");
+    // `--tasks train` is the run's own training tasks, not the family's whole train split.
+    let own = select_tasks(&TaskSet::Train, &data.manifest).unwrap();
+    assert_eq!(own.len(), data.manifest.tasks.iter().filter(|t| t.split == "train").count());
+    assert!(own.len() < envs::family("DarkRoom-v0").unwrap().train_tasks().len());
+
+    // Controls: the same resets and sampling stream as the evaluation, one thing changed.
+    let opts = EvalOptions { episodes: 6, controls: Control::ALL.to_vec(), ..opts };
+    let report = evaluate(&model, &data, None, &tasks[..3], &opts).unwrap();
+    let zero = report.control(Control::ZeroReward).unwrap();
+    let other = report.control(Control::OtherTask).unwrap();
+    assert_eq!((other.first_scored, other.episodes), (3, 3));
+    for (i, t) in report.tasks.iter().enumerate() {
+        // With rewards zeroed, a run is the evaluation's own run until its first reward.
+        for (main, zero) in t.returns.iter().zip(&zero.tasks[i].returns) {
+            let first_reward = main.iter().position(|r| *r > 0.0).unwrap_or(main.len());
+            assert_eq!(main[..first_reward], zero[..first_reward]);
+        }
+        let o = &other.tasks[i];
+        assert!(o.returns.iter().all(|r| r.len() == 3));
+        // The context's first half came from the next held-out goal (cyclically).
+        assert_eq!(o.context_task.as_ref(), Some(&report.tasks[(i + 1) % 3].task));
+        assert_eq!(o.task, t.task);
+    }
+}
+
+#[test]
+fn the_demonstrator_target_trains_on_the_demonstrators_actions_with_the_taken_ones_in_context() {
+    use agent::train::ActionTarget;
+    use agent::train::data::to_batch;
+    use rand::SeedableRng;
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(&tmp.path().join("data"));
+    let cfg = config(&data, 1);
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let tasks = data.tasks_of_group(&cfg.model.groups[0].name);
+    let windows: Vec<_> =
+        (0..4).map(|_| data.sample_window(&tasks, 60, &mut rng).unwrap()).collect();
+    let spec = &cfg.model.groups[0];
+    let flat = |t: &tch::Tensor| Vec::<i64>::try_from(t.flatten(0, -1)).unwrap();
+    let taken = to_batch(&windows, 0, spec, ActionTarget::Taken, tch::Device::Cpu);
+    let demo = to_batch(&windows, 0, spec, ActionTarget::Demonstrator, tch::Device::Cpu);
+    let as_i64 = |f: &dyn Fn(&datagen::dataset::Window) -> &Vec<f32>| -> Vec<i64> {
+        windows.iter().flat_map(|w| f(w).iter().map(|a| *a as i64)).collect()
+    };
+    assert_eq!(flat(taken.target_actions.as_ref().unwrap()), as_i64(&|w| &w.actions));
+    assert_eq!(flat(demo.target_actions.as_ref().unwrap()), as_i64(&|w| &w.demo_actions));
+    // Noise made the taken actions differ from the demonstrator's somewhere.
+    assert_ne!(as_i64(&|w| &w.actions), as_i64(&|w| &w.demo_actions));
+    // The context is the same either way: the actions taken.
+    assert_eq!(flat(&taken.prev_actions), flat(&demo.prev_actions));
 }

@@ -1,19 +1,20 @@
 //! The evaluation loop: every (task, seed) env of a domain group in one batch, stepped in
-//! lockstep through the model's inference API until each has finished its K episodes.
+//! lockstep through the model's inference API until each has finished its K episodes; then
+//! the same for each control condition.
 
 use std::collections::BTreeMap;
 
 use datagen::dataset::{Dataset, ObsNorm};
-use datagen::format::TaskMeta;
-use datagen::history::{DemoSource, mean_return_at};
-use envs::{Action, Env, ResetOptions, Space, Task};
+use envs::{Action, Env, ResetOptions, Space};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
+use super::EvalError;
+use super::reference::{Reference, reference};
+use super::report::{Control, ControlResult, EvalReport, TaskResult};
 use super::tasks::TaskRef;
-use crate::model::{ActionSpec, Model};
+use crate::model::{ActionSpec, GroupSpec, InferenceState, Model};
 
 /// Evaluation settings.
 #[derive(Clone, Debug)]
@@ -31,215 +32,390 @@ pub struct EvalOptions {
     pub greedy: bool,
     /// Observation statistics, as in training (the run's `obs_norm`).
     pub obs_norm: ObsNorm,
+    /// Controls run beside the evaluation, with the same tasks, seeds and env resets.
+    pub controls: Vec<Control>,
 }
 
-/// One task's results.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TaskResult {
-    pub family: String,
-    pub task: Task,
-    pub split: String,
-    pub group: String,
-    /// `returns[seed][episode]`.
-    pub returns: Vec<Vec<f64>>,
-    pub random_return: f64,
-    /// The demonstrator's (or oracle's) mean return; `None` if unknown for this task.
-    pub expert_return: Option<f64>,
-    /// Where the references came from: `dataset`, `reference dataset` or `measured`.
-    pub reference_source: String,
-    /// `(returns - random) / (expert - random)`, when the expert return is known.
-    pub normalized: Option<Vec<Vec<f64>>>,
+/// One stretch of a run: `episodes` episodes on task `task` (an index into the evaluated
+/// tasks), scored or not.
+#[derive(Clone, Copy, Debug)]
+struct Segment {
+    task: usize,
+    episodes: usize,
+    scored: bool,
 }
 
-/// The whole evaluation.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct EvalReport {
-    pub episodes: usize,
-    pub seeds: usize,
-    pub seed: u64,
-    pub tasks: Vec<TaskResult>,
+/// One (task, seed) run of a lockstep batch.
+struct Slot {
+    /// The evaluated task (its result row) and seed.
+    task: usize,
+    seed: usize,
+    segments: Vec<Segment>,
+    segment: usize,
+    episodes_in_segment: usize,
+    env: Box<dyn Env>,
+    obs: Vec<f32>,
+    acc: f64,
+    returns: Vec<f64>,
+    finished: bool,
 }
 
-impl EvalReport {
-    /// Mean normalised return of episode `e` over every (task, seed) of `split` (and family,
-    /// if given), with the min and max over seeds' task means.
-    pub fn curve(&self, split: &str, family: Option<&str>) -> Vec<(f64, f64, f64)> {
-        let rows: Vec<&TaskResult> = self
-            .tasks
-            .iter()
-            .filter(|t| {
-                t.split == split && family.is_none_or(|f| t.family == f) && t.normalized.is_some()
-            })
-            .collect();
-        if rows.is_empty() {
-            return vec![];
-        }
-        (0..self.episodes)
-            .map(|e| {
-                // Per seed: the mean over tasks; then mean, min, max over seeds.
-                let per_seed: Vec<f64> = (0..self.seeds)
-                    .map(|s| {
-                        rows.iter()
-                            .map(|t| t.normalized.as_ref().map_or(0.0, |n| n[s][e]))
-                            .sum::<f64>()
-                            / rows.len() as f64
-                    })
-                    .collect();
-                let mean = per_seed.iter().sum::<f64>() / per_seed.len() as f64;
-                let lo = per_seed.iter().copied().fold(f64::INFINITY, f64::min);
-                let hi = per_seed.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                (mean, lo, hi)
-            })
-            .collect()
+impl Slot {
+    fn current(&self) -> Segment {
+        self.segments[self.segment]
     }
 }
 
-/// One of the in-context targets, checked on an evaluation.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct TargetCheck {
-    /// What is measured, e.g. `DarkRoom-v0 heldout: first episode`.
-    pub what: String,
-    pub value: f64,
-    /// The target, e.g. `<= 0.4`.
-    pub target: String,
-    pub met: bool,
+/// The env-reset seed of a run: the same in every condition for the scored task, so a
+/// control sees the same start states as the evaluation.
+fn reset_seed(opts: &EvalOptions, task: usize, seed: usize, scored: bool) -> u64 {
+    let base = opts.seed.wrapping_mul(1_000_003).wrapping_add((task * 1000 + seed) as u64);
+    if scored { base } else { base ^ 0xd0_0000_0000 }
 }
 
-impl EvalReport {
-    /// The mean normalised return of the first episode and of the last `min(5, episodes)`
-    /// episodes of `split` (and `family`), with that count; `None` without normalised scores.
-    pub fn first_and_last(&self, split: &str, family: Option<&str>) -> Option<(f64, f64, usize)> {
-        let curve = self.curve(split, family);
-        let first = curve.first()?.0;
-        let k = self.episodes.min(5);
-        let last = curve[curve.len() - k..].iter().map(|c| c.0).sum::<f64>() / k as f64;
-        Some((first, last, k))
-    }
+/// A fresh env for `seg`, reset with its run's seed.
+fn start_segment(
+    tasks: &[TaskRef],
+    opts: &EvalOptions,
+    seg: Segment,
+    seed: usize,
+) -> Result<(Box<dyn Env>, Vec<f32>), EvalError> {
+    let t = &tasks[seg.task];
+    let mut env = envs::make(&t.family, &t.task)?;
+    let (obs, _) =
+        env.reset(Some(reset_seed(opts, seg.task, seed, seg.scored)), &ResetOptions::default())?;
+    Ok((env, obs))
+}
 
-    /// The in-context targets on held-out tasks: Dark Room (ADε's rise): the first episode's
-    /// mean normalised return at most 0.4 and the last 5 episodes' at least 0.8; continuous
-    /// families: the last 5 episodes at least 0.7 and above the first episode. Families
-    /// without normalised scores are skipped.
-    pub fn targets(&self) -> Vec<TargetCheck> {
-        let mut families: Vec<(String, bool)> = self
-            .tasks
-            .iter()
-            .filter(|t| t.split == "heldout" && t.normalized.is_some())
-            .map(|t| (t.family.clone(), t.group.contains("-box")))
-            .collect();
-        families.sort();
-        families.dedup();
-        let mut checks = Vec::new();
-        for (family, continuous) in families {
-            let Some((first, last, k)) = self.first_and_last("heldout", Some(&family)) else {
-                continue;
-            };
-            let name = |what: &str| format!("{family} heldout: {what}");
-            let last_name = name(&format!("last {k} of {} episodes", self.episodes));
-            let mut check = |what: String, value: f64, target: &str, met: bool| {
-                checks.push(TargetCheck { what, value, target: target.into(), met })
-            };
-            if family.starts_with("DarkRoom") {
-                check(name("first episode"), first, "<= 0.4", first <= 0.4);
-                check(last_name, last, ">= 0.8", last >= 0.8);
-            } else if continuous {
-                check(last_name.clone(), last, ">= 0.7", last >= 0.7);
-                check(
-                    format!("{last_name} minus first episode"),
-                    last - first,
-                    "> 0 (rises)",
-                    last > first,
-                );
+/// The other evaluated task of the same family whose history fills the first half of the
+/// context in the `other-task` control: the next one in the list (cyclically); `None` if the
+/// family has only this task.
+fn other_task(tasks: &[TaskRef], i: usize) -> Option<usize> {
+    let same: Vec<usize> =
+        (0..tasks.len()).filter(|&j| tasks[j].family == tasks[i].family).collect();
+    let k = same.iter().position(|&j| j == i)?;
+    (same.len() > 1).then(|| same[(k + 1) % same.len()])
+}
+
+/// The segments of task `i`'s runs under `control` (`None`: the evaluation itself); `None`
+/// if the control does not apply to the task.
+fn plan(
+    tasks: &[TaskRef],
+    i: usize,
+    control: Option<Control>,
+    episodes: usize,
+) -> Option<Vec<Segment>> {
+    let own = |n| Segment { task: i, episodes: n, scored: true };
+    match control {
+        None | Some(Control::ZeroReward) => Some(vec![own(episodes)]),
+        Some(Control::OtherTask) => {
+            let first = Control::OtherTask.first_scored(episodes);
+            if first == 0 {
+                return None;
             }
+            let other = other_task(tasks, i)?;
+            Some(vec![
+                Segment { task: other, episodes: first, scored: false },
+                own(episodes - first),
+            ])
         }
-        checks
     }
 }
 
-/// References of one task: observation statistics, reward scale, random and expert returns.
-struct Reference {
-    obs_mean: Vec<f32>,
-    obs_std: Vec<f32>,
-    reward_scale: f32,
-    random: f64,
-    expert: Option<f64>,
-    source: String,
-}
-
-fn same_task(meta: &TaskMeta, family: &str, task: &Task) -> bool {
-    meta.family == family && serde_json::from_str::<Task>(&meta.task).is_ok_and(|t| &t == task)
-}
-
-fn reference(
-    t: &TaskRef,
-    env: &mut dyn Env,
+/// Evaluate `model` on `tasks`, then run each control of `opts.controls`. `data` is the
+/// training dataset (statistics and references); `extra` an optional reference dataset whose
+/// random and demonstrator returns serve tasks absent from the training data.
+pub fn evaluate(
+    model: &Model,
     data: &Dataset,
     extra: Option<&Dataset>,
+    tasks: &[TaskRef],
     opts: &EvalOptions,
-) -> Result<Reference, String> {
-    // With family statistics every task of the family, seen or not, is normalised alike.
-    let family = match opts.obs_norm {
-        ObsNorm::Task => None,
-        ObsNorm::Family => Some(data.family_stats(&t.family).ok_or_else(|| {
-            format!("{}: the training data holds no task of this family", t.family)
-        })?),
+) -> Result<EvalReport, EvalError> {
+    if opts.episodes == 0 || opts.seeds == 0 {
+        return Err(EvalError::Invalid("--episodes and --seeds must be at least 1".into()));
+    }
+    let cfg = model.config();
+    let mut groups = Vec::with_capacity(tasks.len());
+    let mut refs = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        let mut env = envs::make(&t.family, &t.task)?;
+        let group_name =
+            datagen::generate::domain_group(env.observation_space(), env.action_space());
+        let g = cfg.groups.iter().position(|g| g.name == group_name).ok_or_else(|| {
+            EvalError::Invalid(format!(
+                "{} {}: its spaces form domain group `{group_name}`, which the agent was not trained on (its groups: {})",
+                t.family,
+                serde_json::to_string(&t.task).unwrap_or_default(),
+                cfg.groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        groups.push((g, group_name));
+        let r = reference(
+            t,
+            env.as_mut(),
+            data,
+            extra,
+            opts.reference_episodes,
+            opts.obs_norm,
+            opts.seed,
+        )?;
+        refs.push(r);
+    }
+    let row = |i: usize, returns: Vec<Vec<f64>>, context_task| {
+        let (t, r) = (&tasks[i], &refs[i]);
+        let mut row = TaskResult {
+            family: t.family.clone(),
+            task: t.task.clone(),
+            split: t.split.clone(),
+            group: groups[i].1.clone(),
+            returns,
+            random_return: r.random,
+            expert_return: r.expert,
+            reference_source: r.source.clone(),
+            normalized: None,
+            sparse_reward: r.sparse_reward,
+            context_task,
+        };
+        row.normalize();
+        row
     };
-    for (d, source) in [(Some(data), "dataset"), (extra, "reference dataset")] {
-        if let Some(meta) = d
-            .and_then(|d| d.tasks.iter().find(|x| same_task(&x.meta, &t.family, &t.task)))
-            .map(|x| &x.meta)
-        {
-            let (obs_mean, obs_std) =
-                family.clone().unwrap_or_else(|| (meta.obs_mean.clone(), meta.obs_std.clone()));
-            return Ok(Reference {
-                obs_mean,
-                obs_std,
-                reward_scale: meta.reward_scale as f32,
-                random: meta.random_return,
-                expert: Some(meta.demonstrator_return),
-                source: source.into(),
-            });
+    let ctx = Lockstep { model, tasks, refs: &refs, opts };
+    let mut conditions = vec![None];
+    conditions.extend(opts.controls.iter().copied().map(Some));
+    let mut report = EvalReport {
+        episodes: opts.episodes,
+        seeds: opts.seeds,
+        seed: opts.seed,
+        tasks: vec![],
+        controls: vec![],
+    };
+    for control in conditions {
+        let plans: Vec<Option<Vec<Segment>>> =
+            (0..tasks.len()).map(|i| plan(tasks, i, control, opts.episodes)).collect();
+        let mut by_group: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (i, p) in plans.iter().enumerate() {
+            if p.is_some() {
+                by_group.entry(groups[i].0).or_default().push(i);
+            }
+        }
+        let mut returns: Vec<Vec<Vec<f64>>> = vec![vec![]; tasks.len()];
+        for (g, members) in by_group {
+            let zero_reward = control == Some(Control::ZeroReward);
+            // The same sampling stream in every condition (common random numbers): a control
+            // run differs from the evaluation's only after what the control changes.
+            let rng_seed = opts.seed ^ 0xac7 ^ ((g as u64) << 8);
+            let runs = ctx.run_group(g, &members, &plans, zero_reward, rng_seed)?;
+            for (i, r) in members.iter().zip(runs) {
+                returns[*i] = r;
+            }
+        }
+        let rows: Vec<TaskResult> = returns
+            .into_iter()
+            .enumerate()
+            .filter(|(i, _)| plans[*i].is_some())
+            .map(|(i, r)| {
+                let context = plans[i]
+                    .as_ref()
+                    .and_then(|p| p.iter().find(|s| !s.scored).map(|s| tasks[s.task].task.clone()));
+                row(i, r, context)
+            })
+            .collect();
+        match control {
+            None => report.tasks = rows,
+            Some(control) => {
+                let first_scored = control.first_scored(opts.episodes);
+                report.controls.push(ControlResult {
+                    control,
+                    description: control.describe().into(),
+                    first_scored,
+                    episodes: opts.episodes - first_scored,
+                    tasks: rows,
+                })
+            }
         }
     }
-    // An unseen task: the family's average statistics, returns measured here.
-    let fam: Vec<&TaskMeta> =
-        data.tasks.iter().map(|x| &x.meta).filter(|m| m.family == t.family).collect();
-    if fam.is_empty() {
-        return Err(format!("{}: the training data holds no task of this family", t.family));
+    Ok(report)
+}
+
+/// What every lockstep batch of one evaluation shares.
+struct Lockstep<'a> {
+    model: &'a Model,
+    tasks: &'a [TaskRef],
+    refs: &'a [Reference],
+    opts: &'a EvalOptions,
+}
+
+impl Lockstep<'_> {
+    /// Run every (task, seed) of `members` (tasks of domain group `g`) through its segments
+    /// in one batch; returns, per member, the scored episodes' returns per seed.
+    fn run_group(
+        &self,
+        g: usize,
+        members: &[usize],
+        plans: &[Option<Vec<Segment>>],
+        zero_reward: bool,
+        rng_seed: u64,
+    ) -> Result<Vec<Vec<Vec<f64>>>, EvalError> {
+        let opts = self.opts;
+        let spec = &self.model.config().groups[g];
+        let mut slots = Vec::new();
+        for &i in members {
+            let segments = plans[i].clone().expect("members have a plan");
+            for seed in 0..opts.seeds {
+                let (env, obs) = start_segment(self.tasks, opts, segments[0], seed)?;
+                slots.push(Slot {
+                    task: i,
+                    seed,
+                    segments: segments.clone(),
+                    segment: 0,
+                    episodes_in_segment: 0,
+                    env,
+                    obs,
+                    acc: 0.0,
+                    returns: vec![],
+                    finished: false,
+                });
+            }
+        }
+        let n = slots.len();
+        let act_dim = match spec.action {
+            ActionSpec::Continuous { dim } => dim as usize,
+            ActionSpec::Discrete { .. } => 1,
+        };
+        let mut state = self.model.new_state(g, n as i64)?;
+        let mut prev_action = vec![0f32; n * act_dim];
+        let mut prev_reward = vec![0f32; n];
+        let mut start = vec![1u8; n];
+        let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
+        let mut step = 0usize;
+        while slots.iter().any(|s| !s.finished) {
+            let actions = self
+                .act(spec, &mut state, &slots, &prev_action, &prev_reward, &start, &mut rng)
+                .map_err(|e| match e {
+                    EvalError::NonFinite { group, .. } => EvalError::NonFinite { group, step },
+                    e => e,
+                })?;
+            for (k, slot) in slots.iter_mut().enumerate() {
+                if slot.finished {
+                    continue;
+                }
+                let row = &actions[k * act_dim..(k + 1) * act_dim];
+                let action = executed(slot.env.action_space(), row);
+                let out = slot.env.step(&action)?;
+                slot.acc += out.reward;
+                // The context holds what the env executed (a clipped continuous action), as the
+                // training data does.
+                match &action {
+                    Action::Discrete(a) => prev_action[k] = *a as f32,
+                    Action::Continuous(a) => {
+                        prev_action[k * act_dim..(k + 1) * act_dim].copy_from_slice(a)
+                    }
+                }
+                let scale = self.refs[slot.current().task].reward_scale;
+                prev_reward[k] = if zero_reward { 0.0 } else { out.reward as f32 * scale };
+                if out.terminated || out.truncated {
+                    self.end_episode(slot)?;
+                    start[k] = 1;
+                } else {
+                    slot.obs = out.obs;
+                    start[k] = 0;
+                }
+            }
+            step += 1;
+        }
+        let mut out = vec![vec![vec![]; opts.seeds]; members.len()];
+        for slot in slots {
+            let m = members.iter().position(|&i| i == slot.task).expect("slot of a member");
+            out[m][slot.seed] = slot.returns;
+        }
+        Ok(out)
     }
-    let dim = fam[0].obs_mean.len();
-    let avg = |f: &dyn Fn(&TaskMeta) -> &Vec<f32>| -> Vec<f32> {
-        (0..dim).map(|d| fam.iter().map(|m| f(m)[d]).sum::<f32>() / fam.len() as f32).collect()
-    };
-    let seed = opts.seed ^ 0x5eed;
-    let mut oracle = DemoSource::Oracle;
-    let has_oracle = {
-        let _ = env.reset(Some(seed), &ResetOptions::default()).map_err(|e| e.to_string())?;
-        env.oracle_action().is_some()
-    };
-    let random = random_return(env, opts.reference_episodes, seed)?;
-    let expert = if has_oracle {
-        Some(
-            mean_return_at(env, &mut oracle, 0.0, opts.reference_episodes, seed)
-                .map_err(|e| e.to_string())?,
-        )
-    } else {
-        None
-    };
-    let (obs_mean, obs_std) =
-        family.unwrap_or_else(|| (avg(&|m| &m.obs_mean), avg(&|m| &m.obs_std)));
-    Ok(Reference {
-        obs_mean,
-        obs_std,
-        reward_scale: fam[0].reward_scale as f32,
-        random,
-        expert,
-        source: if has_oracle {
-            "measured (oracle)".into()
-        } else {
-            "measured (random only)".into()
-        },
-    })
+
+    /// Close an episode: record its return if scored, then reset (the same env) or start the
+    /// next segment (a fresh env) or finish.
+    fn end_episode(&self, slot: &mut Slot) -> Result<(), EvalError> {
+        if slot.current().scored {
+            slot.returns.push(slot.acc);
+        }
+        slot.acc = 0.0;
+        slot.episodes_in_segment += 1;
+        if slot.episodes_in_segment < slot.current().episodes {
+            slot.obs = slot.env.reset(None, &ResetOptions::default())?.0;
+            return Ok(());
+        }
+        slot.segment += 1;
+        slot.episodes_in_segment = 0;
+        if slot.segment == slot.segments.len() {
+            slot.finished = true;
+            return Ok(());
+        }
+        let (env, obs) = start_segment(self.tasks, self.opts, slot.current(), slot.seed)?;
+        slot.env = env;
+        slot.obs = obs;
+        Ok(())
+    }
+
+    /// One model step for every slot: the actions as flat rows of the group's action width.
+    #[allow(clippy::too_many_arguments)]
+    fn act(
+        &self,
+        spec: &GroupSpec,
+        state: &mut InferenceState,
+        slots: &[Slot],
+        prev_action: &[f32],
+        prev_reward: &[f32],
+        start: &[u8],
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Vec<f32>, EvalError> {
+        let n = slots.len() as i64;
+        let device = self.model.device();
+        let mut flat = Vec::with_capacity(slots.len() * spec.obs_dim as usize);
+        for slot in slots {
+            let r = &self.refs[slot.current().task];
+            flat.extend(
+                slot.obs.iter().zip(&r.obs_mean).zip(&r.obs_std).map(|((x, m), s)| (x - m) / s),
+            );
+        }
+        let obs = Tensor::from_slice(&flat).reshape([n, spec.obs_dim]).to_device(device);
+        let prev_a = match spec.action {
+            ActionSpec::Continuous { dim } => Tensor::from_slice(prev_action).reshape([n, dim]),
+            ActionSpec::Discrete { .. } => Tensor::from_slice(prev_action).to_kind(Kind::Int64),
+        }
+        .to_device(device);
+        let prev_r = Tensor::from_slice(prev_reward).to_device(device);
+        let start_t = Tensor::from_slice(start).to_kind(Kind::Bool).to_device(device);
+        let out = self.model.step(state, &obs, &prev_a, &prev_r, &start_t)?;
+        let prediction: Vec<f32> = Vec::try_from(
+            out.prediction.to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1),
+        )?;
+        if prediction.iter().any(|x| !x.is_finite()) {
+            return Err(EvalError::NonFinite { group: spec.name.clone(), step: 0 });
+        }
+        Ok(match spec.action {
+            ActionSpec::Discrete { .. } if !self.opts.greedy => {
+                let probs =
+                    Tensor::from_slice(&prediction).reshape([n, -1]).softmax(-1, Kind::Float);
+                let probs: Vec<f32> = Vec::try_from(probs.flatten(0, -1))?;
+                let width = probs.len() / slots.len();
+                probs.chunks(width).map(|row| sample_index(row, rng) as f32).collect()
+            }
+            _ => Vec::try_from(
+                out.action.to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1),
+            )?,
+        })
+    }
+}
+
+/// The action the env executes for a model output row: an index, or the vector clipped to
+/// the action space's bounds.
+fn executed(space: &Space, row: &[f32]) -> Action {
+    match space {
+        Space::Discrete { .. } => Action::Discrete(row[0].max(0.0) as usize),
+        Space::Box { low, high } => Action::Continuous(
+            row.iter().zip(low.iter().zip(high)).map(|(a, (l, h))| a.clamp(*l, *h)).collect(),
+        ),
+    }
 }
 
 /// An index drawn with probability proportional to `probs`.
@@ -255,185 +431,34 @@ fn sample_index(probs: &[f32], rng: &mut impl rand::Rng) -> usize {
     probs.len() - 1
 }
 
-fn random_return(env: &mut dyn Env, episodes: usize, seed: u64) -> Result<f64, String> {
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let space = env.action_space().clone();
-    let mut total = 0.0;
-    for e in 0..episodes.max(1) {
-        env.reset(Some(seed.wrapping_add(e as u64)), &ResetOptions::default())
-            .map_err(|e| e.to_string())?;
-        loop {
-            let s = env.step(&space.sample(&mut rng)).map_err(|e| e.to_string())?;
-            total += s.reward;
-            if s.terminated || s.truncated {
-                break;
-            }
-        }
-    }
-    Ok(total / episodes.max(1) as f64)
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Evaluate `model` on `tasks`. `data` is the training dataset (statistics and references);
-/// `extra` an optional reference dataset for tasks the agent never trained on.
-pub fn evaluate(
-    model: &Model,
-    data: &Dataset,
-    extra: Option<&Dataset>,
-    tasks: &[TaskRef],
-    opts: &EvalOptions,
-) -> Result<EvalReport, String> {
-    if opts.episodes == 0 || opts.seeds == 0 {
-        return Err("--episodes and --seeds must be at least 1".into());
+    fn task(family: &str, goal: i64) -> TaskRef {
+        let mut t = envs::Task::new();
+        t.insert("goal".into(), serde_json::json!([goal, 0]));
+        TaskRef { family: family.into(), task: t, split: "heldout".into() }
     }
-    let cfg = model.config();
-    let mut results = Vec::with_capacity(tasks.len());
-    // Group tasks by the model's domain group of their spaces.
-    let mut by_group: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-    let mut envs_of: Vec<Vec<Box<dyn Env>>> = Vec::with_capacity(tasks.len());
-    let mut refs = Vec::with_capacity(tasks.len());
-    for (i, t) in tasks.iter().enumerate() {
-        let mut env = envs::make(&t.family, &t.task).map_err(|e| e.to_string())?;
-        let group_name =
-            datagen::generate::domain_group(env.observation_space(), env.action_space());
-        let g = cfg.groups.iter().position(|g| g.name == group_name).ok_or_else(|| {
-            format!(
-                "{} {}: its spaces form domain group `{group_name}`, which the agent was not trained on (its groups: {})",
-                t.family,
-                serde_json::to_string(&t.task).unwrap_or_default(),
-                cfg.groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", ")
-            )
-        })?;
-        by_group.entry(g).or_default().push(i);
-        refs.push(reference(t, env.as_mut(), data, extra, opts)?);
-        let mut copies = vec![env];
-        for _ in 1..opts.seeds {
-            copies.push(envs::make(&t.family, &t.task).map_err(|e| e.to_string())?);
-        }
-        envs_of.push(copies);
-        results.push(TaskResult {
-            family: t.family.clone(),
-            task: t.task.clone(),
-            split: t.split.clone(),
-            group: group_name,
-            returns: vec![Vec::with_capacity(opts.episodes); opts.seeds],
-            random_return: refs[i].random,
-            expert_return: refs[i].expert,
-            reference_source: refs[i].source.clone(),
-            normalized: None,
-        });
+
+    #[test]
+    fn other_task_control_takes_the_next_task_of_the_family() {
+        let tasks = [task("A", 0), task("B", 1), task("A", 2), task("A", 3)];
+        assert_eq!(other_task(&tasks, 0), Some(2));
+        assert_eq!(other_task(&tasks, 3), Some(0));
+        assert_eq!(other_task(&tasks, 1), None);
+        let p = plan(&tasks, 2, Some(Control::OtherTask), 30).unwrap();
+        assert_eq!((p[0].task, p[0].episodes, p[0].scored), (3, 15, false));
+        assert_eq!((p[1].task, p[1].episodes, p[1].scored), (2, 15, true));
+        assert!(plan(&tasks, 1, Some(Control::OtherTask), 30).is_none());
+        assert!(plan(&tasks, 0, Some(Control::OtherTask), 1).is_none());
+        assert_eq!(plan(&tasks, 1, Some(Control::ZeroReward), 30).unwrap()[0].episodes, 30);
     }
-    let device = model.device();
-    for (g, members) in by_group {
-        let spec = &cfg.groups[g];
-        // Slots: (task index, seed).
-        let slots: Vec<(usize, usize)> =
-            members.iter().flat_map(|&i| (0..opts.seeds).map(move |s| (i, s))).collect();
-        let n = slots.len();
-        let mut state = model.new_state(g, n as i64).map_err(|e| e.to_string())?;
-        let act_dim = match spec.action {
-            ActionSpec::Continuous { dim } => dim as usize,
-            ActionSpec::Discrete { .. } => 1,
-        };
-        let mut obs: Vec<Vec<f32>> = Vec::with_capacity(n);
-        for &(i, s) in &slots {
-            let seed = opts.seed.wrapping_mul(1_000_003).wrapping_add((i * 1000 + s) as u64);
-            let (o, _) = envs_of[i][s]
-                .reset(Some(seed), &ResetOptions::default())
-                .map_err(|e| e.to_string())?;
-            obs.push(o);
-        }
-        let mut prev_action = vec![0f32; n * act_dim];
-        let mut prev_reward = vec![0f32; n];
-        let mut start = vec![1u8; n];
-        let mut acc = vec![0f64; n];
-        let mut done = vec![false; n];
-        let mut rng = ChaCha8Rng::seed_from_u64(opts.seed ^ 0xac7 ^ ((g as u64) << 8));
-        while done.iter().any(|d| !d) {
-            let mut flat = Vec::with_capacity(n * spec.obs_dim as usize);
-            for (k, &(i, _)) in slots.iter().enumerate() {
-                let r = &refs[i];
-                flat.extend(
-                    obs[k].iter().zip(&r.obs_mean).zip(&r.obs_std).map(|((x, m), s)| (x - m) / s),
-                );
-            }
-            let obs_t =
-                Tensor::from_slice(&flat).reshape([n as i64, spec.obs_dim]).to_device(device);
-            let prev_a = match spec.action {
-                ActionSpec::Continuous { dim } => {
-                    Tensor::from_slice(&prev_action).reshape([n as i64, dim])
-                }
-                ActionSpec::Discrete { .. } => {
-                    Tensor::from_slice(&prev_action).to_kind(Kind::Int64)
-                }
-            }
-            .to_device(device);
-            let prev_r = Tensor::from_slice(&prev_reward).to_device(device);
-            let start_t = Tensor::from_slice(&start).to_kind(Kind::Bool).to_device(device);
-            let out = model
-                .step(&mut state, &obs_t, &prev_a, &prev_r, &start_t)
-                .map_err(|e| e.to_string())?;
-            let actions: Vec<f32> = match spec.action {
-                ActionSpec::Discrete { .. } if !opts.greedy => {
-                    let probs = out.prediction.softmax(-1, Kind::Float).to_device(Device::Cpu);
-                    let probs: Vec<f32> =
-                        Vec::<f32>::try_from(probs.flatten(0, -1)).map_err(|e| e.to_string())?;
-                    let width = probs.len() / n;
-                    probs.chunks(width).map(|row| sample_index(row, &mut rng) as f32).collect()
-                }
-                _ => Vec::<f32>::try_from(
-                    out.action.to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1),
-                )
-                .map_err(|e| e.to_string())?,
-            };
-            for (k, &(i, s)) in slots.iter().enumerate() {
-                if done[k] {
-                    continue;
-                }
-                let env = &mut envs_of[i][s];
-                let row = &actions[k * act_dim..(k + 1) * act_dim];
-                let action = match env.action_space() {
-                    Space::Discrete { .. } => Action::Discrete(row[0].max(0.0) as usize),
-                    Space::Box { low, high } => Action::Continuous(
-                        row.iter()
-                            .zip(low.iter().zip(high))
-                            .map(|(a, (l, h))| a.clamp(*l, *h))
-                            .collect(),
-                    ),
-                };
-                let step = env.step(&action).map_err(|e| e.to_string())?;
-                acc[k] += step.reward;
-                prev_action[k * act_dim..(k + 1) * act_dim].copy_from_slice(row);
-                prev_reward[k] = step.reward as f32 * refs[i].reward_scale;
-                if step.terminated || step.truncated {
-                    results[i].returns[s].push(acc[k]);
-                    acc[k] = 0.0;
-                    if results[i].returns[s].len() >= opts.episodes {
-                        done[k] = true;
-                    } else {
-                        let (o, _) =
-                            env.reset(None, &ResetOptions::default()).map_err(|e| e.to_string())?;
-                        obs[k] = o;
-                        start[k] = 1;
-                    }
-                } else {
-                    obs[k] = step.obs;
-                    start[k] = 0;
-                }
-            }
-        }
+
+    #[test]
+    fn continuous_actions_are_clipped_to_the_space() {
+        let space = Space::Box { low: vec![-2.0], high: vec![2.0] };
+        assert_eq!(executed(&space, &[3.5]), Action::Continuous(vec![2.0]));
+        assert_eq!(executed(&Space::Discrete { n: 4 }, &[2.0]), Action::Discrete(2));
     }
-    for r in &mut results {
-        if let Some(expert) = r.expert_return {
-            let span = expert - r.random_return;
-            if span.abs() > 1e-9 {
-                r.normalized = Some(
-                    r.returns
-                        .iter()
-                        .map(|s| s.iter().map(|x| (x - r.random_return) / span).collect())
-                        .collect(),
-                );
-            }
-        }
-    }
-    Ok(EvalReport { episodes: opts.episodes, seeds: opts.seeds, seed: opts.seed, tasks: results })
 }

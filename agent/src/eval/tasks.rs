@@ -1,6 +1,7 @@
-//! Which tasks to evaluate: a family's train or held-out split, a self-correction set with
-//! physics beyond the training ranges, or an explicit list.
+//! Which tasks to evaluate: the run's own training tasks, a family's held-out split, a
+//! self-correction set with physics beyond the run's training ranges, or an explicit list.
 
+use datagen::manifest::Manifest;
 use envs::Task;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -17,11 +18,14 @@ pub struct TaskRef {
 /// Named task sets of `icrl eval --tasks`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TaskSet {
+    /// The tasks the run trained on: its dataset's train-split tasks (not the family's whole
+    /// train split, of which a dataset may hold a few).
     Train,
+    /// The family's held-out split.
     Heldout,
     /// Self-correction: each family's default task with gravity set 10% below the lowest
-    /// and 10% above the highest gravity of its train tasks (families without a gravity
-    /// parameter have no shifted tasks).
+    /// and 10% above the highest gravity of the run's training tasks (families without a
+    /// gravity parameter have no shifted tasks).
     Shifted,
     /// `family:JSON` entries, e.g. `DarkRoom-v0:{"goal":[1,2]}`.
     List(Vec<(String, Task)>),
@@ -51,17 +55,32 @@ impl TaskSet {
 
 const GRAVITY_KEYS: [&str; 2] = ["g", "gravity"];
 
-/// The tasks of `set` for the families in `families`.
-pub fn select_tasks(set: &TaskSet, families: &[String]) -> Result<Vec<TaskRef>, String> {
+/// The families of a dataset, sorted.
+pub fn families(manifest: &Manifest) -> Vec<String> {
+    let mut f: Vec<String> = manifest.tasks.iter().map(|t| t.family.clone()).collect();
+    f.sort();
+    f.dedup();
+    f
+}
+
+/// The tasks of `set` for the families of the run's dataset `manifest`.
+pub fn select_tasks(set: &TaskSet, manifest: &Manifest) -> Result<Vec<TaskRef>, String> {
+    let families = families(manifest);
     let mut out = Vec::new();
-    for id in families {
+    for id in &families {
         let family = envs::family(id).map_err(|e| e.to_string())?;
+        let trained: Vec<Task> = manifest
+            .tasks
+            .iter()
+            .filter(|t| &t.family == id && t.split == "train")
+            .filter_map(|t| t.task.as_object().cloned())
+            .collect();
         let tasks = match set {
-            TaskSet::Train => family.train_tasks().into_iter().map(|t| (t, "train")).collect(),
+            TaskSet::Train => trained.into_iter().map(|t| (t, "train")).collect(),
             TaskSet::Heldout => {
                 family.heldout_tasks().into_iter().map(|t| (t, "heldout")).collect()
             }
-            TaskSet::Shifted => shifted(&family.default_task(), &family.train_tasks()),
+            TaskSet::Shifted => shifted(&family.default_task(), &trained),
             TaskSet::List(list) => list
                 .iter()
                 .filter(|(f, _)| f == id)

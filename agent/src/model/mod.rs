@@ -22,5 +22,5 @@ pub use config::{ActionSpec, AttentionKind, Config, FfnKind, GroupSpec, PRESETS}
 pub use error::ModelError;
 pub use inference::{InferenceState, StepOutput};
 pub use params::{ParamRow, param_table, totals};
-pub use remoe::RemoeController;
-pub use transformer::{Aux, Batch, ForwardOutput, Model};
+pub use remoe::{RemoeController, RouterCount};
+pub use transformer::{Aux, Batch, ForwardOutput, Model, RouterTally};

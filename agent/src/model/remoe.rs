@@ -4,7 +4,9 @@
 //! experts with `R_e > 0`. Tokens are gathered per expert, so an inactive (token, expert) pair
 //! costs nothing; a token with no active expert passes through the residual only.
 //! Sparsity comes from a load-balanced L1 regulariser whose coefficient lambda is adapted
-//! every step toward the target sparsity `1 - k/E` ([`RemoeController`]).
+//! every step toward the target sparsity `1 - k/E` ([`RemoeController`]). As in the paper
+//! and its reference code, one lambda serves every layer, driven by the sparsity over all
+//! layers and the whole accumulated batch ([`RouterCount`]).
 
 use serde::{Deserialize, Serialize};
 use tch::nn::Path;
@@ -21,8 +23,28 @@ pub struct RemoeStats {
     /// The load-balanced L1 regulariser `(1/T) sum_t sum_e f_e R_{t,e}`, with
     /// `f_e = E/(k T) sum_t 1{R_{t,e} > 0}` not differentiated (scalar, f32).
     pub reg: Tensor,
-    /// Fraction of zero router outputs over tokens and experts.
-    pub sparsity: f64,
+    /// Zero router outputs over tokens and experts.
+    pub count: RouterCount,
+}
+
+/// Zero router outputs and all router outputs, summed over layers and micro-batches to give
+/// the sparsity of a whole optimizer step.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RouterCount {
+    pub zeros: f64,
+    pub entries: f64,
+}
+
+impl RouterCount {
+    pub fn add(&mut self, other: RouterCount) {
+        self.zeros += other.zeros;
+        self.entries += other.entries;
+    }
+
+    /// Fraction of zero outputs (`None` if nothing was counted).
+    pub fn sparsity(&self) -> Option<f64> {
+        (self.entries > 0.0).then(|| self.zeros / self.entries)
+    }
 }
 
 /// A ReMoE layer: a router and `E` GELU experts.
@@ -106,18 +128,21 @@ impl Remoe {
         let f = &counts * (e as f64 / (self.active * n.max(1)) as f64);
         let reg = (r.to_kind(Kind::Float) * f.unsqueeze(0)).sum(Kind::Float) / n.max(1) as f64;
         let nonzero = counts.sum(Kind::Float).double_value(&[]);
-        RemoeStats { reg, sparsity: 1.0 - nonzero / (n.max(1) * e) as f64 }
+        let entries = (n * e) as f64;
+        RemoeStats { reg, count: RouterCount { zeros: entries - nonzero, entries } }
     }
 }
 
-/// The adaptive coefficient of one layer's regulariser:
-/// `lambda <- lambda * alpha^sign(target - sparsity)` after every training step.
-/// Model state: checkpointed with the weights and reported per layer.
+/// The adaptive coefficient of the regulariser:
+/// `lambda <- lambda * alpha^sign(target - sparsity)` after every training step, with the
+/// sparsity over every ReMoE layer and the whole accumulated batch. Each layer holds a copy
+/// (all equal: they start at lambda_0 and take the same steps) with its own last measured
+/// sparsity for the logs. Model state: checkpointed with the weights.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RemoeController {
     /// Current coefficient lambda (starts at lambda_0).
     pub lambda: f64,
-    /// Sparsity measured at the last update (None before the first).
+    /// This layer's sparsity at the last update (None before the first).
     pub sparsity: Option<f64>,
     /// Target sparsity `1 - k/E`.
     pub target: f64,
@@ -135,9 +160,11 @@ impl RemoeController {
         }
     }
 
-    /// Records a measured sparsity and moves lambda toward the target.
-    pub fn update(&mut self, sparsity: f64) {
-        self.sparsity = Some(sparsity);
+    /// Records this layer's sparsity and moves lambda toward the target by the sparsity over
+    /// all layers, `global`.
+    pub fn update(&mut self, layer: Option<f64>, global: f64) {
+        self.sparsity = layer.or(self.sparsity);
+        let sparsity = global;
         if sparsity < self.target {
             self.lambda *= self.alpha;
         } else if sparsity > self.target {

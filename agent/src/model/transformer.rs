@@ -15,7 +15,7 @@ use super::config::{ActionSpec, Config, FfnKind};
 use super::encoders::GroupHead;
 use super::error::{ModelError, batch_err};
 use super::layers::{LayerNorm, Linear};
-use super::remoe::RemoeController;
+use super::remoe::{RemoeController, RouterCount};
 use crate::quant::QuantizedTensor;
 
 /// A training (or evaluation) batch of `B` sequences of `T` steps from one domain group.
@@ -50,13 +50,32 @@ pub struct ForwardOutput {
     pub aux: Aux,
 }
 
-/// Auxiliary outputs: the ReMoE regularisers and the sparsity each layer measured.
+/// Auxiliary outputs: the ReMoE regularisers and the router outputs each layer counted.
 #[derive(Debug)]
 pub struct Aux {
-    /// `sum_l lambda_l L_reg_l` (scalar f32; zero without ReMoE layers).
+    /// `lambda sum_l L_reg_l` (scalar f32; zero without ReMoE layers).
     pub remoe_loss: Tensor,
-    /// `(layer, measured sparsity)` for every ReMoE layer, in layer order.
-    pub sparsity: Vec<(usize, f64)>,
+    /// `(layer, zero and all router outputs)` for every ReMoE layer, in layer order.
+    pub router: Vec<(usize, RouterCount)>,
+}
+
+/// Router counts per ReMoE layer, summed over the micro-batches of one optimizer step.
+#[derive(Clone, Debug, Default)]
+pub struct RouterTally(BTreeMap<usize, RouterCount>);
+
+impl RouterTally {
+    pub fn add(&mut self, aux: &Aux) {
+        for &(l, c) in &aux.router {
+            self.0.entry(l).or_default().add(c);
+        }
+    }
+
+    /// The count over every layer.
+    pub fn total(&self) -> RouterCount {
+        let mut t = RouterCount::default();
+        self.0.values().for_each(|c| t.add(*c));
+        t
+    }
 }
 
 /// The in-context action model. Owns its [`VarStore`]: parameter names mirror the module
@@ -191,13 +210,13 @@ impl Model {
             self.kind,
         );
         let mut remoe_terms = Vec::new();
-        let mut sparsity = Vec::new();
+        let mut router = Vec::new();
         for (l, block) in self.blocks.iter().enumerate() {
             let (y, stats) = block.forward(&x);
             x = y;
             if let (Some(stats), Some(Some(ctl))) = (stats, self.remoe.get(l)) {
                 remoe_terms.push(stats.reg * ctl.lambda);
-                sparsity.push((l, stats.sparsity));
+                router.push((l, stats.count));
             }
         }
         let remoe_loss = match remoe_terms.len() {
@@ -227,14 +246,16 @@ impl Model {
             None => None,
         };
         let loss = task_loss.as_ref().map(|l| l + &remoe_loss);
-        Ok(ForwardOutput { predictions, task_loss, loss, aux: Aux { remoe_loss, sparsity } })
+        Ok(ForwardOutput { predictions, task_loss, loss, aux: Aux { remoe_loss, router } })
     }
 
-    /// After an optimizer step: feed each ReMoE layer's measured sparsity to its controller.
-    pub fn update_remoe(&mut self, aux: &Aux) {
-        for &(l, s) in &aux.sparsity {
-            if let Some(Some(ctl)) = self.remoe.get_mut(l) {
-                ctl.update(s);
+    /// After an optimizer step: move the one lambda by the sparsity over every ReMoE layer
+    /// and micro-batch of the step, and record each layer's own sparsity.
+    pub fn update_remoe(&mut self, tally: &RouterTally) {
+        let Some(global) = tally.total().sparsity() else { return };
+        for (l, ctl) in self.remoe.iter_mut().enumerate() {
+            if let Some(ctl) = ctl {
+                ctl.update(tally.0.get(&l).and_then(RouterCount::sparsity), global);
             }
         }
     }

@@ -58,6 +58,32 @@ impl OptimConfig {
     }
 }
 
+/// What the model learns to predict at each step.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ActionTarget {
+    /// The action the noisy policy took (Algorithm Distillation): the model imitates the
+    /// whole learning history, noise included.
+    #[default]
+    Taken,
+    /// The demonstrator's own action at that observation (DPT, Vintix II): the model learns to
+    /// act well given the history, whatever the noise made the history do.
+    Demonstrator,
+}
+
+impl std::str::FromStr for ActionTarget {
+    type Err = String;
+
+    /// A flag value: `taken` or `demonstrator`.
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "taken" => Ok(ActionTarget::Taken),
+            "demonstrator" => Ok(ActionTarget::Demonstrator),
+            other => Err(format!("expected `taken` or `demonstrator`, got `{other}`")),
+        }
+    }
+}
+
 /// Everything that defines a training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,6 +111,12 @@ pub struct TrainConfig {
     /// (`family`); evaluation normalises the same way.
     #[serde(default)]
     pub obs_norm: ObsNorm,
+    /// The training target: the action taken (AD) or the demonstrator's (DPT).
+    #[serde(default)]
+    pub target: ActionTarget,
+    /// The training target of a domain group (by group name), where it differs from `target`.
+    #[serde(default)]
+    pub group_target: Vec<(String, ActionTarget)>,
     /// Validate every this many steps (0: only at the end).
     pub eval_every: usize,
     /// Validation batches per evaluation.
@@ -153,6 +185,11 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// The training target of the group named `group`.
+    pub fn target_of(&self, group: &str) -> ActionTarget {
+        self.group_target.iter().find(|(n, _)| n == group).map_or(self.target, |(_, t)| *t)
+    }
+
     /// Windows per micro-batch and steps per window of the group named `group`.
     pub fn batch_shape(&self, group: &str) -> (usize, usize) {
         match self.group_context.iter().find(|(n, _)| n == group) {
@@ -175,6 +212,10 @@ mod tests {
             "checkpoint_every": 0, "group_weights": [], "seed": 0, "device": "cpu"
         }))
         .expect("a config without group_context still reads (it defaults to none)");
+        assert_eq!(cfg.target, ActionTarget::Taken, "configs before --target trained on taken");
+        cfg.group_target = vec![("long".into(), ActionTarget::Demonstrator)];
+        assert_eq!(cfg.target_of("long"), ActionTarget::Demonstrator);
+        assert_eq!(cfg.target_of("other"), ActionTarget::Taken);
         cfg.group_context = vec![("long".into(), 6000), ("mid".into(), 1200)];
         assert_eq!(cfg.batch_shape("other"), (8, 600));
         assert_eq!(cfg.batch_shape("long"), (1, 6000));

@@ -7,6 +7,7 @@ use rand::Rng;
 use rand::seq::SliceRandom;
 use tch::{Device, Kind, Tensor};
 
+use super::config::ActionTarget;
 use crate::model::{ActionSpec, Batch, GroupSpec};
 
 /// The model's domain groups, in the dataset manifest's (sorted) order.
@@ -95,8 +96,15 @@ pub fn split(data: &Dataset, fraction: f64, sparsity: usize, rng: &mut impl Rng)
     Split { train, val }
 }
 
-/// Stack windows of one group into a model batch on `device`.
-pub fn to_batch(windows: &[Window], group: usize, spec: &GroupSpec, device: Device) -> Batch {
+/// Stack windows of one group into a model batch on `device`, with `target`'s actions as the
+/// targets (the context always holds the actions taken).
+pub fn to_batch(
+    windows: &[Window],
+    group: usize,
+    spec: &GroupSpec,
+    target: ActionTarget,
+    device: Device,
+) -> Batch {
     let b = windows.len() as i64;
     let t = windows[0].len as i64;
     let cat = |f: &dyn Fn(&Window) -> &[f32]| -> Vec<f32> {
@@ -107,7 +115,10 @@ pub fn to_batch(windows: &[Window], group: usize, spec: &GroupSpec, device: Devi
     let starts: Vec<u8> = windows.iter().flat_map(|w| w.first.iter().copied()).collect();
     let episode_start = Tensor::from_slice(&starts).reshape([b, t]).to_kind(Kind::Bool);
     let prev = Tensor::from_slice(&cat(&|w| &w.prev_actions));
-    let target = Tensor::from_slice(&cat(&|w| &w.actions));
+    let target = Tensor::from_slice(&match target {
+        ActionTarget::Taken => cat(&|w| &w.actions),
+        ActionTarget::Demonstrator => cat(&|w| &w.demo_actions),
+    });
     let (prev_actions, target_actions) = match spec.action {
         ActionSpec::Continuous { dim } => (prev.reshape([b, t, dim]), target.reshape([b, t, dim])),
         ActionSpec::Discrete { .. } => {

@@ -6,5 +6,5 @@ pub mod data;
 pub mod optim;
 pub mod trainer;
 
-pub use config::{OptimConfig, TrainConfig};
+pub use config::{ActionTarget, OptimConfig, TrainConfig};
 pub use trainer::{RunOptions, StepMetrics, TrainError, config_for, read_metrics, run_name, train};

@@ -19,7 +19,7 @@ use super::checkpoint::{self, TrainState};
 use super::config::TrainConfig;
 use super::data::{Sampler, group_specs, split, to_batch};
 use super::optim::AdamW;
-use crate::model::{Config, Model};
+use crate::model::{Config, Model, RouterTally};
 
 /// A failure of a training run; the message names the file, field or flag.
 #[derive(Debug, thiserror::Error)]
@@ -183,7 +183,7 @@ pub fn train(
     for step in start..end {
         let t0 = Instant::now();
         let mut group_loss: BTreeMap<String, (f64, usize)> = BTreeMap::new();
-        let mut last_aux = None;
+        let mut router = RouterTally::default();
         let mut tokens = 0;
         for _ in 0..cfg.optim.accumulation {
             let g = sampler.pick_group(&mut rng);
@@ -191,7 +191,8 @@ pub fn train(
             let windows =
                 sampler.windows(&split.train, g, batch_size, len, &mut rng).map_err(err)?;
             tokens += batch_size * len;
-            let batch = to_batch(&windows, g, &groups[g], device);
+            let target = cfg.target_of(&groups[g].name);
+            let batch = to_batch(&windows, g, &groups[g], target, device);
             let fwd = tch::autocast(use_bf16, || model.forward(&batch)).map_err(err)?;
             let (Some(loss), Some(task)) = (fwd.loss, fwd.task_loss) else {
                 return Err(err("the model returned no loss for a batch with targets"));
@@ -200,15 +201,13 @@ pub fn train(
             let e = group_loss.entry(groups[g].name.clone()).or_insert((0.0, 0));
             e.0 += task.double_value(&[]);
             e.1 += 1;
-            last_aux = Some(fwd.aux);
+            router.add(&fwd.aux);
         }
         let grad_norm = opt.clip_grad_norm(cfg.optim.grad_clip);
         let lr = cfg.optim.lr_at(step, cfg.steps);
         opt.apply(&cfg.optim, lr);
         opt.zero_grad();
-        if let Some(aux) = &last_aux {
-            model.update_remoe(aux);
-        }
+        model.update_remoe(&router);
         let n: usize = group_loss.values().map(|v| v.1).sum();
         let loss = group_loss.values().map(|v| v.0).sum::<f64>() / n.max(1) as f64;
         if !loss.is_finite() {
@@ -279,7 +278,7 @@ fn validate(
             if windows.is_empty() {
                 break;
             }
-            let batch = to_batch(&windows, g, spec, device);
+            let batch = to_batch(&windows, g, spec, cfg.target_of(&spec.name), device);
             let fwd = tch::no_grad(|| tch::autocast(device.is_cuda(), || model.forward(&batch)))
                 .map_err(err)?;
             if let Some(l) = fwd.task_loss {

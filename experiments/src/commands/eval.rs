@@ -4,7 +4,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use agent::eval::{EvalOptions, EvalReport, TaskSet, evaluate, select_tasks};
+use agent::eval::{
+    Control, EvalOptions, EvalReport, TaskResult, TaskSet, evaluate, exploitation, families,
+    first_and_last, select_tasks,
+};
 use agent::model::Model;
 use agent::quant::DequantMode;
 use agent::train::{TrainConfig, checkpoint};
@@ -29,8 +32,8 @@ pub struct EvalArgs {
     #[arg(long, value_name = "FILE")]
     pub quantized: Option<PathBuf>,
 
-    /// Tasks: train, heldout, shifted (physics beyond the training ranges), or
-    /// FAMILY:JSON[;FAMILY:JSON...].
+    /// Tasks: train (the run's own training tasks), heldout (the families' held-out splits),
+    /// shifted (gravity 10% beyond the run's training range), or FAMILY:JSON[;FAMILY:JSON...].
     #[arg(long, default_value = "heldout")]
     pub tasks: String,
 
@@ -62,6 +65,13 @@ pub struct EvalArgs {
     /// Discrete actions: arg-max instead of sampling from the predicted distribution.
     #[arg(long)]
     pub greedy: bool,
+
+    /// Controls run beside the evaluation with the same tasks, seeds and env resets:
+    /// `zero-reward` (rewards zeroed in the agent's context), `other-task` (the first half
+    /// of the context on another task of the family, the second half scored), a
+    /// comma-separated list, or `none`.
+    #[arg(long, default_value = "zero-reward,other-task")]
+    pub controls: String,
 }
 
 /// The run's config.json.
@@ -140,14 +150,16 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         }
         None => None,
     };
-    let mut families: Vec<String> = data.manifest.tasks.iter().map(|t| t.family.clone()).collect();
-    families.sort();
-    families.dedup();
     let set = TaskSet::parse(&args.tasks).map_err(|e| anyhow!(e))?;
-    let tasks = select_tasks(&set, &families).map_err(|e| anyhow!(e))?;
+    let tasks = select_tasks(&set, &data.manifest).map_err(|e| anyhow!(e))?;
     if tasks.is_empty() {
-        bail!("--tasks {}: no such tasks in the families {}", args.tasks, families.join(", "));
+        bail!(
+            "--tasks {}: no such tasks in the families {}",
+            args.tasks,
+            families(&data.manifest).join(", ")
+        );
     }
+    let controls = Control::parse_list(&args.controls).map_err(|e| anyhow!("--controls {e}"))?;
     let opts = EvalOptions {
         episodes: args.episodes as usize,
         seeds: args.seeds as usize,
@@ -155,13 +167,15 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         reference_episodes: 20,
         greedy: args.greedy,
         obs_norm: cfg.obs_norm,
+        controls,
     };
     let start = std::time::Instant::now();
     eprintln!(
-        "eval: {} tasks x {} seeds x {} episodes ...",
+        "eval: {} tasks x {} seeds x {} episodes, {} control(s) ...",
         tasks.len(),
         opts.seeds,
-        opts.episodes
+        opts.episodes,
+        opts.controls.len()
     );
     let report =
         evaluate(&model, &data, reference.as_ref(), &tasks, &opts).map_err(|e| anyhow!(e))?;
@@ -198,13 +212,113 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     datagen::manifest::write_atomic(path, bytes).map_err(|e| anyhow!(e))
 }
 
-/// First-episode and last-5 normalised returns per family and split, as markdown.
+/// One of the in-context targets, checked on an evaluation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TargetCheck {
+    /// What is measured, e.g. `DarkRoom-v0 heldout: first episode`.
+    pub what: String,
+    pub value: f64,
+    /// The target, e.g. `<= 0.4`.
+    pub target: String,
+    pub met: bool,
+}
+
+/// The in-context targets on held-out tasks. Dark Room families (ADε's rise): the first
+/// episode's mean normalised return at most 0.4 and the last 5's at least 0.8; a goal
+/// exploited within a median of 3 episodes of first reaching it; with rewards zeroed in the
+/// context, the last 5 episodes stay within 0.2 of the agent's first episode. Every other
+/// family: the last 5 episodes at least 0.2 above the first. Families without normalised
+/// scores are skipped.
+pub fn targets(report: &EvalReport) -> Vec<TargetCheck> {
+    let split = "heldout";
+    let mut families: Vec<String> = report
+        .tasks
+        .iter()
+        .filter(|t| t.split == split && t.normalized.is_some())
+        .map(|t| t.family.clone())
+        .collect();
+    families.sort();
+    families.dedup();
+    let mut checks = Vec::new();
+    let mut check = |what: String, value: f64, target: &str, met: bool| {
+        checks.push(TargetCheck { what, value, target: target.into(), met })
+    };
+    for family in families {
+        let Some((first, last, k)) = report.first_and_last(split, Some(&family)) else {
+            continue;
+        };
+        let name = |what: &str| format!("{family} {split}: {what}");
+        let last_name = name(&format!("last {k} of {} episodes", report.episodes));
+        if !family.starts_with("DarkRoom") {
+            check(
+                format!("{last_name} minus first episode"),
+                last - first,
+                ">= 0.2",
+                last - first >= 0.2,
+            );
+            continue;
+        }
+        check(name("first episode"), first, "<= 0.4", first <= 0.4);
+        check(last_name, last, ">= 0.8", last >= 0.8);
+        if let Some(delay) =
+            exploitation(&report.tasks, split, &family).and_then(|s| s.median_delay)
+        {
+            check(
+                name("median episodes from first reward to exploitation"),
+                delay,
+                "<= 3",
+                delay <= 3.0,
+            );
+        }
+        if let Some(c) = report.control(Control::ZeroReward)
+            && let Some((_, zero_last, _)) =
+                first_and_last(&c.tasks, c.episodes, split, Some(&family))
+        {
+            check(
+                name("rewards zeroed in context, last 5 minus the agent's first episode"),
+                zero_last - first,
+                "<= 0.2",
+                zero_last - first <= 0.2,
+            );
+        }
+    }
+    checks
+}
+
+/// A score as `0.123`, or `n/a`.
+fn fmt(v: Option<f64>) -> String {
+    v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "n/a".into())
+}
+
+/// The (family, split) pairs of some results, sorted.
+fn family_splits(tasks: &[TaskResult]) -> Vec<(String, String)> {
+    let mut keys: Vec<(String, String)> =
+        tasks.iter().map(|t| (t.family.clone(), t.split.clone())).collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
+/// The agent and each control, as (name, context episodes before scoring, scored episodes,
+/// results).
+fn conditions(report: &EvalReport) -> Vec<(String, usize, usize, &[TaskResult])> {
+    let mut out = vec![("agent".to_string(), 0, report.episodes, report.tasks.as_slice())];
+    for c in &report.controls {
+        out.push((c.control.name().to_string(), c.first_scored, c.episodes, c.tasks.as_slice()));
+    }
+    out
+}
+
+/// First-episode and last-5 normalised returns per family and split, the controls, the
+/// exploitation measure and the targets, as markdown.
 pub fn summary(report: &EvalReport, run: &Path, secs: f64) -> String {
     let mut s = String::new();
+    let normalised = report.tasks.iter().filter(|t| t.normalized.is_some()).count();
     let _ = writeln!(s, "# In-context evaluation of {}\n", run.display());
     let _ = writeln!(
         s,
-        "{} tasks, {} seeds, {} episodes each, cold start; {:.1} s.\n",
+        "{normalised} tasks with a normalised score (of {} evaluated), {} seeds, {} episodes \
+         each, cold start; {:.1} s.\n",
         report.tasks.len(),
         report.seeds,
         report.episodes,
@@ -212,20 +326,15 @@ pub fn summary(report: &EvalReport, run: &Path, secs: f64) -> String {
     );
     let _ = writeln!(
         s,
-        "| family | split | tasks | first episode | last 5 episodes | raw last 5 | references |"
+        "| family | split | tasks scored | first episode | last 5 episodes | raw last 5 | references |"
     );
     let _ = writeln!(s, "|---|---|---|---|---|---|---|");
-    let mut keys: Vec<(String, String)> =
-        report.tasks.iter().map(|t| (t.family.clone(), t.split.clone())).collect();
-    keys.sort();
-    keys.dedup();
-    for (family, split) in keys {
+    let k = report.episodes.min(5);
+    for (family, split) in family_splits(&report.tasks) {
         let rows: Vec<_> =
             report.tasks.iter().filter(|t| t.family == family && t.split == split).collect();
-        let k = report.episodes.min(5);
-        let fmt = |v: Option<f64>| v.map(|x| format!("{x:.3}")).unwrap_or_else(|| "n/a".into());
+        let scored = rows.iter().filter(|t| t.normalized.is_some()).count();
         let scores = report.first_and_last(&split, Some(&family));
-        let (first, last) = (scores.map(|s| s.0), scores.map(|s| s.1));
         let raw: f64 = rows
             .iter()
             .map(|t| {
@@ -240,12 +349,16 @@ pub fn summary(report: &EvalReport, run: &Path, secs: f64) -> String {
         let mut sources: Vec<&str> = rows.iter().map(|t| t.reference_source.as_str()).collect();
         sources.sort();
         sources.dedup();
+        let count = if scored == rows.len() {
+            scored.to_string()
+        } else {
+            format!("{scored} of {}", rows.len())
+        };
         let _ = writeln!(
             s,
-            "| {family} | {split} | {} | {} | {} | {raw:.3} | {} |",
-            rows.len(),
-            fmt(first),
-            fmt(last),
+            "| {family} | {split} | {count} | {} | {} | {raw:.3} | {} |",
+            fmt(scores.map(|s| s.0)),
+            fmt(scores.map(|s| s.1)),
             sources.join(", ")
         );
     }
@@ -253,7 +366,9 @@ pub fn summary(report: &EvalReport, run: &Path, secs: f64) -> String {
         s,
         "\nNormalised return: (return - random) / (demonstrator - random), mean over tasks then seeds."
     );
-    let checks = report.targets();
+    controls_section(&mut s, report);
+    exploitation_section(&mut s, report);
+    let checks = targets(report);
     if !checks.is_empty() {
         let _ = writeln!(s, "\n| in-context target (held-out tasks) | value | target | met |");
         let _ = writeln!(s, "|---|---|---|---|");
@@ -271,6 +386,76 @@ pub fn summary(report: &EvalReport, run: &Path, secs: f64) -> String {
     s
 }
 
+/// The agent beside each control: first scored episode and last 5, per family and split.
+fn controls_section(s: &mut String, report: &EvalReport) {
+    if report.controls.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n## Controls\n");
+    for c in &report.controls {
+        let _ = writeln!(s, "- `{}`: {}.", c.control.name(), c.description);
+    }
+    let _ = writeln!(
+        s,
+        "\n| family | split | condition | episodes in context before scoring | first scored episode | last 5 |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|");
+    for (family, split) in family_splits(&report.tasks) {
+        for (name, before, episodes, tasks) in conditions(report) {
+            let Some((first, last, _)) = first_and_last(tasks, episodes, &split, Some(&family))
+            else {
+                continue;
+            };
+            let _ =
+                writeln!(s, "| {family} | {split} | {name} | {before} | {first:.3} | {last:.3} |");
+        }
+    }
+}
+
+/// Episodes from first reward to exploitation, for the sparse-reward families.
+fn exploitation_section(s: &mut String, report: &EvalReport) {
+    let mut rows = Vec::new();
+    for (family, split) in family_splits(&report.tasks) {
+        for (name, before, _, tasks) in conditions(report) {
+            if let Some(st) = exploitation(tasks, &split, &family) {
+                rows.push((family.clone(), split.clone(), name, before, st));
+            }
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let _ = writeln!(s, "\n## From first reward to exploitation\n");
+    let _ = writeln!(
+        s,
+        "Per run (task and seed): the first scored episode with a reward, and the first from \
+         then on with a normalised return of at least {}; episodes counted from the first \
+         scored one.\n",
+        agent::eval::EXPLOIT_THRESHOLD
+    );
+    let _ = writeln!(
+        s,
+        "| family | split | condition | runs | never found | found, not exploited | median found | median exploited | median delay | delay when found in 1-10 / 11-20 / 21+ (runs) |"
+    );
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|");
+    let f1 = |v: Option<f64>| v.map(|x| format!("{x:.1}")).unwrap_or_else(|| "n/a".into());
+    for (family, split, name, _, st) in rows {
+        let buckets: Vec<String> =
+            st.delay_by_found.iter().map(|(_, _, n, m)| format!("{} ({n})", f1(*m))).collect();
+        let _ = writeln!(
+            s,
+            "| {family} | {split} | {name} | {} | {} | {} | {} | {} | {} | {} |",
+            st.runs,
+            st.never_found,
+            st.not_exploited,
+            f1(st.median_found),
+            f1(st.median_exploited),
+            f1(st.median_delay),
+            buckets.join(" / ")
+        );
+    }
+}
+
 fn plot(report: &EvalReport, path: &Path) -> Result<()> {
     let mut families: Vec<String> = report.tasks.iter().map(|t| t.family.clone()).collect();
     families.sort();
@@ -282,18 +467,35 @@ fn plot(report: &EvalReport, path: &Path) -> Result<()> {
             report.tasks.iter().filter(|t| &t.family == family).map(|t| t.split.clone()).collect();
         splits.sort();
         splits.dedup();
-        for (i, split) in splits.iter().enumerate() {
-            let c = report.curve(split, Some(family));
-            if c.is_empty() {
-                continue;
+        let mut color = 0;
+        for split in &splits {
+            for (name, before, episodes, tasks) in conditions(report) {
+                let c = agent::eval::curve(tasks, episodes, split, Some(family));
+                if c.is_empty() {
+                    continue;
+                }
+                let x = |e: usize| (before + e + 1) as f64;
+                let agent = name == "agent";
+                series.push(Series {
+                    name: if agent {
+                        format!("agent, {split} tasks (mean, min-max over seeds)")
+                    } else {
+                        format!("control {name}, {split} tasks")
+                    },
+                    points: c.iter().enumerate().map(|(e, v)| (x(e), v.0)).collect(),
+                    band: if agent {
+                        c.iter().enumerate().map(|(e, v)| (x(e), v.1, v.2)).collect()
+                    } else {
+                        vec![]
+                    },
+                    color,
+                    dashed: !agent,
+                });
+                color += 1;
+                if color == 2 {
+                    color = 3; // 2 is the demonstrator's.
+                }
             }
-            series.push(Series {
-                name: format!("agent, {split} tasks (mean, min-max over seeds)"),
-                points: c.iter().enumerate().map(|(e, v)| ((e + 1) as f64, v.0)).collect(),
-                band: c.iter().enumerate().map(|(e, v)| ((e + 1) as f64, v.1, v.2)).collect(),
-                color: i,
-                dashed: false,
-            });
         }
         let x1 = report.episodes as f64;
         series.push(Series {
@@ -312,7 +514,7 @@ fn plot(report: &EvalReport, path: &Path) -> Result<()> {
         });
         panels.push(Panel {
             title: family.clone(),
-            x_label: "episode (cold start, context kept across episodes)".into(),
+            x_label: "episode in context (cold start, context kept across episodes)".into(),
             y_label: "normalised return".into(),
             series,
             y_range: None,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use agent::train::{
-    OptimConfig, RunOptions, TrainConfig, config_for, read_metrics, run_name, train,
+    ActionTarget, OptimConfig, RunOptions, TrainConfig, config_for, read_metrics, run_name, train,
 };
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -79,11 +79,23 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0.1)]
     pub val_fraction: f64,
 
-    /// Observation normalisation: `task` (each task's dataset statistics, Vintix) or
-    /// `family` (pooled over the family's tasks; use it where the statistics reveal the task,
-    /// as Dark Room's mean position reveals the goal).
-    #[arg(long, default_value = "task", value_parser = ["task", "family"])]
+    /// Observation normalisation: `family` (pooled over the family's tasks, so an observation
+    /// means the same in every task, held-out ones included) or `task` (each task's own
+    /// dataset statistics, Vintix's choice; they can reveal the task, as Dark Room's mean
+    /// position reveals the goal).
+    #[arg(long, default_value = "family", value_parser = ["task", "family"])]
     pub obs_norm: String,
+
+    /// Training target: `taken` (the action the noisy policy took, Algorithm Distillation) or
+    /// `demonstrator` (the demonstrator's action at that step, DPT / Vintix II); the context
+    /// holds the actions taken either way.
+    #[arg(long, default_value = "taken", value_parser = ["taken", "demonstrator"])]
+    pub target: String,
+
+    /// Training target of a domain group, as NAME=taken|demonstrator (repeatable), where it
+    /// differs from --target.
+    #[arg(long = "group-target")]
+    pub group_target: Vec<String>,
 
     /// Validate every N steps (0: at the end only).
     #[arg(long, default_value_t = 200)]
@@ -157,6 +169,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 &args.group_context,
                 &data,
             )?;
+            let group_target: Vec<(String, ActionTarget)> = group_pairs(
+                "--group-target",
+                "TARGET",
+                "`taken` or `demonstrator`",
+                &args.group_target,
+                &data,
+            )?;
             let mut model = config_for(&args.preset, &data)?;
             for kv in &args.model_overrides {
                 let (key, value) = kv
@@ -184,6 +203,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 val_fraction: args.val_fraction,
                 obs_norm: ObsNorm::parse(&args.obs_norm)
                     .map_err(|e| anyhow::anyhow!("--obs-norm: {e}"))?,
+                target: args.target.parse().map_err(|e| anyhow::anyhow!("--target: {e}"))?,
+                group_target,
                 eval_every: args.eval_every as usize,
                 eval_batches: 4,
                 checkpoint_every: args.checkpoint_every as usize,
