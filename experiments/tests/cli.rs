@@ -76,3 +76,26 @@ fn a_suite_file_becomes_a_dataset_with_a_table_and_a_figure() {
     assert!(!bad.status.success() && !stderr.contains("panicked"), "{stderr}");
     assert!(stderr.contains(empty.to_str().unwrap()), "{stderr}");
 }
+
+/// `--grad-clip inf` used to be accepted and written into config.json as `null`, which no
+/// later command could read: non-finite float flags are refused before anything runs.
+#[test]
+fn non_finite_float_flags_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("no-data");
+    let data = data.to_str().unwrap();
+    let cases = [
+        ("--grad-clip", "inf", "use 0 for no clipping"),
+        ("--weight-decay", "NaN", "finite"),
+        ("--lr", "inf", "finite"),
+        ("--warmup-fraction", "inf", "finite"),
+        ("--val-fraction", "NaN", "finite"),
+    ];
+    for (flag, value, hint) in cases {
+        let run = icrl(&["train", "--data", data, flag, value, "--runs-dir", data]);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(flag) && stderr.contains(hint), "{flag} {value}: {stderr}");
+    }
+    assert!(!dir.path().join("no-data").exists(), "nothing is written");
+}

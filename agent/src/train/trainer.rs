@@ -96,7 +96,7 @@ pub fn train(
     let run = &opts.run_dir;
     std::fs::create_dir_all(run).map_err(|e| err(format!("{}: {e}", run.display())))?;
     let config_path = run.join("config.json");
-    let text = serde_json::to_string_pretty(cfg).map_err(err)?;
+    let text = cfg.to_json().map_err(err)?;
     if config_path.exists() {
         let old = std::fs::read_to_string(&config_path)
             .map_err(|e| err(format!("{}: {e}", config_path.display())))?;

@@ -52,19 +52,19 @@ pub struct TrainArgs {
     pub context: u64,
 
     /// Peak learning rate (AdamW).
-    #[arg(long, default_value_t = 3e-4)]
+    #[arg(long, default_value_t = 3e-4, value_parser = super::finite_f64)]
     pub lr: f64,
 
     /// Decoupled weight decay on matrices.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = super::finite_f64)]
     pub weight_decay: f64,
 
     /// Fraction of steps spent in linear warmup.
-    #[arg(long, default_value_t = 0.005)]
+    #[arg(long, default_value_t = 0.005, value_parser = super::finite_f64)]
     pub warmup_fraction: f64,
 
     /// Gradient-norm clipping (0: off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = grad_clip)]
     pub grad_clip: f64,
 
     /// Micro-batches accumulated per optimizer step.
@@ -76,7 +76,7 @@ pub struct TrainArgs {
     pub episode_sparsity: u64,
 
     /// Fraction of histories held out for validation.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = super::finite_f64)]
     pub val_fraction: f64,
 
     /// Observation normalisation: `task` (each task's dataset statistics, Vintix) or
@@ -250,6 +250,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `--grad-clip`: a finite norm >= 0 (infinity is not "no clipping"; 0 is).
+fn grad_clip(text: &str) -> Result<f64, String> {
+    match super::finite_f64(text) {
+        Ok(v) if v >= 0.0 => Ok(v),
+        _ => Err(format!("expected a finite norm >= 0, got `{text}`; use 0 for no clipping")),
+    }
 }
 
 /// `NAME=VALUE` flags keyed by a dataset's domain group (`--group-weight`, `--group-context`):
