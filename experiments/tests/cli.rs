@@ -99,3 +99,19 @@ fn non_finite_float_flags_are_refused_by_name() {
     }
     assert!(!dir.path().join("no-data").exists(), "nothing is written");
 }
+
+/// `--name ../x` put the run folder outside `--runs-dir`: a name must be one plain folder.
+#[test]
+fn a_run_name_outside_the_runs_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("no-data");
+    let runs = dir.path().join("runs");
+    let (data, runs) = (data.to_str().unwrap(), runs.to_str().unwrap());
+    for name in ["../escaped", "/abs", ".hidden", ""] {
+        let run = icrl(&["train", "--data", data, "--runs-dir", runs, "--name", name]);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{name}: {stderr}");
+        assert!(stderr.contains("--name") && stderr.contains("folder name"), "{name}: {stderr}");
+    }
+    assert!(!dir.path().join("escaped").exists());
+}

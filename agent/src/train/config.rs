@@ -270,6 +270,19 @@ mod tests {
         }
     }
 
+    /// A suite named `../escaped` or `/abs` put its training runs outside `--runs-dir`.
+    #[test]
+    fn run_names_are_one_folder_inside_the_runs_folder() {
+        let mut cfg = tiny_config();
+        for suite in ["../escaped", "/abs", "a/../../b", ".."] {
+            cfg.suite = suite.into();
+            let name = crate::train::run_name(&cfg);
+            let path = std::path::Path::new(&name);
+            assert_eq!(path.components().count(), 1, "{suite}: {name}");
+            assert!(path.is_relative() && !name.starts_with('.'), "{suite}: {name}");
+        }
+    }
+
     #[test]
     fn warmup_then_cosine() {
         let o = OptimConfig { lr: 1.0, min_lr: 0.1, warmup_fraction: 0.1, ..Default::default() };

@@ -8,6 +8,7 @@ use agent::train::{
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use datagen::dataset::{Dataset, ObsNorm};
+use datagen::suite::{MAX_NAME_LEN, is_safe_name, safe_name};
 
 use crate::plot::{Panel, Series, save_panels};
 
@@ -128,6 +129,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     if args.threads > 0 {
         tch::set_num_threads(args.threads);
+    }
+    if let Some(name) = args.name.as_deref().filter(|n| !is_safe_name(n)) {
+        bail!(
+            "--name {name:?}: expected a folder name of ASCII letters, digits, `-`, `_` and `.` \
+             (not first), at most {MAX_NAME_LEN} characters (e.g. {:?})",
+            safe_name(name)
+        );
     }
     let (cfg, run_dir) = match &args.resume {
         Some(run) => {
