@@ -20,8 +20,7 @@ use crate::progress::Progress;
 use crate::schedule::{NoisePoint, calibrate, linearity_r2};
 use crate::searcher::GridSearcher;
 use crate::suite::{
-    DemonstratorSpec, NoiseSpec, SplitName, Suite, SuiteEntry, TaskSelection, derive_seed,
-    ppo_config, task_slug,
+    DemonstratorSpec, NoiseSpec, Suite, SuiteEntry, derive_seed, ppo_config, task_slug,
 };
 
 /// Episodes used to measure the demonstrator's and the random policy's mean return.
@@ -88,14 +87,7 @@ pub fn plan(suite: &Suite) -> Result<Vec<Job>, GenerateError> {
                 "custom"
             }
         };
-        let tasks: Vec<Task> = match &entry.tasks {
-            TaskSelection::Split(SplitName::Train) => train.clone(),
-            TaskSelection::Split(SplitName::Heldout) => heldout.clone(),
-            TaskSelection::Split(SplitName::All) => train.iter().chain(&heldout).cloned().collect(),
-            TaskSelection::List(list) => list.clone(),
-        };
-        let tasks: Vec<Task> =
-            tasks.into_iter().take(entry.max_tasks.unwrap_or(usize::MAX)).collect();
+        let tasks = entry.tasks(family);
         for task in tasks {
             let file = format!("{}__{}.h5", entry.env, task_slug(&task));
             let seed = derive_seed(suite.seed, jobs.len() as u64);

@@ -115,3 +115,36 @@ fn a_run_name_outside_the_runs_folder_is_refused() {
     }
     assert!(!dir.path().join("escaped").exists());
 }
+
+/// Sizes of 10^12 and task parameters were checked only once work had started (an abort,
+/// "capacity overflow", or a folder tied to a suite that could never run): every value is
+/// checked before the output folder is touched.
+#[test]
+fn bad_suites_and_sizes_are_refused_before_the_folder_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite.json");
+    std::fs::write(
+        &suite,
+        r#"{"name": "bad", "seed": 0, "entries": [{"env": "CartPole-v1",
+            "tasks": [{"length": -1.0}], "demonstrator": {"kind": "ppo"},
+            "histories_per_task": 1, "transitions_per_history": 1000,
+            "noise": {"mode": "calibrated", "grid": 11, "episodes": 2, "tail": 0.1}}]}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let (suite, out) = (suite.to_str().unwrap(), out.to_str().unwrap());
+    let run = icrl(&["datagen", "--suite", suite, "--out", out, "--quiet"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("`length`"), "{stderr}");
+    assert!(!dir.path().join("out").exists(), "the folder is not created, nor tied to the suite");
+    let cases = [
+        ("--histories", "18446744073709551615", "100000"),
+        ("--transitions", "100000000000000", "100000000"),
+    ];
+    for (flag, value, bound) in cases {
+        let run = icrl(&["datagen", "--suite", "dark-room", "--out", out, flag, value]);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{flag}: {stderr}");
+        assert!(stderr.contains(flag) && stderr.contains(bound), "{flag}: {stderr}");
+    }
+}

@@ -4,9 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use datagen::generate::{GenerateOptions, generate};
+use datagen::generate::{GenerateOptions, generate, plan};
 use datagen::manifest::write_atomic;
-use datagen::suite::Suite;
+use datagen::suite::{MAX_HISTORIES_PER_TASK, MAX_TRANSITIONS_PER_HISTORY, Suite};
 
 #[derive(Args, Debug)]
 pub struct DatagenArgs {
@@ -24,11 +24,11 @@ pub struct DatagenArgs {
     pub seed: Option<u64>,
 
     /// Transitions per history for every entry (overrides the suite's).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_TRANSITIONS_PER_HISTORY as u64))]
     pub transitions: Option<u64>,
 
     /// Learning histories per task for every entry (overrides the suite's).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_HISTORIES_PER_TASK as u64))]
     pub histories: Option<u64>,
 
     /// Worker threads, one task each (default: all cores).
@@ -82,6 +82,8 @@ pub fn run(args: &DatagenArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&suite)?);
         return Ok(());
     }
+    // Everything is checked before the folder is created and tied to the suite.
+    plan(&suite)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     // A folder belongs to one suite: resuming with other settings would mix datasets.
