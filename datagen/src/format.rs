@@ -100,10 +100,64 @@ pub fn observation_stats(histories: &[History], obs_dim: usize) -> (Vec<f32>, Ve
     (mean.into_iter().map(|m| m as f32).collect(), std)
 }
 
+/// The first value of `file` the format forbids, described by field: a non-finite number in
+/// any array or statistic, or an observation std or reward scale that is not positive.
+/// Writers and readers both check it, so no NaN reaches a dataset or a training run.
+pub fn first_bad_value(file: &TaskFile) -> Option<String> {
+    let m = &file.meta;
+    let scalars = [
+        ("demonstrator_return", m.demonstrator_return),
+        ("random_return", m.random_return),
+        ("reward_scale", m.reward_scale),
+    ];
+    if let Some((name, v)) = scalars.iter().find(|(_, v)| !v.is_finite()) {
+        return Some(format!("attribute `{name}` is {v}, expected a finite number"));
+    }
+    if m.reward_scale <= 0.0 {
+        return Some(format!("attribute `reward_scale` is {}, expected > 0", m.reward_scale));
+    }
+    let vectors =
+        [("obs_mean", &m.obs_mean), ("action_low", &m.action_low), ("action_high", &m.action_high)];
+    if let Some((name, i)) = vectors.iter().find_map(|(n, v)| Some((n, first_non_finite(v)?))) {
+        return Some(format!("attribute `{name}` holds a non-finite value at index {i}"));
+    }
+    if let Some(i) = m.obs_std.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
+        return Some(format!(
+            "attribute `obs_std` is {} at index {i}, expected a finite number > 0",
+            m.obs_std[i]
+        ));
+    }
+    file.histories.iter().enumerate().find_map(|(k, h)| {
+        let arrays = [
+            ("observations", &h.observations, h.obs_dim),
+            ("actions", &h.actions, h.act_dim),
+            ("demo_actions", &h.demo_actions, h.act_dim),
+            ("rewards", &h.rewards, 1),
+            ("eps", &h.eps, 1),
+        ];
+        arrays.iter().find_map(|(name, values, width)| {
+            let i = first_non_finite(values)?;
+            Some(format!(
+                "dataset `histories/{k:06}/{name}` holds a non-finite value ({}) at row {}",
+                values[i],
+                i / width.max(&1)
+            ))
+        })
+    })
+}
+
+fn first_non_finite(values: &[f32]) -> Option<usize> {
+    values.iter().position(|x| !x.is_finite())
+}
+
 /// Write a task file atomically: everything goes to a temporary file in the same folder,
 /// which is renamed over `path` only when complete, so a killed run never leaves a file that
-/// looks finished.
+/// looks finished. A file holding a value the format forbids ([`first_bad_value`]) is
+/// refused before anything is written.
 pub fn write_task_file(path: &Path, file: &TaskFile) -> Result<(), FormatError> {
+    if let Some(bad) = first_bad_value(file) {
+        return Err(invalid(path, format!("refusing to write: {bad}")));
+    }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().ok_or_else(|| invalid(path, "not a file path"))?;
     let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));

@@ -189,3 +189,21 @@ fn files_are_checked_against_the_manifest() {
         assert!(err.contains("task.h5") && err.contains(says), "{err}");
     }
 }
+
+/// A CartPole task of length 1e-308 used to produce a dataset of NaN observations: nothing
+/// non-finite is ever written.
+#[test]
+fn non_finite_values_are_never_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("task.h5");
+    let mut file = task_file(5);
+    file.histories[1].observations[7] = f32::NAN;
+    let err = write_task_file(&path, &file).unwrap_err().to_string();
+    assert!(err.contains("task.h5") && err.contains("histories/000001/observations"), "{err}");
+    assert!(err.contains("row 7"), "{err}");
+    let mut file = task_file(5);
+    file.meta.obs_std[0] = 0.0;
+    let err = write_task_file(&path, &file).unwrap_err().to_string();
+    assert!(err.contains("obs_std"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing is left behind");
+}
