@@ -289,7 +289,11 @@ pub fn read_task_file_expecting(
         .iter()
         .map(|(name, g)| read_history(path, g, name, &meta))
         .collect::<Result<_, _>>()?;
-    Ok(TaskFile { meta, histories })
+    let file = TaskFile { meta, histories };
+    match first_bad_value(&file) {
+        Some(bad) => Err(invalid(path, bad)),
+        None => Ok(file),
+    }
 }
 
 /// An open task file whose attributes and declared layout are checked.

@@ -207,3 +207,33 @@ fn non_finite_values_are_never_written() {
     assert!(err.contains("obs_std"), "{err}");
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing is left behind");
 }
+
+/// NaN data, a zero observation std or a NaN reward scale used to surface only as "loss
+/// became NaN at step 0"; the reader names the file and field.
+#[test]
+fn non_finite_or_degenerate_values_are_refused_on_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = task_file(9).histories[0].len();
+    let nan = with_dataset(dir.path(), "rewards", |g| {
+        let mut rewards = vec![0f32; rows];
+        rewards[3] = f32::INFINITY;
+        g.new_dataset_builder().with_data(&rewards).create("rewards")
+    });
+    let err = read_task_file(&nan).unwrap_err().to_string();
+    assert!(
+        err.contains("hostile-rewards.h5") && err.contains("histories/000000/rewards"),
+        "{err}"
+    );
+    type Spoil = fn(&hdf5::File);
+    let attrs: [(&str, Spoil); 2] = [
+        ("obs_std", |f| f.attr("obs_std").unwrap().write_raw(&[0f32]).unwrap()),
+        ("reward_scale", |f| f.attr("reward_scale").unwrap().write_scalar(&f64::NAN).unwrap()),
+    ];
+    for (name, spoil) in attrs {
+        let path = dir.path().join(format!("{name}.h5"));
+        write_task_file(&path, &task_file(9)).unwrap();
+        spoil(&hdf5::File::open_rw(&path).unwrap());
+        let err = read_task_file(&path).unwrap_err().to_string();
+        assert!(err.contains(&format!("{name}.h5")) && err.contains(&format!("`{name}`")), "{err}");
+    }
+}
