@@ -5,7 +5,9 @@ use std::path::{Component, Path, PathBuf};
 
 use rand::Rng;
 
-use crate::format::{Expected, FormatError, MIN_OBS_STD, TaskMeta, read_task_file_expecting};
+use crate::format::{
+    Expected, FormatError, MIN_OBS_STD, TaskMeta, inspect_task_file, read_task_file_expecting,
+};
 use crate::history::History;
 use crate::manifest::{Manifest, ManifestError, ManifestTask};
 
@@ -100,6 +102,23 @@ impl Dataset {
             });
         }
         Ok(Dataset { dir: dir.to_path_buf(), manifest, tasks })
+    }
+
+    /// Check every task file `dir`'s manifest lists without keeping it: its declared layout
+    /// against the manifest (quick), or, with `full`, every value too (each file is read).
+    /// The error names the first bad file.
+    pub fn verify(dir: &Path, full: bool) -> Result<Manifest, DatasetError> {
+        let manifest = Manifest::read(dir)?;
+        for t in &manifest.tasks {
+            let (path, expected) = listed_file(dir, &manifest, t)?;
+            let meta = if full {
+                read_task_file_expecting(&path, Some(&expected))?.meta
+            } else {
+                inspect_task_file(&path, Some(&expected))?
+            };
+            check_listing(&path, &meta, t)?;
+        }
+        Ok(manifest)
     }
 
     /// Task indices of a domain group.

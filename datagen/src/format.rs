@@ -296,6 +296,16 @@ pub fn read_task_file_expecting(
     }
 }
 
+/// Every check of [`read_task_file_expecting`] that needs no array read (attributes, types,
+/// shapes, sizes against the stored bytes and the manifest): a quick check of a whole
+/// dataset folder. Returns the file's attributes.
+pub fn inspect_task_file(
+    path: &Path,
+    expected: Option<&Expected>,
+) -> Result<TaskMeta, FormatError> {
+    open_checked(path, expected).map(|c| c.meta)
+}
+
 /// An open task file whose attributes and declared layout are checked.
 struct Checked {
     /// Kept open while its groups are read.

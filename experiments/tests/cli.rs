@@ -30,12 +30,10 @@ fn icrl(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_icrl")).args(args).output().expect("starting icrl")
 }
 
-/// A suite file through `icrl datagen`, then `icrl dataset info` and `icrl dataset plot` on
-/// its folder: the table counts what was written and the figure is a PNG of the size asked.
-#[test]
-fn a_suite_file_becomes_a_dataset_with_a_table_and_a_figure() {
-    let dir = tempfile::tempdir().unwrap();
-    let suite = dir.path().join("suite.json");
+/// A small Dark Room dataset (3 tasks, 2 histories of 400 steps) made by `icrl datagen` in
+/// `dir/data`.
+fn small_dataset(dir: &std::path::Path) -> String {
+    let suite = dir.join("suite.json");
     std::fs::write(
         &suite,
         r#"{"name": "cli-test", "seed": 3, "entries": [{"env": "DarkRoom-v0", "tasks": "train",
@@ -44,10 +42,20 @@ fn a_suite_file_becomes_a_dataset_with_a_table_and_a_figure() {
             "schedule": {"kind": "linear", "start": 1.0, "end": 0.0, "f": 0.2}}}]}"#,
     )
     .unwrap();
-    let data = dir.path().join("data");
-    let (suite, data) = (suite.to_str().unwrap(), data.to_str().unwrap());
-    let run = icrl(&["datagen", "--suite", suite, "--out", data, "--jobs", "2", "--quiet"]);
+    let data = dir.join("data").to_str().unwrap().to_string();
+    let suite = suite.to_str().unwrap();
+    let run = icrl(&["datagen", "--suite", suite, "--out", &data, "--jobs", "2", "--quiet"]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    data
+}
+
+/// A suite file through `icrl datagen`, then `icrl dataset info` and `icrl dataset plot` on
+/// its folder: the table counts what was written and the figure is a PNG of the size asked.
+#[test]
+fn a_suite_file_becomes_a_dataset_with_a_table_and_a_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_dataset(dir.path());
+    let data = data.as_str();
 
     let info = icrl(&["dataset", "info", data]);
     let table = String::from_utf8_lossy(&info.stdout);
@@ -114,6 +122,39 @@ fn a_run_name_outside_the_runs_folder_is_refused() {
         assert!(stderr.contains("--name") && stderr.contains("folder name"), "{name}: {stderr}");
     }
     assert!(!dir.path().join("escaped").exists());
+}
+
+/// `icrl dataset info` read only the manifest and exited 0 on a folder whose task files were
+/// truncated or missing; it now checks every file (`--verify`: every value too).
+#[test]
+fn dataset_info_names_a_truncated_or_missing_task_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_dataset(dir.path());
+    let info = |extra: &[&str]| {
+        let out = icrl(&[&["dataset", "info", data.as_str()], extra].concat());
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    assert!(info(&[]).0 && info(&["--verify"]).0);
+    let mut files: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "h5"))
+        .collect();
+    files.sort();
+    let bytes = std::fs::read(&files[0]).unwrap();
+    std::fs::write(&files[0], &bytes[..bytes.len() / 2]).unwrap();
+    let name = |p: &std::path::PathBuf| p.file_name().unwrap().to_string_lossy().to_string();
+    for extra in [&[][..], &["--verify"][..]] {
+        let (ok, stderr) = info(extra);
+        assert!(!ok && stderr.contains(&name(&files[0])), "{extra:?}: {stderr}");
+    }
+    std::fs::write(&files[0], &bytes).unwrap();
+    std::fs::remove_file(&files[1]).unwrap();
+    let (ok, stderr) = info(&[]);
+    assert!(
+        !ok && stderr.contains(&name(&files[1])) && stderr.contains("no such file"),
+        "{stderr}"
+    );
 }
 
 /// Sizes of 10^12 and task parameters were checked only once work had started (an abort,
