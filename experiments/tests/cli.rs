@@ -157,6 +157,25 @@ fn dataset_info_names_a_truncated_or_missing_task_file() {
     );
 }
 
+/// With `RUST_BACKTRACE=1` in the environment (set on many machines), an error returned
+/// from `main` printed `Error: ...` and a stack backtrace; it is one `icrl: ...` line.
+#[test]
+fn errors_print_one_message_without_a_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let out = Command::new(env!("CARGO_BIN_EXE_icrl"))
+        .args(["dataset", "info", missing.to_str().unwrap()])
+        .env("RUST_BACKTRACE", "1")
+        .env("RUST_LIB_BACKTRACE", "1")
+        .output()
+        .expect("starting icrl");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("icrl: ") && stderr.contains(missing.to_str().unwrap()), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!stderr.contains("backtrace") && !stderr.contains("Error:"), "{stderr}");
+}
+
 /// Sizes of 10^12 and task parameters were checked only once work had started (an abort,
 /// "capacity overflow", or a folder tied to a suite that could never run): every value is
 /// checked before the output folder is touched.
