@@ -208,3 +208,30 @@ fn bad_suites_and_sizes_are_refused_before_the_folder_is_touched() {
         assert!(stderr.contains(flag) && stderr.contains(bound), "{flag}: {stderr}");
     }
 }
+
+/// A second `icrl datagen` on a folder in use deleted the first one's temporary files: the
+/// folder is locked, and the second writer is told which process holds it.
+#[test]
+fn a_folder_in_use_is_refused_naming_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let temporary = out.join(".DarkRoom-v0__goal-1-1.h5.tmp");
+    std::fs::write(&temporary, b"being written").unwrap();
+    let lock = datagen::lock::FolderLock::acquire(&out).unwrap();
+    let pid = format!("PID {}", std::process::id());
+    let run = icrl(&["datagen", "--suite", "dark-room", "--out", out.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains(&pid), "{stderr}");
+    assert!(temporary.exists(), "the holder's temporary file is kept");
+    // The same for a training run's folder.
+    let data = small_dataset(dir.path());
+    let runs = dir.path().join("runs");
+    std::fs::create_dir_all(runs.join("held")).unwrap();
+    let held = datagen::lock::FolderLock::acquire(&runs.join("held")).unwrap();
+    let runs = runs.to_str().unwrap();
+    let run = icrl(&["train", "--data", &data, "--runs-dir", runs, "--name", "held", "--quiet"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains(&pid), "{stderr}");
+    drop((lock, held));
+}

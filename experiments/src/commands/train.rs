@@ -8,6 +8,7 @@ use agent::train::{
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use datagen::dataset::{Dataset, ObsNorm};
+use datagen::lock::FolderLock;
 use datagen::suite::{MAX_NAME_LEN, is_safe_name, safe_name};
 
 use crate::plot::{Panel, Series, save_panels};
@@ -213,6 +214,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             (cfg, dir)
         }
     };
+    // One run per folder: a second `train` on it (a resume, or the same --name) is refused
+    // while this one runs.
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    let _lock = FolderLock::acquire(&run_dir)?;
     let data = Dataset::open(std::path::Path::new(&cfg.data))
         .with_context(|| format!("opening dataset {}", cfg.data))?;
     // Counted from the config (exact; equal to the built model's count, a tested identity).
