@@ -1,13 +1,15 @@
 //! The training-side reader: a dataset folder (manifest + task files) in memory, and random
 //! windows of consecutive steps that run across episode boundaries.
 
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use rand::Rng;
 
-use crate::format::{FormatError, MIN_OBS_STD, TaskMeta, read_task_file};
+use crate::format::{
+    Expected, FormatError, MIN_OBS_STD, TaskMeta, inspect_task_file, read_task_file_expecting,
+};
 use crate::history::History;
-use crate::manifest::{Manifest, ManifestError};
+use crate::manifest::{Manifest, ManifestError, ManifestTask};
 
 /// A dataset folder that could not be opened; the message names the file.
 #[derive(Debug, thiserror::Error)]
@@ -92,17 +94,9 @@ impl Dataset {
         let manifest = Manifest::read(dir)?;
         let mut tasks = Vec::with_capacity(manifest.tasks.len());
         for t in &manifest.tasks {
-            let path = dir.join(&t.file);
-            let file = read_task_file(&path)?;
-            if file.meta.group != t.group || file.meta.family != t.family {
-                return Err(DatasetError::Invalid {
-                    path,
-                    message: format!(
-                        "file says {} / group {}, the manifest says {} / group {}",
-                        file.meta.family, file.meta.group, t.family, t.group
-                    ),
-                });
-            }
+            let (path, expected) = listed_file(dir, &manifest, t)?;
+            let file = read_task_file_expecting(&path, Some(&expected))?;
+            check_listing(&path, &file.meta, t)?;
             tasks.push(TaskData {
                 file: t.file.clone(),
                 meta: file.meta,
@@ -110,6 +104,23 @@ impl Dataset {
             });
         }
         Ok(Dataset { dir: dir.to_path_buf(), manifest, tasks })
+    }
+
+    /// Check every task file `dir`'s manifest lists without keeping it: its declared layout
+    /// against the manifest (quick), or, with `full`, every value too (each file is read).
+    /// The error names the first bad file.
+    pub fn verify(dir: &Path, full: bool) -> Result<Manifest, DatasetError> {
+        let manifest = Manifest::read(dir)?;
+        for t in &manifest.tasks {
+            let (path, expected) = listed_file(dir, &manifest, t)?;
+            let meta = if full {
+                read_task_file_expecting(&path, Some(&expected))?.meta
+            } else {
+                inspect_task_file(&path, Some(&expected))?
+            };
+            check_listing(&path, &meta, t)?;
+        }
+        Ok(manifest)
     }
 
     /// Task indices of a domain group.
@@ -252,6 +263,50 @@ impl Dataset {
         }
         unreachable!("k < total")
     }
+}
+
+/// The path of a task file the manifest lists (a plain file name inside `dir`), and what
+/// the manifest says of it.
+fn listed_file(
+    dir: &Path,
+    manifest: &Manifest,
+    t: &ManifestTask,
+) -> Result<(PathBuf, Expected), DatasetError> {
+    let invalid = |message: String| DatasetError::Invalid { path: Manifest::path(dir), message };
+    let mut parts = Path::new(&t.file).components();
+    if !matches!((parts.next(), parts.next()), (Some(Component::Normal(_)), None)) {
+        return Err(invalid(format!(
+            "task file `{}` is not a file name inside the folder",
+            t.file
+        )));
+    }
+    let Some(group) = manifest.groups.get(&t.group) else {
+        return Err(invalid(format!(
+            "task {} is in group `{}`, which `groups` lacks",
+            t.file, t.group
+        )));
+    };
+    let expected = Expected {
+        obs_dim: group.obs_dim,
+        act_dim: group.act_dim,
+        histories: t.histories,
+        transitions: t.transitions,
+    };
+    Ok((dir.join(&t.file), expected))
+}
+
+/// The file's family and group are the ones the manifest lists it under.
+fn check_listing(path: &Path, meta: &TaskMeta, t: &ManifestTask) -> Result<(), DatasetError> {
+    if meta.group != t.group || meta.family != t.family {
+        return Err(DatasetError::Invalid {
+            path: path.to_path_buf(),
+            message: format!(
+                "file says {} / group {}, the manifest says {} / group {}",
+                meta.family, meta.group, t.family, t.group
+            ),
+        });
+    }
+    Ok(())
 }
 
 /// The start positions of windows of one length over some histories (see

@@ -4,7 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use hdf5::types::VarLenUnicode;
+use hdf5::H5Type;
+use hdf5::types::{TypeDescriptor, VarLenUnicode};
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
@@ -99,10 +100,64 @@ pub fn observation_stats(histories: &[History], obs_dim: usize) -> (Vec<f32>, Ve
     (mean.into_iter().map(|m| m as f32).collect(), std)
 }
 
+/// The first value of `file` the format forbids, described by field: a non-finite number in
+/// any array or statistic, or an observation std or reward scale that is not positive.
+/// Writers and readers both check it, so no NaN reaches a dataset or a training run.
+pub fn first_bad_value(file: &TaskFile) -> Option<String> {
+    let m = &file.meta;
+    let scalars = [
+        ("demonstrator_return", m.demonstrator_return),
+        ("random_return", m.random_return),
+        ("reward_scale", m.reward_scale),
+    ];
+    if let Some((name, v)) = scalars.iter().find(|(_, v)| !v.is_finite()) {
+        return Some(format!("attribute `{name}` is {v}, expected a finite number"));
+    }
+    if m.reward_scale <= 0.0 {
+        return Some(format!("attribute `reward_scale` is {}, expected > 0", m.reward_scale));
+    }
+    let vectors =
+        [("obs_mean", &m.obs_mean), ("action_low", &m.action_low), ("action_high", &m.action_high)];
+    if let Some((name, i)) = vectors.iter().find_map(|(n, v)| Some((n, first_non_finite(v)?))) {
+        return Some(format!("attribute `{name}` holds a non-finite value at index {i}"));
+    }
+    if let Some(i) = m.obs_std.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
+        return Some(format!(
+            "attribute `obs_std` is {} at index {i}, expected a finite number > 0",
+            m.obs_std[i]
+        ));
+    }
+    file.histories.iter().enumerate().find_map(|(k, h)| {
+        let arrays = [
+            ("observations", &h.observations, h.obs_dim),
+            ("actions", &h.actions, h.act_dim),
+            ("demo_actions", &h.demo_actions, h.act_dim),
+            ("rewards", &h.rewards, 1),
+            ("eps", &h.eps, 1),
+        ];
+        arrays.iter().find_map(|(name, values, width)| {
+            let i = first_non_finite(values)?;
+            Some(format!(
+                "dataset `histories/{k:06}/{name}` holds a non-finite value ({}) at row {}",
+                values[i],
+                i / width.max(&1)
+            ))
+        })
+    })
+}
+
+fn first_non_finite(values: &[f32]) -> Option<usize> {
+    values.iter().position(|x| !x.is_finite())
+}
+
 /// Write a task file atomically: everything goes to a temporary file in the same folder,
 /// which is renamed over `path` only when complete, so a killed run never leaves a file that
-/// looks finished.
+/// looks finished. A file holding a value the format forbids ([`first_bad_value`]) is
+/// refused before anything is written.
 pub fn write_task_file(path: &Path, file: &TaskFile) -> Result<(), FormatError> {
+    if let Some(bad) = first_bad_value(file) {
+        return Err(invalid(path, format!("refusing to write: {bad}")));
+    }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().ok_or_else(|| invalid(path, "not a file path"))?;
     let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
@@ -197,15 +252,120 @@ fn write_2d(g: &hdf5::Group, name: &str, data: &[f32], t: usize, width: usize) -
     Ok(())
 }
 
-/// Read and validate a task file. Any missing field, wrong version or inconsistent shape is
-/// an error naming the file and what was expected.
+/// What a dataset's manifest says of a task file. [`read_task_file_expecting`] checks the
+/// file's declared sizes against it before any array is read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Expected {
+    pub obs_dim: usize,
+    pub act_dim: usize,
+    pub histories: usize,
+    pub transitions: usize,
+}
+
+/// Largest observation or action width a file may declare.
+pub const MAX_DIM: usize = 1 << 16;
+/// Largest number of values one dataset may declare (16 GiB of f32).
+pub const MAX_VALUES: u64 = 1 << 32;
+/// Deflate shrinks data at most about 1032:1, so a dataset declaring many more bytes than
+/// the file stores for it is truncated or forged; it is refused before it is read.
+const MAX_COMPRESSION: u64 = 1100;
+/// Stored-size slack for tiny datasets.
+const STORAGE_SLACK: u64 = 4096;
+
+/// Read and validate a task file. Any missing field, wrong version, type or inconsistent
+/// shape is an error naming the file and what was expected; declared sizes are checked
+/// (against the stored bytes) before anything is allocated.
 pub fn read_task_file(path: &Path) -> Result<TaskFile, FormatError> {
+    read_task_file_expecting(path, None)
+}
+
+/// [`read_task_file`], also checking the file against what the manifest says of it.
+pub fn read_task_file_expecting(
+    path: &Path,
+    expected: Option<&Expected>,
+) -> Result<TaskFile, FormatError> {
+    let Checked { meta, histories, .. } = open_checked(path, expected)?;
+    let histories = histories
+        .iter()
+        .map(|(name, g)| read_history(path, g, name, &meta))
+        .collect::<Result<_, _>>()?;
+    let file = TaskFile { meta, histories };
+    match first_bad_value(&file) {
+        Some(bad) => Err(invalid(path, bad)),
+        None => Ok(file),
+    }
+}
+
+/// Every check of [`read_task_file_expecting`] that needs no array read (attributes, types,
+/// shapes, sizes against the stored bytes and the manifest): a quick check of a whole
+/// dataset folder. Returns the file's attributes.
+pub fn inspect_task_file(
+    path: &Path,
+    expected: Option<&Expected>,
+) -> Result<TaskMeta, FormatError> {
+    open_checked(path, expected).map(|c| c.meta)
+}
+
+/// An open task file whose attributes and declared layout are checked.
+struct Checked {
+    /// Kept open while its groups are read.
+    _file: hdf5::File,
+    meta: TaskMeta,
+    /// Each history's group, by name, in order.
+    histories: Vec<(String, hdf5::Group)>,
+}
+
+/// Open a task file and check everything but the arrays' values.
+fn open_checked(path: &Path, expected: Option<&Expected>) -> Result<Checked, FormatError> {
     if !path.exists() {
         return Err(invalid(path, "no such file"));
     }
-    let h5 = |source| FormatError::Hdf5 { path: path.to_path_buf(), source };
     let f = hdf5::File::open(path)
         .map_err(|e| invalid(path, format!("not a readable HDF5 file ({e})")))?;
+    let meta = read_meta(&f, path)?;
+    check_dims(path, &meta, expected)?;
+    let expected_histories = attr_u64(&f, path, "num_histories")?;
+    let group = f.group("histories").map_err(|_| invalid(path, "group `histories` missing"))?;
+    let mut names = group
+        .member_names()
+        .map_err(|source| FormatError::Hdf5 { path: path.to_path_buf(), source })?;
+    names.sort();
+    if names.len() as u64 != expected_histories {
+        return Err(invalid(
+            path,
+            format!(
+                "{} histories stored, attribute num_histories says {expected_histories}",
+                names.len()
+            ),
+        ));
+    }
+    let mut groups = Vec::with_capacity(names.len());
+    let mut rows = 0usize;
+    for name in names {
+        let g = group
+            .group(&name)
+            .map_err(|_| invalid(path, format!("`histories/{name}` is not a group")))?;
+        rows = rows.saturating_add(history_rows(path, &g, &name, &meta)?);
+        groups.push((name, g));
+    }
+    if let Some(want) = expected {
+        if groups.len() != want.histories || rows != want.transitions {
+            return Err(invalid(
+                path,
+                format!(
+                    "holds {} histories of {rows} transitions, the manifest says {} of {}",
+                    groups.len(),
+                    want.histories,
+                    want.transitions
+                ),
+            ));
+        }
+    }
+    Ok(Checked { _file: f, meta, histories: groups })
+}
+
+/// The root group's attributes.
+fn read_meta(f: &hdf5::File, path: &Path) -> Result<TaskMeta, FormatError> {
     let version: u32 = f.attr("format_version").and_then(|a| a.read_scalar()).map_err(|_| {
         invalid(path, "attribute `format_version` missing: not an icrl learning-history file")
     })?;
@@ -223,11 +383,7 @@ pub fn read_task_file(path: &Path) -> Result<TaskFile, FormatError> {
                 invalid(path, format!("string attribute `{name}` missing or of the wrong type"))
             })
     };
-    let u = |name: &str| -> Result<u64, FormatError> {
-        f.attr(name)
-            .and_then(|a| a.read_scalar::<u64>())
-            .map_err(|_| invalid(path, format!("attribute `{name}` missing")))
-    };
+    let u = |name: &str| attr_u64(f, path, name);
     let x = |name: &str| -> Result<f64, FormatError> {
         f.attr(name)
             .and_then(|a| a.read_scalar::<f64>())
@@ -238,7 +394,7 @@ pub fn read_task_file(path: &Path) -> Result<TaskFile, FormatError> {
             .and_then(|a| a.read_raw::<f32>())
             .map_err(|_| invalid(path, format!("attribute `{name}` missing")))
     };
-    let meta = TaskMeta {
+    Ok(TaskMeta {
         family: s("family")?,
         task: s("task")?,
         split: s("split")?,
@@ -258,88 +414,164 @@ pub fn read_task_file(path: &Path) -> Result<TaskFile, FormatError> {
         tool_version: s("tool_version")?,
         obs_mean: v("obs_mean")?,
         obs_std: v("obs_std")?,
-    };
-    if meta.obs_dim == 0 || meta.act_dim == 0 {
-        return Err(invalid(path, "obs_dim and act_dim must be positive"));
-    }
-    if meta.obs_mean.len() != meta.obs_dim || meta.obs_std.len() != meta.obs_dim {
+    })
+}
+
+fn attr_u64(f: &hdf5::File, path: &Path, name: &str) -> Result<u64, FormatError> {
+    f.attr(name)
+        .and_then(|a| a.read_scalar::<u64>())
+        .map_err(|_| invalid(path, format!("attribute `{name}` missing")))
+}
+
+/// `obs_dim` and `act_dim` are positive, bounded, agree with the statistics and the manifest.
+fn check_dims(
+    path: &Path,
+    meta: &TaskMeta,
+    expected: Option<&Expected>,
+) -> Result<(), FormatError> {
+    let (od, ad) = (meta.obs_dim, meta.act_dim);
+    if !(1..=MAX_DIM).contains(&od) || !(1..=MAX_DIM).contains(&ad) {
         return Err(invalid(
             path,
-            format!("obs_mean/obs_std must have obs_dim = {} values", meta.obs_dim),
+            format!("obs_dim {od} and act_dim {ad} must be in 1..={MAX_DIM}"),
         ));
     }
-    let expected = u("num_histories")? as usize;
-    let group = f.group("histories").map_err(|_| invalid(path, "group `histories` missing"))?;
-    let mut names = group.member_names().map_err(h5)?;
-    names.sort();
-    if names.len() != expected {
+    if meta.obs_mean.len() != od || meta.obs_std.len() != od {
+        return Err(invalid(path, format!("obs_mean/obs_std must have obs_dim = {od} values")));
+    }
+    if let Some(want) = expected.filter(|w| (w.obs_dim, w.act_dim) != (od, ad)) {
         return Err(invalid(
             path,
-            format!("{} histories stored, attribute num_histories says {expected}", names.len()),
+            format!(
+                "obs_dim {od}, act_dim {ad}; the manifest's group says obs_dim {}, act_dim {}",
+                want.obs_dim, want.act_dim
+            ),
         ));
     }
-    let mut histories = Vec::with_capacity(names.len());
-    for name in names {
-        let g = group.group(&name).map_err(h5)?;
-        let where_ = |field: &str| format!("histories/{name}/{field}");
-        let read_f32 = |field: &str| -> Result<(Vec<f32>, Vec<usize>), FormatError> {
-            let ds = g
-                .dataset(field)
-                .map_err(|_| invalid(path, format!("dataset `{}` missing", where_(field))))?;
-            let shape = ds.shape();
-            let data = ds.read_raw::<f32>().map_err(|e| {
-                invalid(path, format!("dataset `{}` unreadable: {e}", where_(field)))
-            })?;
-            Ok((data, shape))
-        };
-        let (observations, obs_shape) = read_f32("observations")?;
-        let t = obs_shape.first().copied().unwrap_or(0);
-        let check = |field: &str, shape: &[usize], want: &[usize]| -> Result<(), FormatError> {
-            if shape != want {
-                return Err(invalid(
-                    path,
-                    format!("dataset `{}` has shape {shape:?}, expected {want:?}", where_(field)),
-                ));
-            }
-            Ok(())
-        };
-        check("observations", &obs_shape, &[t, meta.obs_dim])?;
-        let (actions, s) = read_f32("actions")?;
-        check("actions", &s, &[t, meta.act_dim])?;
-        let (demo_actions, s) = read_f32("demo_actions")?;
-        check("demo_actions", &s, &[t, meta.act_dim])?;
-        let (rewards, s) = read_f32("rewards")?;
-        check("rewards", &s, &[t])?;
-        let (eps, s) = read_f32("eps")?;
-        check("eps", &s, &[t])?;
-        let read_other = |field: &str| -> Result<hdf5::Dataset, FormatError> {
-            let ds = g
-                .dataset(field)
-                .map_err(|_| invalid(path, format!("dataset `{}` missing", where_(field))))?;
-            check(field, &ds.shape(), &[t])?;
-            Ok(ds)
-        };
-        let unreadable = |field: &str, e: hdf5::Error| {
-            invalid(path, format!("dataset `{}` unreadable: {e}", where_(field)))
-        };
-        let terminated =
-            read_other("terminated")?.read_raw::<u8>().map_err(|e| unreadable("terminated", e))?;
-        let truncated =
-            read_other("truncated")?.read_raw::<u8>().map_err(|e| unreadable("truncated", e))?;
-        let step_num =
-            read_other("step_num")?.read_raw::<i32>().map_err(|e| unreadable("step_num", e))?;
-        histories.push(History {
-            obs_dim: meta.obs_dim,
-            act_dim: meta.act_dim,
-            observations,
-            actions,
-            rewards,
-            terminated,
-            truncated,
-            step_num,
-            eps,
-            demo_actions,
-        });
+    Ok(())
+}
+
+/// The element type a dataset of the format must have.
+#[derive(Clone, Copy)]
+enum Elem {
+    F32,
+    U8,
+    I32,
+}
+
+impl Elem {
+    fn descriptor(self) -> TypeDescriptor {
+        match self {
+            Elem::F32 => f32::type_descriptor(),
+            Elem::U8 => u8::type_descriptor(),
+            Elem::I32 => i32::type_descriptor(),
+        }
     }
-    Ok(TaskFile { meta, histories })
+}
+
+/// Every dataset of a history: name, element type, and row width (`None`: one value a row).
+fn history_fields(meta: &TaskMeta) -> [(&'static str, Elem, Option<usize>); 8] {
+    [
+        ("observations", Elem::F32, Some(meta.obs_dim)),
+        ("actions", Elem::F32, Some(meta.act_dim)),
+        ("demo_actions", Elem::F32, Some(meta.act_dim)),
+        ("rewards", Elem::F32, None),
+        ("eps", Elem::F32, None),
+        ("terminated", Elem::U8, None),
+        ("truncated", Elem::U8, None),
+        ("step_num", Elem::I32, None),
+    ]
+}
+
+/// A history's row count, from its datasets' declared types and shapes alone: every dataset
+/// present, of its type, with the same rows and the width the attributes say, and no more
+/// values than its stored bytes can hold. Nothing is read.
+fn history_rows(
+    path: &Path,
+    g: &hdf5::Group,
+    name: &str,
+    meta: &TaskMeta,
+) -> Result<usize, FormatError> {
+    let mut rows = None;
+    for (field, elem, width) in history_fields(meta) {
+        let at = format!("histories/{name}/{field}");
+        let ds = g.dataset(field).map_err(|_| invalid(path, format!("dataset `{at}` missing")))?;
+        let dtype = ds.dtype().and_then(|t| t.to_descriptor()).ok();
+        if dtype.as_ref() != Some(&elem.descriptor()) {
+            let got = dtype.map_or("an unreadable type".to_string(), |t| t.to_string());
+            return Err(invalid(
+                path,
+                format!("dataset `{at}` holds {got}, the format specifies {}", elem.descriptor()),
+            ));
+        }
+        let shape = ds.shape();
+        let t = *rows.get_or_insert(shape.first().copied().unwrap_or(0));
+        let want: Vec<usize> = std::iter::once(t).chain(width).collect();
+        if shape != want {
+            return Err(invalid(
+                path,
+                format!("dataset `{at}` has shape {shape:?}, expected {want:?}"),
+            ));
+        }
+        check_declared_size(path, &at, &ds, &shape, elem)?;
+    }
+    Ok(rows.unwrap_or(0))
+}
+
+/// A dataset declares at most [`MAX_VALUES`] values, and no more bytes than its stored bytes
+/// could decompress to.
+fn check_declared_size(
+    path: &Path,
+    at: &str,
+    ds: &hdf5::Dataset,
+    shape: &[usize],
+    elem: Elem,
+) -> Result<(), FormatError> {
+    let values = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64));
+    let bytes = values.and_then(|v| v.checked_mul(elem.descriptor().size() as u64));
+    let stored = ds.storage_size();
+    let fits = values.is_some_and(|v| v <= MAX_VALUES)
+        && bytes.is_some_and(|b| b <= stored.saturating_mul(MAX_COMPRESSION) + STORAGE_SLACK);
+    if !fits {
+        return Err(invalid(
+            path,
+            format!(
+                "dataset `{at}` declares shape {shape:?} but stores {stored} bytes (at most \
+                 {MAX_VALUES} values, {MAX_COMPRESSION}x the stored bytes): the file is \
+                 truncated or damaged"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Read one history whose datasets [`history_rows`] checked.
+fn read_history(
+    path: &Path,
+    g: &hdf5::Group,
+    name: &str,
+    meta: &TaskMeta,
+) -> Result<History, FormatError> {
+    fn read<T: hdf5::H5Type>(
+        path: &Path,
+        g: &hdf5::Group,
+        name: &str,
+        field: &str,
+    ) -> Result<Vec<T>, FormatError> {
+        g.dataset(field).and_then(|ds| ds.read_raw::<T>()).map_err(|e| {
+            invalid(path, format!("dataset `histories/{name}/{field}` unreadable: {e}"))
+        })
+    }
+    Ok(History {
+        obs_dim: meta.obs_dim,
+        act_dim: meta.act_dim,
+        observations: read(path, g, name, "observations")?,
+        actions: read(path, g, name, "actions")?,
+        rewards: read(path, g, name, "rewards")?,
+        terminated: read(path, g, name, "terminated")?,
+        truncated: read(path, g, name, "truncated")?,
+        step_num: read(path, g, name, "step_num")?,
+        eps: read(path, g, name, "eps")?,
+        demo_actions: read(path, g, name, "demo_actions")?,
+    })
 }

@@ -14,14 +14,14 @@ use rayon::prelude::*;
 use crate::demonstrator::Demonstrator;
 use crate::format::{TaskFile, TaskMeta, observation_stats, read_task_file, write_task_file};
 use crate::history::{DemoSource, History, mean_episode_at, mean_return_at, roll_out};
-use crate::manifest::{GroupInfo, Manifest, ManifestTask};
+use crate::lock::FolderLock;
+use crate::manifest::{GroupInfo, Manifest, ManifestTask, write_atomic};
 use crate::ppo::{PpoDemonstrator, TrainSpec, TrainedPolicy, train};
 use crate::progress::Progress;
 use crate::schedule::{NoisePoint, calibrate, linearity_r2};
 use crate::searcher::GridSearcher;
 use crate::suite::{
-    DemonstratorSpec, NoiseSpec, SplitName, Suite, SuiteEntry, TaskSelection, derive_seed,
-    ppo_config, task_slug,
+    DemonstratorSpec, NoiseSpec, Suite, SuiteEntry, derive_seed, ppo_config, task_slug,
 };
 
 /// Episodes used to measure the demonstrator's and the random policy's mean return.
@@ -88,14 +88,7 @@ pub fn plan(suite: &Suite) -> Result<Vec<Job>, GenerateError> {
                 "custom"
             }
         };
-        let tasks: Vec<Task> = match &entry.tasks {
-            TaskSelection::Split(SplitName::Train) => train.clone(),
-            TaskSelection::Split(SplitName::Heldout) => heldout.clone(),
-            TaskSelection::Split(SplitName::All) => train.iter().chain(&heldout).cloned().collect(),
-            TaskSelection::List(list) => list.clone(),
-        };
-        let tasks: Vec<Task> =
-            tasks.into_iter().take(entry.max_tasks.unwrap_or(usize::MAX)).collect();
+        let tasks = entry.tasks(family);
         for task in tasks {
             let file = format!("{}__{}.h5", entry.env, task_slug(&task));
             let seed = derive_seed(suite.seed, jobs.len() as u64);
@@ -117,11 +110,17 @@ pub fn plan(suite: &Suite) -> Result<Vec<Job>, GenerateError> {
     Ok(jobs)
 }
 
-/// Run the suite; returns the manifest it wrote.
+/// The file in an output folder that ties it to its suite.
+pub const SUITE_FILE: &str = "suite.json";
+
+/// Run the suite; returns the manifest it wrote. Everything is checked before the output
+/// folder is created; the folder is locked ([`FolderLock`]) for the whole run.
 pub fn generate(suite: &Suite, opts: &GenerateOptions) -> Result<Manifest, GenerateError> {
     let jobs = plan(suite)?;
     let out = &opts.out;
     std::fs::create_dir_all(out).map_err(|e| fail(out.display().to_string(), e))?;
+    let _lock = FolderLock::acquire(out).map_err(|e| fail("datagen", e))?;
+    claim_folder(suite, out)?;
     remove_stale_temporaries(out);
     // Tiny policy networks: one torch thread per worker beats sharing threads across workers.
     tch::set_num_threads(1);
@@ -201,7 +200,31 @@ pub fn generate(suite: &Suite, opts: &GenerateOptions) -> Result<Manifest, Gener
     Ok(manifest)
 }
 
-/// Temporary files of a killed run are never valid: remove them before starting.
+/// A folder belongs to one suite (its `suite.json`): resuming with other settings would mix
+/// two datasets in one folder.
+fn claim_folder(suite: &Suite, out: &Path) -> Result<(), GenerateError> {
+    let path = out.join(SUITE_FILE);
+    let ctx = path.display().to_string();
+    if !path.exists() {
+        let text = serde_json::to_string_pretty(suite).map_err(|e| fail(&ctx, e))?;
+        return write_atomic(&path, text.as_bytes()).map_err(|e| fail("datagen", e));
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| fail(&ctx, e))?;
+    let old: Suite = serde_json::from_str(&text).map_err(|e| fail(&ctx, e))?;
+    if &old != suite {
+        return Err(fail(
+            out.display().to_string(),
+            format!(
+                "holds a dataset of another suite or settings ({ctx}); choose another --out or \
+                 delete the folder"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Temporary files of a killed run are never valid: remove them before starting (the
+/// folder's lock guarantees no other run is writing them).
 fn remove_stale_temporaries(dir: &Path) {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {

@@ -45,6 +45,101 @@ fn one() -> f64 {
     1.0
 }
 
+impl SuiteEntry {
+    /// Check the entry (the message names the field; the caller adds the entry).
+    pub fn validate(&self) -> Result<(), String> {
+        let family = envs::family(&self.env).map_err(|x| x.to_string())?;
+        self.validate_sizes()?;
+        if let DemonstratorSpec::Saved { dir } = &self.demonstrator {
+            let meta = crate::ppo::TrainedPolicy::read_meta(std::path::Path::new(dir))
+                .map_err(|x| format!("demonstrator: {x}"))?;
+            if meta.env_id != self.env {
+                return Err(format!(
+                    "demonstrator {dir}: trained on {}, not {}",
+                    meta.env_id, self.env
+                ));
+            }
+        }
+        if let DemonstratorSpec::Ppo { total_steps, attempts } = &self.demonstrator {
+            let env = family.make(&family.default_task()).map_err(|x| x.to_string())?;
+            let discrete = matches!(env.action_space(), envs::Space::Discrete { .. });
+            ppo_config(&self.env, discrete, *total_steps, *attempts)
+                .validate()
+                .map_err(|x| format!("demonstrator: {x}"))?;
+        }
+        if !(self.reward_scale.is_finite() && self.reward_scale > 0.0) {
+            return Err(format!(
+                "`reward_scale` must be a finite number > 0, got {}",
+                self.reward_scale
+            ));
+        }
+        if let NoiseSpec::Fixed { schedule } = &self.noise {
+            schedule.validate().map_err(|x| x.to_string())?;
+        }
+        for (k, task) in self.tasks(family).iter().enumerate() {
+            family
+                .make(task)
+                .map_err(|x| format!("`tasks`[{k}] {}: {x}", Value::Object(task.clone())))?;
+        }
+        Ok(())
+    }
+
+    /// Every size within its bound, so none can overflow or exhaust memory.
+    fn validate_sizes(&self) -> Result<(), String> {
+        bounded("histories_per_task", self.histories_per_task, MAX_HISTORIES_PER_TASK)?;
+        bounded(
+            "transitions_per_history",
+            self.transitions_per_history,
+            MAX_TRANSITIONS_PER_HISTORY,
+        )?;
+        let per_task = self.histories_per_task * self.transitions_per_history;
+        if per_task > MAX_TRANSITIONS_PER_TASK {
+            return Err(format!(
+                "`histories_per_task` x `transitions_per_history` = {per_task} transitions per \
+                 task, at most {MAX_TRANSITIONS_PER_TASK}"
+            ));
+        }
+        if self.max_tasks == Some(0) {
+            return Err("`max_tasks` must be at least 1".into());
+        }
+        if let TaskSelection::List(list) = &self.tasks {
+            if list.is_empty() {
+                return Err("`tasks` is an empty list".into());
+            }
+        }
+        if let DemonstratorSpec::Ppo { total_steps, attempts } = &self.demonstrator {
+            total_steps
+                .map_or(Ok(()), |n| bounded("demonstrator.total_steps", n, MAX_PPO_STEPS))?;
+            attempts.map_or(Ok(()), |n| bounded("demonstrator.attempts", n, MAX_PPO_ATTEMPTS))?;
+        }
+        if let NoiseSpec::Calibrated { grid, episodes, tail } = &self.noise {
+            if *grid < 2 || *grid > MAX_GRID {
+                return Err(format!(
+                    "calibrated noise: `grid` must be in 2..={MAX_GRID}, got {grid}"
+                ));
+            }
+            bounded("noise.episodes", *episodes, MAX_CALIBRATION_EPISODES)?;
+            if !(0.0..1.0).contains(tail) {
+                return Err(format!("calibrated noise: `tail` must be in [0, 1), got {tail}"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The entry's tasks, in order: its split or list, cut to `max_tasks`.
+    pub fn tasks(&self, family: &dyn envs::Family) -> Vec<envs::Task> {
+        let tasks = match &self.tasks {
+            TaskSelection::Split(SplitName::Train) => family.train_tasks(),
+            TaskSelection::Split(SplitName::Heldout) => family.heldout_tasks(),
+            TaskSelection::Split(SplitName::All) => {
+                family.train_tasks().into_iter().chain(family.heldout_tasks()).collect()
+            }
+            TaskSelection::List(list) => list.clone(),
+        };
+        tasks.into_iter().take(self.max_tasks.unwrap_or(usize::MAX)).collect()
+    }
+}
+
 /// Which tasks of a family.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(untagged)]
@@ -128,45 +223,37 @@ pub struct SuiteError {
     pub message: String,
 }
 
+/// Bounds of a suite's sizes, so that no size can overflow or exhaust memory.
+pub const MAX_TRANSITIONS_PER_HISTORY: usize = 100_000_000;
+pub const MAX_HISTORIES_PER_TASK: usize = 100_000;
+/// Transitions of one task (all its histories, held in memory together).
+pub const MAX_TRANSITIONS_PER_TASK: usize = 1_000_000_000;
+/// Noise levels and episodes per level of a calibrated schedule.
+pub const MAX_GRID: usize = 1_000;
+pub const MAX_CALIBRATION_EPISODES: usize = 100_000;
+/// PPO demonstrator overrides.
+pub const MAX_PPO_STEPS: usize = 10_000_000_000;
+pub const MAX_PPO_ATTEMPTS: usize = 100;
+
+/// `value` lies in `1..=max`, else a message naming `field` and the bound.
+fn bounded(field: &str, value: usize, max: usize) -> Result<(), String> {
+    if (1..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(format!("`{field}` must be in 1..={max}, got {value}"))
+    }
+}
+
 impl Suite {
-    /// Check every field a user can get wrong before any work starts.
+    /// Check every field a user can get wrong before any work starts: sizes within their
+    /// bounds, and every task's parameters (an env is built for each).
     pub fn validate(&self) -> Result<(), SuiteError> {
         let err = |message: String| SuiteError { suite: self.name.clone(), message };
         if self.entries.is_empty() {
             return Err(err("`entries` is empty".into()));
         }
         for (i, e) in self.entries.iter().enumerate() {
-            let at = format!("entries[{i}] ({})", e.env);
-            let family = envs::family(&e.env).map_err(|x| err(format!("{at}: {x}")))?;
-            if let DemonstratorSpec::Ppo { total_steps, attempts } = &e.demonstrator {
-                let env =
-                    family.make(&family.default_task()).map_err(|x| err(format!("{at}: {x}")))?;
-                let discrete = matches!(env.action_space(), envs::Space::Discrete { .. });
-                ppo_config(&e.env, discrete, *total_steps, *attempts)
-                    .validate()
-                    .map_err(|x| err(format!("{at}: demonstrator: {x}")))?;
-            }
-            if e.histories_per_task == 0 {
-                return Err(err(format!("{at}: `histories_per_task` must be at least 1")));
-            }
-            if e.transitions_per_history == 0 {
-                return Err(err(format!("{at}: `transitions_per_history` must be at least 1")));
-            }
-            if !(e.reward_scale.is_finite() && e.reward_scale > 0.0) {
-                return Err(err(format!("{at}: `reward_scale` must be > 0")));
-            }
-            match &e.noise {
-                NoiseSpec::Fixed { schedule } => {
-                    schedule.validate().map_err(|x| err(format!("{at}: {x}")))?
-                }
-                NoiseSpec::Calibrated { grid, episodes, tail } => {
-                    if *grid < 2 || *episodes == 0 || !(0.0..1.0).contains(tail) {
-                        return Err(err(format!(
-                            "{at}: calibrated noise needs grid >= 2, episodes >= 1 and tail in [0, 1)"
-                        )));
-                    }
-                }
-            }
+            e.validate().map_err(|x| err(format!("entries[{i}] ({}): {x}", e.env)))?;
         }
         Ok(())
     }
@@ -334,23 +421,47 @@ impl Suite {
     }
 }
 
+/// Longest slug [`safe_name`] makes of user text (run names join a few of them).
+pub const MAX_NAME_LEN: usize = 64;
+
+/// Longest task slug: a task file name `{env}__{slug}.h5` stays under the usual 255 bytes.
+const MAX_TASK_SLUG_LEN: usize = 200;
+
 /// Task parameters as a short file-name-safe slug: `{"goal":[2,7]}` -> `goal-2-7`.
 pub fn task_slug(task: &serde_json::Map<String, Value>) -> String {
     let text = serde_json::to_string(task).unwrap_or_default();
-    let mut slug = String::new();
+    slug(&text, |c| c.is_ascii_alphanumeric() || c == '.' || c == '-', MAX_TASK_SLUG_LEN)
+}
+
+/// User text (a suite name, a preset) as one safe path component: ASCII letters, digits,
+/// `-`, `_` and `.` are kept, every run of other characters becomes one `-`, no leading `.`
+/// or `-` (so never `..` or a hidden name), at most [`MAX_NAME_LEN`] bytes; `default` if
+/// nothing is left. `../escaped` -> `escaped`, `/abs` -> `abs`.
+pub fn safe_name(text: &str) -> String {
+    let keep = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    slug(text, keep, MAX_NAME_LEN)
+}
+
+/// Whether `text` is already a [`safe_name`] (a flag that names a folder is checked, not
+/// silently changed).
+pub fn is_safe_name(text: &str) -> bool {
+    !text.is_empty() && safe_name(text) == text
+}
+
+/// The characters of `text` that `keep` accepts, other runs as one `-`, trimmed of `-` and of
+/// leading `.`, at most `max` bytes (ASCII only, so bytes are characters).
+fn slug(text: &str, keep: impl Fn(char) -> bool, max: usize) -> String {
+    let mut out = String::new();
     for c in text.chars() {
-        let c = if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' };
-        if c == '_' && (slug.is_empty() || slug.ends_with('-')) {
-            continue;
-        }
-        if c == '_' {
-            slug.push('-');
-        } else {
-            slug.push(c);
+        if keep(c) {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
         }
     }
-    let slug = slug.trim_matches('-').to_string();
-    if slug.is_empty() { "default".into() } else { slug }
+    let out = out.trim_start_matches(['.', '-']);
+    let out = out[..out.len().min(max)].trim_end_matches('-');
+    if out.is_empty() { "default".into() } else { out.to_string() }
 }
 
 /// A well-mixed 64-bit seed for job `index` of a suite seeded with `seed` (SplitMix64), so
@@ -387,6 +498,72 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("x.json") && e.contains("oops"), "{e}");
+    }
+
+    /// Sizes of 10^12 used to pass validation and abort the run ("capacity overflow").
+    #[test]
+    fn sizes_are_bounded_with_the_bound_in_the_message() {
+        let base = Suite::preset("key-to-door").unwrap();
+        let calibrated = |grid, episodes| NoiseSpec::Calibrated { grid, episodes, tail: 0.1 };
+        type Spoil = fn(&mut SuiteEntry);
+        let cases: [(Spoil, &str, String); 6] = [
+            (
+                |e| e.histories_per_task = 1_000_000_000_000,
+                "histories_per_task",
+                MAX_HISTORIES_PER_TASK.to_string(),
+            ),
+            (
+                |e| e.transitions_per_history = 100_000_000_000_000,
+                "transitions_per_history",
+                MAX_TRANSITIONS_PER_HISTORY.to_string(),
+            ),
+            (
+                |e| e.histories_per_task = usize::MAX,
+                "histories_per_task",
+                MAX_HISTORIES_PER_TASK.to_string(),
+            ),
+            (
+                |e| {
+                    e.histories_per_task = 100_000;
+                    e.transitions_per_history = 100_000
+                },
+                "per task",
+                MAX_TRANSITIONS_PER_TASK.to_string(),
+            ),
+            (
+                |e| {
+                    e.noise =
+                        NoiseSpec::Calibrated { grid: 100_000_000_000_000, episodes: 10, tail: 0.1 }
+                },
+                "grid",
+                MAX_GRID.to_string(),
+            ),
+            (|e| e.max_tasks = Some(0), "max_tasks", "at least 1".into()),
+        ];
+        for (spoil, field, bound) in cases {
+            let mut s = base.clone();
+            spoil(&mut s.entries[0]);
+            let e = s.validate().unwrap_err().to_string();
+            assert!(e.contains("entries[0]") && e.contains(field) && e.contains(&bound), "{e}");
+        }
+        let mut s = base.clone();
+        s.entries[0].noise = calibrated(11, usize::MAX);
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("episodes") && e.contains(&MAX_CALIBRATION_EPISODES.to_string()), "{e}");
+    }
+
+    /// SUITES.md promises every value is checked before any work starts; task parameters
+    /// used to be checked only when the task's env was built, after the folder was set up.
+    #[test]
+    fn task_parameters_are_checked_up_front() {
+        let mut s = Suite::preset("classic-control").unwrap();
+        let tasks = r#"[{"gravity": 9.8}, {"gravity": -1.0}]"#;
+        s.entries[0].tasks = TaskSelection::List(serde_json::from_str(tasks).unwrap());
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("entries[0] (CartPole-v1)") && e.contains("`tasks`[1]"), "{e}");
+        assert!(e.contains("gravity"), "{e}");
+        s.entries[0].tasks = TaskSelection::List(vec![]);
+        assert!(s.validate().unwrap_err().to_string().contains("empty"));
     }
 
     #[test]
@@ -449,6 +626,30 @@ mod tests {
         let task: serde_json::Map<String, Value> =
             serde_json::from_str(r#"{"gravity":9.5,"length":1.0}"#).unwrap();
         assert_eq!(task_slug(&task), "gravity-9.5-length-1.0");
+    }
+
+    /// A suite named `../escaped` or `/abs` put training runs outside `--runs-dir`.
+    #[test]
+    fn safe_names_stay_one_path_component() {
+        let cases = [
+            ("dark-room", "dark-room"),
+            ("my_suite.v2", "my_suite.v2"),
+            ("../escaped", "escaped"),
+            ("/abs", "abs"),
+            ("a/../../b", "a-..-..-b"),
+            ("..", "default"),
+            (".hidden", "hidden"),
+            ("", "default"),
+            ("été 2025", "t-2025"),
+        ];
+        for (text, want) in cases {
+            assert_eq!(safe_name(text), want, "{text:?}");
+            let path = std::path::Path::new(want);
+            assert_eq!(path.components().count(), 1, "{want}");
+            assert!(path.is_relative() && !want.starts_with('.'), "{want}");
+        }
+        assert_eq!(safe_name(&"x".repeat(1000)).len(), MAX_NAME_LEN);
+        assert!(is_safe_name("run-1") && !is_safe_name("../run") && !is_safe_name(""));
     }
 
     #[test]

@@ -1,7 +1,10 @@
 mod common;
 
 use common::{Corridor, GoRight};
-use datagen::format::{TaskFile, TaskMeta, observation_stats, read_task_file, write_task_file};
+use datagen::format::{
+    Expected, TaskFile, TaskMeta, observation_stats, read_task_file, read_task_file_expecting,
+    write_task_file,
+};
 use datagen::history::{DemoSource, mean_return_at, roll_out};
 use datagen::schedule::Schedule;
 
@@ -109,4 +112,128 @@ fn truncated_or_foreign_files_are_clear_errors() {
     assert!(err.contains("text.h5") && err.contains("HDF5"), "{err}");
     let err = read_task_file(&dir.path().join("missing.h5")).unwrap_err().to_string();
     assert!(err.contains("missing.h5"), "{err}");
+}
+
+/// A valid task file whose dataset `histories/000000/{field}` is replaced by `make`'s.
+fn with_dataset(
+    dir: &std::path::Path,
+    field: &str,
+    make: impl FnOnce(&hdf5::Group) -> hdf5::Result<hdf5::Dataset>,
+) -> std::path::PathBuf {
+    let path = dir.join(format!("hostile-{field}.h5"));
+    write_task_file(&path, &task_file(9)).unwrap();
+    let f = hdf5::File::open_rw(&path).unwrap();
+    let g = f.group("histories/000000").unwrap();
+    g.unlink(field).unwrap();
+    make(&g).unwrap();
+    path
+}
+
+/// Declared sizes used to be trusted: a dataset declaring 10^12 rows aborted the process
+/// with a failed allocation. Shapes are checked against the stored bytes before any read.
+#[test]
+fn hostile_declared_sizes_are_refused_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let huge = with_dataset(dir.path(), "observations", |g| {
+        g.new_dataset::<f32>()
+            .chunk((1024, 1))
+            .shape((1_000_000_000_000usize, 1))
+            .create("observations")
+    });
+    let err = read_task_file(&huge).unwrap_err().to_string();
+    assert!(err.contains("hostile-observations.h5"), "{err}");
+    assert!(err.contains("histories/000000/observations") && err.contains("truncated"), "{err}");
+    // The same rows declared consistently in a second dataset are refused too.
+    let huge = with_dataset(dir.path(), "eps", |g| {
+        g.new_dataset::<f32>().chunk(1024).shape(1usize << 40).create("eps")
+    });
+    let err = read_task_file(&huge).unwrap_err().to_string();
+    assert!(err.contains("histories/000000/eps"), "{err}");
+}
+
+/// f64 rewards or i64 flags used to be converted silently; the format specifies f32 and u8.
+#[test]
+fn datasets_of_another_type_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = task_file(9).histories[0].len();
+    let wide = with_dataset(dir.path(), "rewards", |g| {
+        g.new_dataset_builder().with_data(&vec![0f64; rows]).create("rewards")
+    });
+    let err = read_task_file(&wide).unwrap_err().to_string();
+    assert!(err.contains("rewards") && err.contains("float64") && err.contains("float32"), "{err}");
+    let flags = with_dataset(dir.path(), "terminated", |g| {
+        g.new_dataset_builder().with_data(&vec![0i64; rows]).create("terminated")
+    });
+    let err = read_task_file(&flags).unwrap_err().to_string();
+    assert!(err.contains("terminated") && err.contains("int64") && err.contains("uint8"), "{err}");
+}
+
+/// A file that disagrees with its manifest is refused before its arrays are read.
+#[test]
+fn files_are_checked_against_the_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("task.h5");
+    let file = task_file(5);
+    write_task_file(&path, &file).unwrap();
+    let transitions = file.histories.iter().map(|h| h.len()).sum();
+    let right = Expected { obs_dim: 1, act_dim: 1, histories: 2, transitions };
+    assert_eq!(read_task_file_expecting(&path, Some(&right)).unwrap(), file);
+    let cases = [
+        (Expected { obs_dim: 3, ..right }, "obs_dim 3"),
+        (Expected { act_dim: 2, ..right }, "act_dim 2"),
+        (Expected { histories: 1, ..right }, "the manifest says 1"),
+        (Expected { transitions: transitions + 1, ..right }, "manifest"),
+    ];
+    for (want, says) in cases {
+        let err = read_task_file_expecting(&path, Some(&want)).unwrap_err().to_string();
+        assert!(err.contains("task.h5") && err.contains(says), "{err}");
+    }
+}
+
+/// A CartPole task of length 1e-308 used to produce a dataset of NaN observations: nothing
+/// non-finite is ever written.
+#[test]
+fn non_finite_values_are_never_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("task.h5");
+    let mut file = task_file(5);
+    file.histories[1].observations[7] = f32::NAN;
+    let err = write_task_file(&path, &file).unwrap_err().to_string();
+    assert!(err.contains("task.h5") && err.contains("histories/000001/observations"), "{err}");
+    assert!(err.contains("row 7"), "{err}");
+    let mut file = task_file(5);
+    file.meta.obs_std[0] = 0.0;
+    let err = write_task_file(&path, &file).unwrap_err().to_string();
+    assert!(err.contains("obs_std"), "{err}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing is left behind");
+}
+
+/// NaN data, a zero observation std or a NaN reward scale used to surface only as "loss
+/// became NaN at step 0"; the reader names the file and field.
+#[test]
+fn non_finite_or_degenerate_values_are_refused_on_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = task_file(9).histories[0].len();
+    let nan = with_dataset(dir.path(), "rewards", |g| {
+        let mut rewards = vec![0f32; rows];
+        rewards[3] = f32::INFINITY;
+        g.new_dataset_builder().with_data(&rewards).create("rewards")
+    });
+    let err = read_task_file(&nan).unwrap_err().to_string();
+    assert!(
+        err.contains("hostile-rewards.h5") && err.contains("histories/000000/rewards"),
+        "{err}"
+    );
+    type Spoil = fn(&hdf5::File);
+    let attrs: [(&str, Spoil); 2] = [
+        ("obs_std", |f| f.attr("obs_std").unwrap().write_raw(&[0f32]).unwrap()),
+        ("reward_scale", |f| f.attr("reward_scale").unwrap().write_scalar(&f64::NAN).unwrap()),
+    ];
+    for (name, spoil) in attrs {
+        let path = dir.path().join(format!("{name}.h5"));
+        write_task_file(&path, &task_file(9)).unwrap();
+        spoil(&hdf5::File::open_rw(&path).unwrap());
+        let err = read_task_file(&path).unwrap_err().to_string();
+        assert!(err.contains(&format!("{name}.h5")) && err.contains(&format!("`{name}`")), "{err}");
+    }
 }

@@ -20,6 +20,11 @@ pub enum EnvError {
     InvalidOptions { env: String, reason: String },
     #[error("{env}: step() called before reset()")]
     NotReset { env: String },
+    #[error(
+        "{env} task {task}: the state became non-finite at step {step} of the episode; the \
+         task's parameters are beyond what the simulation can handle"
+    )]
+    NonFinite { env: String, task: String, step: usize },
     #[error("unknown env id `{id}`; known ids: {known}")]
     UnknownEnv { id: String, known: String },
 }

@@ -53,6 +53,21 @@ impl<'a> TaskParams<'a> {
         }
     }
 
+    /// The value of `range`'s parameter, within `[range.min, range.max]`, or its default
+    /// when absent.
+    pub fn within(&self, range: &ParamRange) -> Result<f64, EnvError> {
+        let Some(value) = self.task.get(range.name) else {
+            return Ok(range.default);
+        };
+        match value.as_f64() {
+            Some(x) if (range.min..=range.max).contains(&x) => Ok(x),
+            _ => Err(self.invalid(
+                range.name,
+                format!("expected a number in [{}, {}], got {value}", range.min, range.max),
+            )),
+        }
+    }
+
     /// A grid cell `[x, y]` with both coordinates in `0..size`, or `default` when absent.
     pub fn cell(
         &self,
@@ -80,14 +95,18 @@ pub fn parse_cell(value: &Value, size: usize) -> Option<[usize; 2]> {
     (x < size && y < size).then_some([x, y])
 }
 
-/// A parameter range of a continuous family: train and held-out tasks are sampled uniformly
-/// in `[low, high]`.
+/// A parameter of a continuous family: train and held-out tasks are sampled uniformly in
+/// `[low, high]`; any task may set it within `[min, max]`, a physically sane range (wide
+/// enough for evaluation beyond the training ranges) outside which the simulation is refused
+/// rather than left to overflow into NaN.
 #[derive(Clone, Copy, Debug)]
 pub struct ParamRange {
     pub name: &'static str,
     pub default: f64,
     pub low: f64,
     pub high: f64,
+    pub min: f64,
+    pub max: f64,
 }
 
 /// Draw `count` tasks with every parameter uniform in its range, rounded to four significant
@@ -140,6 +159,28 @@ mod tests {
         assert!(p.cell("goal", 9, [0, 0]).is_err());
         assert_eq!(p.cell("goal", 10, [0, 0]).ok(), Some([9, 0]));
         assert_eq!(p.positive("absent", 2.5).ok(), Some(2.5));
+    }
+
+    #[test]
+    fn values_outside_the_sane_range_are_named() {
+        let r =
+            ParamRange { name: "length", default: 0.5, low: 0.25, high: 1.0, min: 0.01, max: 10.0 };
+        let p = |v: Value| {
+            let t = task(json!({ "length": v }));
+            TaskParams::new("CartPole-v1", &t, &["length"])
+                .unwrap()
+                .within(&r)
+                .map_err(|e| e.to_string())
+        };
+        assert_eq!(p(json!(0.7)), Ok(0.7));
+        assert_eq!(p(json!(10.0)), Ok(10.0));
+        for bad in [json!(1e-308), json!(1e308), json!(-1.0), json!("long")] {
+            let e = p(bad.clone()).unwrap_err();
+            assert!(
+                e.contains("CartPole-v1") && e.contains("`length`") && e.contains("[0.01, 10]"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

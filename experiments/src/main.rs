@@ -3,6 +3,8 @@
 mod commands;
 mod plot;
 
+use std::process::ExitCode;
+
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
@@ -39,7 +41,20 @@ enum Command {
     Bench(commands::bench::BenchArgs),
 }
 
-fn main() -> Result<()> {
+/// Errors end the tool as `icrl: <message>: <cause>: ...` and status 1: the message names the
+/// file, field or flag, so no backtrace is printed, even where `RUST_BACKTRACE` is set (as
+/// anyhow would for an error returned from `main`).
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("icrl: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<()> {
     // `icrl ... | head`: end quietly when the reader goes away, as Unix tools do, instead of
     // panicking in `println!` on the broken pipe (Rust ignores SIGPIPE by default).
     #[cfg(unix)]

@@ -30,12 +30,10 @@ fn icrl(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_icrl")).args(args).output().expect("starting icrl")
 }
 
-/// A suite file through `icrl datagen`, then `icrl dataset info` and `icrl dataset plot` on
-/// its folder: the table counts what was written and the figure is a PNG of the size asked.
-#[test]
-fn a_suite_file_becomes_a_dataset_with_a_table_and_a_figure() {
-    let dir = tempfile::tempdir().unwrap();
-    let suite = dir.path().join("suite.json");
+/// A small Dark Room dataset (3 tasks, 2 histories of 400 steps) made by `icrl datagen` in
+/// `dir/data`.
+fn small_dataset(dir: &std::path::Path) -> String {
+    let suite = dir.join("suite.json");
     std::fs::write(
         &suite,
         r#"{"name": "cli-test", "seed": 3, "entries": [{"env": "DarkRoom-v0", "tasks": "train",
@@ -44,10 +42,20 @@ fn a_suite_file_becomes_a_dataset_with_a_table_and_a_figure() {
             "schedule": {"kind": "linear", "start": 1.0, "end": 0.0, "f": 0.2}}}]}"#,
     )
     .unwrap();
-    let data = dir.path().join("data");
-    let (suite, data) = (suite.to_str().unwrap(), data.to_str().unwrap());
-    let run = icrl(&["datagen", "--suite", suite, "--out", data, "--jobs", "2", "--quiet"]);
+    let data = dir.join("data").to_str().unwrap().to_string();
+    let suite = suite.to_str().unwrap();
+    let run = icrl(&["datagen", "--suite", suite, "--out", &data, "--jobs", "2", "--quiet"]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    data
+}
+
+/// A suite file through `icrl datagen`, then `icrl dataset info` and `icrl dataset plot` on
+/// its folder: the table counts what was written and the figure is a PNG of the size asked.
+#[test]
+fn a_suite_file_becomes_a_dataset_with_a_table_and_a_figure() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_dataset(dir.path());
+    let data = data.as_str();
 
     let info = icrl(&["dataset", "info", data]);
     let table = String::from_utf8_lossy(&info.stdout);
@@ -75,4 +83,155 @@ fn a_suite_file_becomes_a_dataset_with_a_table_and_a_figure() {
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert!(!bad.status.success() && !stderr.contains("panicked"), "{stderr}");
     assert!(stderr.contains(empty.to_str().unwrap()), "{stderr}");
+}
+
+/// `--grad-clip inf` used to be accepted and written into config.json as `null`, which no
+/// later command could read: non-finite float flags are refused before anything runs.
+#[test]
+fn non_finite_float_flags_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("no-data");
+    let data = data.to_str().unwrap();
+    let cases = [
+        ("--grad-clip", "inf", "use 0 for no clipping"),
+        ("--weight-decay", "NaN", "finite"),
+        ("--lr", "inf", "finite"),
+        ("--warmup-fraction", "inf", "finite"),
+        ("--val-fraction", "NaN", "finite"),
+    ];
+    for (flag, value, hint) in cases {
+        let run = icrl(&["train", "--data", data, flag, value, "--runs-dir", data]);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(flag) && stderr.contains(hint), "{flag} {value}: {stderr}");
+    }
+    assert!(!dir.path().join("no-data").exists(), "nothing is written");
+}
+
+/// `--name ../x` put the run folder outside `--runs-dir`: a name must be one plain folder.
+#[test]
+fn a_run_name_outside_the_runs_folder_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("no-data");
+    let runs = dir.path().join("runs");
+    let (data, runs) = (data.to_str().unwrap(), runs.to_str().unwrap());
+    for name in ["../escaped", "/abs", ".hidden", ""] {
+        let run = icrl(&["train", "--data", data, "--runs-dir", runs, "--name", name]);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{name}: {stderr}");
+        assert!(stderr.contains("--name") && stderr.contains("folder name"), "{name}: {stderr}");
+    }
+    assert!(!dir.path().join("escaped").exists());
+}
+
+/// `icrl dataset info` read only the manifest and exited 0 on a folder whose task files were
+/// truncated or missing; it now checks every file (`--verify`: every value too).
+#[test]
+fn dataset_info_names_a_truncated_or_missing_task_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_dataset(dir.path());
+    let info = |extra: &[&str]| {
+        let out = icrl(&[&["dataset", "info", data.as_str()], extra].concat());
+        (out.status.success(), String::from_utf8_lossy(&out.stderr).to_string())
+    };
+    assert!(info(&[]).0 && info(&["--verify"]).0);
+    let mut files: Vec<_> = std::fs::read_dir(&data)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "h5"))
+        .collect();
+    files.sort();
+    let bytes = std::fs::read(&files[0]).unwrap();
+    std::fs::write(&files[0], &bytes[..bytes.len() / 2]).unwrap();
+    let name = |p: &std::path::PathBuf| p.file_name().unwrap().to_string_lossy().to_string();
+    for extra in [&[][..], &["--verify"][..]] {
+        let (ok, stderr) = info(extra);
+        assert!(!ok && stderr.contains(&name(&files[0])), "{extra:?}: {stderr}");
+    }
+    std::fs::write(&files[0], &bytes).unwrap();
+    std::fs::remove_file(&files[1]).unwrap();
+    let (ok, stderr) = info(&[]);
+    assert!(
+        !ok && stderr.contains(&name(&files[1])) && stderr.contains("no such file"),
+        "{stderr}"
+    );
+}
+
+/// With `RUST_BACKTRACE=1` in the environment (set on many machines), an error returned
+/// from `main` printed `Error: ...` and a stack backtrace; it is one `icrl: ...` line.
+#[test]
+fn errors_print_one_message_without_a_backtrace() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing");
+    let out = Command::new(env!("CARGO_BIN_EXE_icrl"))
+        .args(["dataset", "info", missing.to_str().unwrap()])
+        .env("RUST_BACKTRACE", "1")
+        .env("RUST_LIB_BACKTRACE", "1")
+        .output()
+        .expect("starting icrl");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.starts_with("icrl: ") && stderr.contains(missing.to_str().unwrap()), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(!stderr.contains("backtrace") && !stderr.contains("Error:"), "{stderr}");
+}
+
+/// Sizes of 10^12 and task parameters were checked only once work had started (an abort,
+/// "capacity overflow", or a folder tied to a suite that could never run): every value is
+/// checked before the output folder is touched.
+#[test]
+fn bad_suites_and_sizes_are_refused_before_the_folder_is_touched() {
+    let dir = tempfile::tempdir().unwrap();
+    let suite = dir.path().join("suite.json");
+    std::fs::write(
+        &suite,
+        r#"{"name": "bad", "seed": 0, "entries": [{"env": "CartPole-v1",
+            "tasks": [{"length": -1.0}], "demonstrator": {"kind": "ppo"},
+            "histories_per_task": 1, "transitions_per_history": 1000,
+            "noise": {"mode": "calibrated", "grid": 11, "episodes": 2, "tail": 0.1}}]}"#,
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let (suite, out) = (suite.to_str().unwrap(), out.to_str().unwrap());
+    let run = icrl(&["datagen", "--suite", suite, "--out", out, "--quiet"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("`length`"), "{stderr}");
+    assert!(!dir.path().join("out").exists(), "the folder is not created, nor tied to the suite");
+    let cases = [
+        ("--histories", "18446744073709551615", "100000"),
+        ("--transitions", "100000000000000", "100000000"),
+    ];
+    for (flag, value, bound) in cases {
+        let run = icrl(&["datagen", "--suite", "dark-room", "--out", out, flag, value]);
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{flag}: {stderr}");
+        assert!(stderr.contains(flag) && stderr.contains(bound), "{flag}: {stderr}");
+    }
+}
+
+/// A second `icrl datagen` on a folder in use deleted the first one's temporary files: the
+/// folder is locked, and the second writer is told which process holds it.
+#[test]
+fn a_folder_in_use_is_refused_naming_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let temporary = out.join(".DarkRoom-v0__goal-1-1.h5.tmp");
+    std::fs::write(&temporary, b"being written").unwrap();
+    let lock = datagen::lock::FolderLock::acquire(&out).unwrap();
+    let pid = format!("PID {}", std::process::id());
+    let run = icrl(&["datagen", "--suite", "dark-room", "--out", out.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains(&pid), "{stderr}");
+    assert!(temporary.exists(), "the holder's temporary file is kept");
+    // The same for a training run's folder.
+    let data = small_dataset(dir.path());
+    let runs = dir.path().join("runs");
+    std::fs::create_dir_all(runs.join("held")).unwrap();
+    let held = datagen::lock::FolderLock::acquire(&runs.join("held")).unwrap();
+    let runs = runs.to_str().unwrap();
+    let run = icrl(&["train", "--data", &data, "--runs-dir", runs, "--name", "held", "--quiet"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains(&pid), "{stderr}");
+    drop((lock, held));
 }

@@ -15,7 +15,7 @@ pub use report::{
     TaskResult, curve, exploitation, first_and_last, median,
 };
 pub use run::{EvalOptions, evaluate};
-pub use tasks::{TaskRef, TaskSet, families, select_tasks};
+pub use tasks::{TaskRef, TaskSet, families, select_from, select_tasks};
 
 /// A failure of an evaluation; the message names the task, flag or step.
 #[derive(Debug, thiserror::Error)]

@@ -65,22 +65,32 @@ pub fn families(manifest: &Manifest) -> Vec<String> {
 
 /// The tasks of `set` for the families of the run's dataset `manifest`.
 pub fn select_tasks(set: &TaskSet, manifest: &Manifest) -> Result<Vec<TaskRef>, String> {
-    let families = families(manifest);
+    let trained: Vec<(String, Task)> = manifest
+        .tasks
+        .iter()
+        .filter(|t| t.split == "train")
+        .filter_map(|t| Some((t.family.clone(), t.task.as_object()?.clone())))
+        .collect();
+    select_from(set, &families(manifest), &trained)
+}
+
+/// The tasks of `set` for `families`, given the run's training tasks as (family, task).
+pub fn select_from(
+    set: &TaskSet,
+    families: &[String],
+    trained: &[(String, Task)],
+) -> Result<Vec<TaskRef>, String> {
     let mut out = Vec::new();
-    for id in &families {
+    for id in families {
         let family = envs::family(id).map_err(|e| e.to_string())?;
-        let trained: Vec<Task> = manifest
-            .tasks
-            .iter()
-            .filter(|t| &t.family == id && t.split == "train")
-            .filter_map(|t| t.task.as_object().cloned())
-            .collect();
+        let own: Vec<Task> =
+            trained.iter().filter(|(f, _)| f == id).map(|(_, t)| t.clone()).collect();
         let tasks = match set {
-            TaskSet::Train => trained.into_iter().map(|t| (t, "train")).collect(),
+            TaskSet::Train => own.into_iter().map(|t| (t, "train")).collect(),
             TaskSet::Heldout => {
                 family.heldout_tasks().into_iter().map(|t| (t, "heldout")).collect()
             }
-            TaskSet::Shifted => shifted(&family.default_task(), &trained),
+            TaskSet::Shifted => shifted(&family.default_task(), &own),
             TaskSet::List(list) => list
                 .iter()
                 .filter(|(f, _)| f == id)

@@ -153,6 +153,7 @@ impl TrainConfig {
                 return Err(format!("`{name}` must be at least 1"));
             }
         }
+        self.check_finite()?;
         if !(0.0..0.9).contains(&self.val_fraction) {
             return Err(format!("`val_fraction` must be in [0, 0.9), got {}", self.val_fraction));
         }
@@ -166,6 +167,9 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&o.beta1) || !(0.0..1.0).contains(&o.beta2) {
             return Err("`optim.beta1` and `optim.beta2` must be in [0, 1)".into());
         }
+        if o.eps <= 0.0 {
+            return Err(format!("`optim.eps` must be > 0, got {}", o.eps));
+        }
         if !(0.0..1.0).contains(&o.warmup_fraction) || o.weight_decay < 0.0 || o.grad_clip < 0.0 {
             return Err(
                 "`optim.warmup_fraction` must be in [0, 1), weight_decay and grad_clip >= 0".into(),
@@ -174,7 +178,7 @@ impl TrainConfig {
         self.model.validate().map_err(|e| e.to_string())?;
         for (g, w) in &self.group_weights {
             if !(w.is_finite() && *w >= 0.0) {
-                return Err(format!("group weight of `{g}` must be >= 0, got {w}"));
+                return Err(format!("group weight of `{g}` must be a finite number >= 0, got {w}"));
             }
         }
         for (g, len) in &self.group_context {
@@ -188,6 +192,41 @@ impl TrainConfig {
     /// The training target of the group named `group`.
     pub fn target_of(&self, group: &str) -> ActionTarget {
         self.group_target.iter().find(|(n, _)| n == group).map_or(self.target, |(_, t)| *t)
+    }
+
+    /// Every float a user can set is finite: a non-finite one would be written into
+    /// `config.json` as `null`, which no later command can read back.
+    fn check_finite(&self) -> Result<(), String> {
+        let o = &self.optim;
+        let floats = [
+            ("val_fraction", self.val_fraction),
+            ("optim.lr", o.lr),
+            ("optim.min_lr", o.min_lr),
+            ("optim.beta1", o.beta1),
+            ("optim.beta2", o.beta2),
+            ("optim.eps", o.eps),
+            ("optim.weight_decay", o.weight_decay),
+            ("optim.warmup_fraction", o.warmup_fraction),
+            ("optim.grad_clip", o.grad_clip),
+            ("model.remoe_lambda0", self.model.remoe_lambda0),
+            ("model.remoe_alpha", self.model.remoe_alpha),
+        ];
+        match floats.iter().find(|(_, v)| !v.is_finite()) {
+            Some((name, v)) => Err(format!("`{name}` must be a finite number, got {v}")),
+            None => Ok(()),
+        }
+    }
+
+    /// The config as `config.json` text, checked to read back as this same config (so a
+    /// run folder never holds a config that `--resume`, `eval` or `quantize` cannot use).
+    pub fn to_json(&self) -> Result<String, String> {
+        self.validate()?;
+        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
+        match serde_json::from_str::<TrainConfig>(&text) {
+            Ok(back) if &back == self => Ok(text),
+            Ok(_) => Err("the config does not read back as written (config.json)".into()),
+            Err(e) => Err(format!("the config would not read back from config.json: {e}")),
+        }
     }
 
     /// Windows per micro-batch and steps per window of the group named `group`.
@@ -223,6 +262,68 @@ mod tests {
         assert!(cfg.validate().is_ok());
         cfg.group_context.push(("zero".into(), 0));
         assert!(cfg.validate().unwrap_err().contains("`zero`"));
+    }
+
+    fn tiny_config() -> TrainConfig {
+        TrainConfig {
+            model: Config::tiny(),
+            preset: "tiny".into(),
+            optim: OptimConfig::default(),
+            data: "d".into(),
+            suite: "s".into(),
+            steps: 1,
+            batch_size: 1,
+            context: 8,
+            episode_sparsity: 1,
+            val_fraction: 0.1,
+            obs_norm: ObsNorm::Task,
+            target: ActionTarget::Taken,
+            group_target: vec![],
+            eval_every: 0,
+            eval_batches: 1,
+            checkpoint_every: 0,
+            group_weights: vec![],
+            group_context: vec![],
+            seed: 0,
+            device: "cpu".into(),
+        }
+    }
+
+    /// `--grad-clip inf` used to pass and be written as `"grad_clip": null`, which no later
+    /// command could read: every float must be finite, and the JSON must read back.
+    #[test]
+    fn non_finite_floats_are_refused_by_name() {
+        let good = tiny_config();
+        let text = good.to_json().unwrap();
+        assert_eq!(serde_json::from_str::<TrainConfig>(&text).unwrap(), good);
+        type Spoil = fn(&mut TrainConfig);
+        let cases: [(&str, Spoil); 5] = [
+            ("optim.grad_clip", |c| c.optim.grad_clip = f64::INFINITY),
+            ("optim.weight_decay", |c| c.optim.weight_decay = f64::NAN),
+            ("optim.min_lr", |c| c.optim.min_lr = f64::NAN),
+            ("optim.eps", |c| c.optim.eps = f64::INFINITY),
+            ("model.remoe_alpha", |c| c.model.remoe_alpha = f64::NAN),
+        ];
+        for (field, spoil) in cases {
+            let mut cfg = good.clone();
+            spoil(&mut cfg);
+            let e = cfg.validate().unwrap_err();
+            assert!(e.contains(field) && e.contains("finite"), "{field}: {e}");
+            assert!(cfg.to_json().is_err(), "{field}");
+        }
+    }
+
+    /// A suite named `../escaped` or `/abs` put its training runs outside `--runs-dir`.
+    #[test]
+    fn run_names_are_one_folder_inside_the_runs_folder() {
+        let mut cfg = tiny_config();
+        for suite in ["../escaped", "/abs", "a/../../b", ".."] {
+            cfg.suite = suite.into();
+            let name = crate::train::run_name(&cfg);
+            let path = std::path::Path::new(&name);
+            assert_eq!(path.components().count(), 1, "{suite}: {name}");
+            assert!(path.is_relative() && !name.starts_with('.'), "{suite}: {name}");
+        }
     }
 
     #[test]

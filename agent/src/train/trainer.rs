@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use datagen::dataset::Dataset;
 use datagen::progress::Progress;
+use datagen::suite::safe_name;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -57,13 +58,15 @@ pub struct RunOptions {
     pub stop_after: Option<usize>,
 }
 
-/// The run name: `{suite}__{preset}__{seed}__{unix_time}`.
+/// The run name: `{suite}__{preset}__{seed}__{unix_time}`, suite and preset as
+/// [`datagen::suite::safe_name`]s, so it is one folder inside the runs folder.
 pub fn run_name(cfg: &TrainConfig) -> String {
     let time = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    format!("{}__{}__{}__{}", cfg.suite, cfg.preset, cfg.seed, time)
+    let (suite, preset) = (safe_name(&cfg.suite), safe_name(&cfg.preset));
+    format!("{suite}__{preset}__{}__{time}", cfg.seed)
 }
 
 /// Build a config from a preset and a dataset (the dataset's groups become the model's).
@@ -96,7 +99,7 @@ pub fn train(
     let run = &opts.run_dir;
     std::fs::create_dir_all(run).map_err(|e| err(format!("{}: {e}", run.display())))?;
     let config_path = run.join("config.json");
-    let text = serde_json::to_string_pretty(cfg).map_err(err)?;
+    let text = cfg.to_json().map_err(err)?;
     if config_path.exists() {
         let old = std::fs::read_to_string(&config_path)
             .map_err(|e| err(format!("{}: {e}", config_path.display())))?;

@@ -89,11 +89,7 @@ impl TrainedPolicy {
     /// Read a policy folder written by [`TrainedPolicy::save`], checking the metadata and
     /// that every weight is present, of the expected shape and finite.
     pub fn load(dir: &Path) -> Result<Self, PpoError> {
-        let meta_path = dir.join(META_FILE);
-        let text = std::fs::read_to_string(&meta_path).map_err(|e| PpoError::io(&meta_path, e))?;
-        let meta: PolicyMeta = serde_json::from_str(&text)
-            .map_err(|e| PpoError::file(&meta_path, format!("not a policy metadata file: {e}")))?;
-        check_meta(&meta).map_err(|reason| PpoError::file(&meta_path, reason))?;
+        let meta = Self::read_meta(dir)?;
         // The initial weights are overwritten below; any seed will do.
         let mut rng = ChaCha8Rng::seed_from_u64(0);
         let net = ActorCritic::new(
@@ -113,6 +109,19 @@ impl TrainedPolicy {
             .collect();
         copy_weights(&net, &stored).map_err(|reason| PpoError::file(&weights_path, reason))?;
         Ok(Self { meta, net })
+    }
+}
+
+impl TrainedPolicy {
+    /// The checked metadata of a policy folder, without its weights (a quick check that a
+    /// folder holds a policy, and for which env).
+    pub fn read_meta(dir: &Path) -> Result<PolicyMeta, PpoError> {
+        let meta_path = dir.join(META_FILE);
+        let text = std::fs::read_to_string(&meta_path).map_err(|e| PpoError::io(&meta_path, e))?;
+        let meta: PolicyMeta = serde_json::from_str(&text)
+            .map_err(|e| PpoError::file(&meta_path, format!("not a policy metadata file: {e}")))?;
+        check_meta(&meta).map_err(|reason| PpoError::file(&meta_path, reason))?;
+        Ok(meta)
     }
 }
 

@@ -15,13 +15,27 @@ const MAX_VEL_2: f64 = 9.0 * PI;
 const AVAIL_TORQUE: [f64; 3] = [-1.0, 0.0, 1.0];
 
 const RANGES: [ParamRange; 7] = [
-    ParamRange { name: "link_length_1", default: 1.0, low: 0.75, high: 1.25 },
-    ParamRange { name: "link_mass_1", default: 1.0, low: 0.5, high: 1.5 },
-    ParamRange { name: "link_mass_2", default: 1.0, low: 0.5, high: 1.5 },
-    ParamRange { name: "link_com_pos_1", default: 0.5, low: 0.35, high: 0.65 },
-    ParamRange { name: "link_com_pos_2", default: 0.5, low: 0.35, high: 0.65 },
-    ParamRange { name: "link_moi", default: 1.0, low: 0.75, high: 1.25 },
-    ParamRange { name: "gravity", default: 9.8, low: 7.35, high: 12.25 },
+    ParamRange { name: "link_length_1", default: 1.0, low: 0.75, high: 1.25, min: 0.05, max: 10.0 },
+    ParamRange { name: "link_mass_1", default: 1.0, low: 0.5, high: 1.5, min: 0.01, max: 100.0 },
+    ParamRange { name: "link_mass_2", default: 1.0, low: 0.5, high: 1.5, min: 0.01, max: 100.0 },
+    ParamRange {
+        name: "link_com_pos_1",
+        default: 0.5,
+        low: 0.35,
+        high: 0.65,
+        min: 0.01,
+        max: 10.0,
+    },
+    ParamRange {
+        name: "link_com_pos_2",
+        default: 0.5,
+        low: 0.35,
+        high: 0.65,
+        min: 0.01,
+        max: 10.0,
+    },
+    ParamRange { name: "link_moi", default: 1.0, low: 0.75, high: 1.25, min: 0.01, max: 100.0 },
+    ParamRange { name: "gravity", default: 9.8, low: 7.35, high: 12.25, min: 0.1, max: 100.0 },
 ];
 
 /// Physical constants (Gymnasium's class attributes; `g` is a literal inside its `_dsdt`).

@@ -12,11 +12,11 @@ const X_THRESHOLD: f64 = 2.4;
 
 /// Task parameters: name, Gymnasium's default, and the range tasks are sampled from.
 const RANGES: [ParamRange; 5] = [
-    ParamRange { name: "gravity", default: 9.8, low: 4.9, high: 14.7 },
-    ParamRange { name: "masscart", default: 1.0, low: 0.5, high: 2.0 },
-    ParamRange { name: "masspole", default: 0.1, low: 0.05, high: 0.5 },
-    ParamRange { name: "length", default: 0.5, low: 0.25, high: 1.0 },
-    ParamRange { name: "force_mag", default: 10.0, low: 5.0, high: 15.0 },
+    ParamRange { name: "gravity", default: 9.8, low: 4.9, high: 14.7, min: 0.1, max: 100.0 },
+    ParamRange { name: "masscart", default: 1.0, low: 0.5, high: 2.0, min: 0.01, max: 100.0 },
+    ParamRange { name: "masspole", default: 0.1, low: 0.05, high: 0.5, min: 0.001, max: 10.0 },
+    ParamRange { name: "length", default: 0.5, low: 0.25, high: 1.0, min: 0.01, max: 10.0 },
+    ParamRange { name: "force_mag", default: 10.0, low: 5.0, high: 15.0, min: 0.1, max: 1000.0 },
 ];
 
 /// CartPole (Barto, Sutton and Anderson 1983), as Gymnasium's `CartPole-v1`.

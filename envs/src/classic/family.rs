@@ -25,7 +25,7 @@ pub trait ClassicEnv: Env + Sized + 'static {
     /// Seed of the fixed train/held-out split.
     const SPLIT_SEED: u64;
     /// The env with these parameter values; `param(name)` gives the value of each name in
-    /// [`ClassicEnv::RANGES`], already checked to be positive and finite.
+    /// [`ClassicEnv::RANGES`], already checked to lie in its sane range.
     fn build(param: &dyn Fn(&str) -> f64) -> Self;
 }
 
@@ -37,14 +37,14 @@ impl<E: ClassicEnv> ClassicFamily<E> {
         Self(PhantomData)
     }
 
-    /// The env for `task` without its time limit. Every parameter must be positive; missing
-    /// ones take Gymnasium's defaults.
+    /// The env for `task` without its time limit. Every parameter must lie in its sane range
+    /// ([`ParamRange::min`] to [`ParamRange::max`]); missing ones take Gymnasium's defaults.
     pub fn make_raw(&self, task: &Task) -> Result<E, EnvError> {
         let names: Vec<&str> = E::RANGES.iter().map(|r| r.name).collect();
         let p = TaskParams::new(E::ID, task, &names)?;
         let values: Vec<(&str, f64)> = E::RANGES
             .iter()
-            .map(|r| Ok((r.name, p.positive(r.name, r.default)?)))
+            .map(|r| Ok((r.name, p.within(r)?)))
             .collect::<Result<_, EnvError>>()?;
         let param =
             |name: &str| values.iter().find(|(n, _)| *n == name).map_or(f64::NAN, |(_, v)| *v);
@@ -89,6 +89,6 @@ impl<E: ClassicEnv> Family for ClassicFamily<E> {
     }
 
     fn make(&self, task: &Task) -> Result<Box<dyn Env>, EnvError> {
-        Ok(Box::new(TimeLimit::new(self.make_raw(task)?)))
+        Ok(Box::new(TimeLimit::new(self.make_raw(task)?).for_task(task)))
     }
 }

@@ -15,8 +15,8 @@ const GOAL_POSITION: f64 = 0.45;
 const GOAL_VELOCITY: f64 = 0.0;
 
 const RANGES: [ParamRange; 2] = [
-    ParamRange { name: "power", default: 0.0015, low: 0.0012, high: 0.002 },
-    ParamRange { name: "gravity", default: 0.0025, low: 0.002, high: 0.003 },
+    ParamRange { name: "power", default: 0.0015, low: 0.0012, high: 0.002, min: 1e-5, max: 0.1 },
+    ParamRange { name: "gravity", default: 0.0025, low: 0.002, high: 0.003, min: 1e-5, max: 0.1 },
 ];
 
 /// The car's state. Gymnasium keeps it in float64 after `reset` and in float32 after every

@@ -14,9 +14,9 @@ const MAX_TORQUE: f32 = 2.0;
 const DT: f64 = 0.05;
 
 const RANGES: [ParamRange; 3] = [
-    ParamRange { name: "g", default: 10.0, low: 5.0, high: 15.0 },
-    ParamRange { name: "m", default: 1.0, low: 0.5, high: 1.5 },
-    ParamRange { name: "l", default: 1.0, low: 0.5, high: 1.5 },
+    ParamRange { name: "g", default: 10.0, low: 5.0, high: 15.0, min: 0.1, max: 100.0 },
+    ParamRange { name: "m", default: 1.0, low: 0.5, high: 1.5, min: 0.01, max: 100.0 },
+    ParamRange { name: "l", default: 1.0, low: 0.5, high: 1.5, min: 0.01, max: 10.0 },
 ];
 
 /// The inverted pendulum swing-up, as Gymnasium's `Pendulum-v1`.

@@ -75,7 +75,7 @@ impl Family for KeyToDoorFamily {
     }
 
     fn make(&self, task: &Task) -> Result<Box<dyn Env>, EnvError> {
-        Ok(Box::new(TimeLimit::new(self.make_raw(task)?)))
+        Ok(Box::new(TimeLimit::new(self.make_raw(task)?).for_task(task)))
     }
 
     fn random_start(&self) -> bool {

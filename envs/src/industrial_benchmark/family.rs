@@ -58,7 +58,7 @@ impl Family for IndustrialBenchmarkFamily {
     fn make(&self, task: &Task) -> Result<Box<dyn Env>, EnvError> {
         let params = TaskParams::new(ID, task, &[SETPOINT])?;
         let setpoint = params.number(SETPOINT, DEFAULT_SETPOINT)?;
-        Ok(Box::new(TimeLimit::new(IndustrialBenchmark::new(setpoint)?)))
+        Ok(Box::new(TimeLimit::new(IndustrialBenchmark::new(setpoint)?).for_task(task)))
     }
 }
 

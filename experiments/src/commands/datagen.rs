@@ -5,8 +5,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use datagen::generate::{GenerateOptions, generate};
-use datagen::manifest::write_atomic;
-use datagen::suite::Suite;
+use datagen::suite::{MAX_HISTORIES_PER_TASK, MAX_TRANSITIONS_PER_HISTORY, Suite};
 
 #[derive(Args, Debug)]
 pub struct DatagenArgs {
@@ -24,11 +23,11 @@ pub struct DatagenArgs {
     pub seed: Option<u64>,
 
     /// Transitions per history for every entry (overrides the suite's).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_TRANSITIONS_PER_HISTORY as u64))]
     pub transitions: Option<u64>,
 
     /// Learning histories per task for every entry (overrides the suite's).
-    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=MAX_HISTORIES_PER_TASK as u64))]
     pub histories: Option<u64>,
 
     /// Worker threads, one task each (default: all cores).
@@ -81,26 +80,6 @@ pub fn run(args: &DatagenArgs) -> Result<()> {
     if args.print_suite {
         println!("{}", serde_json::to_string_pretty(&suite)?);
         return Ok(());
-    }
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("creating {}", args.out.display()))?;
-    // A folder belongs to one suite: resuming with other settings would mix datasets.
-    let suite_path = args.out.join("suite.json");
-    let text = serde_json::to_string_pretty(&suite)?;
-    if suite_path.exists() {
-        let old = std::fs::read_to_string(&suite_path)
-            .with_context(|| format!("reading {}", suite_path.display()))?;
-        let old: Suite = serde_json::from_str(&old)
-            .with_context(|| format!("parsing {}", suite_path.display()))?;
-        if old != suite {
-            bail!(
-                "{} holds a dataset of another suite or settings ({}); choose another --out or delete the folder",
-                args.out.display(),
-                suite_path.display()
-            );
-        }
-    } else {
-        write_atomic(&suite_path, text.as_bytes())?;
     }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let opts = GenerateOptions {

@@ -26,6 +26,10 @@ pub enum DatasetCommand {
         /// Print the manifest as JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Read every task file in full and check its values too (the default checks each
+        /// file's layout against the manifest without reading its arrays).
+        #[arg(long)]
+        verify: bool,
     },
     /// PNG of the normalised episode return along the histories, with the noise level.
     Plot {
@@ -39,8 +43,8 @@ pub enum DatasetCommand {
 
 pub fn run(args: &DatasetArgs) -> Result<()> {
     match &args.command {
-        DatasetCommand::Info { dir, json } => {
-            let manifest = Manifest::read(dir)?;
+        DatasetCommand::Info { dir, json, verify } => {
+            let manifest = Dataset::verify(dir, *verify)?;
             if *json {
                 println!("{}", serde_json::to_string_pretty(&manifest)?);
             } else {

@@ -8,6 +8,8 @@ use agent::train::{
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use datagen::dataset::{Dataset, ObsNorm};
+use datagen::lock::FolderLock;
+use datagen::suite::{MAX_NAME_LEN, is_safe_name, safe_name};
 
 use crate::plot::{Panel, Series, save_panels};
 
@@ -52,19 +54,19 @@ pub struct TrainArgs {
     pub context: u64,
 
     /// Peak learning rate (AdamW).
-    #[arg(long, default_value_t = 3e-4)]
+    #[arg(long, default_value_t = 3e-4, value_parser = super::finite_f64)]
     pub lr: f64,
 
     /// Decoupled weight decay on matrices.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = super::finite_f64)]
     pub weight_decay: f64,
 
     /// Fraction of steps spent in linear warmup.
-    #[arg(long, default_value_t = 0.005)]
+    #[arg(long, default_value_t = 0.005, value_parser = super::finite_f64)]
     pub warmup_fraction: f64,
 
     /// Gradient-norm clipping (0: off).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, value_parser = grad_clip)]
     pub grad_clip: f64,
 
     /// Micro-batches accumulated per optimizer step.
@@ -76,7 +78,7 @@ pub struct TrainArgs {
     pub episode_sparsity: u64,
 
     /// Fraction of histories held out for validation.
-    #[arg(long, default_value_t = 0.1)]
+    #[arg(long, default_value_t = 0.1, value_parser = super::finite_f64)]
     pub val_fraction: f64,
 
     /// Observation normalisation: `family` (pooled over the family's tasks, so an observation
@@ -140,6 +142,13 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     if args.threads > 0 {
         tch::set_num_threads(args.threads);
+    }
+    if let Some(name) = args.name.as_deref().filter(|n| !is_safe_name(n)) {
+        bail!(
+            "--name {name:?}: expected a folder name of ASCII letters, digits, `-`, `_` and `.` \
+             (not first), at most {MAX_NAME_LEN} characters (e.g. {:?})",
+            safe_name(name)
+        );
     }
     let (cfg, run_dir) = match &args.resume {
         Some(run) => {
@@ -226,6 +235,10 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             (cfg, dir)
         }
     };
+    // One run per folder: a second `train` on it (a resume, or the same --name) is refused
+    // while this one runs.
+    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
+    let _lock = FolderLock::acquire(&run_dir)?;
     let data = Dataset::open(std::path::Path::new(&cfg.data))
         .with_context(|| format!("opening dataset {}", cfg.data))?;
     // Counted from the config (exact; equal to the built model's count, a tested identity).
@@ -271,6 +284,14 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `--grad-clip`: a finite norm >= 0 (infinity is not "no clipping"; 0 is).
+fn grad_clip(text: &str) -> Result<f64, String> {
+    match super::finite_f64(text) {
+        Ok(v) if v >= 0.0 => Ok(v),
+        _ => Err(format!("expected a finite norm >= 0, got `{text}`; use 0 for no clipping")),
+    }
 }
 
 /// `NAME=VALUE` flags keyed by a dataset's domain group (`--group-weight`, `--group-context`):
