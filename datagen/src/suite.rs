@@ -385,8 +385,9 @@ impl Suite {
                 dark_room_benchmark(),
                 entry("Pendulum-v1", train.clone(), ppo.clone(), 10, 6_000, &fast_calibrated, 0.1),
             ],
-            // The quickstart: Dark Room's train goals (held-out goals are for evaluation)
-            // and four Pendulum tasks with varied constants, small enough for 2 CPU cores.
+            // The quickstart: the train goals of Dark Room and Dark Room Hard (held-out goals
+            // are for evaluation) with the searching demonstrator, 30 episodes of 20 steps per
+            // history, small enough for 2 CPU cores. Both families share one domain group.
             "quickstart" => vec![
                 entry(
                     "DarkRoom-v0",
@@ -397,11 +398,15 @@ impl Suite {
                     &fast_paced,
                     1.0,
                 ),
-                // 30 episodes of 200 steps per history, paced like Dark Room's.
-                SuiteEntry {
-                    max_tasks: Some(4),
-                    ..entry("Pendulum-v1", train, ppo.clone(), 5, 6_000, &fast_calibrated, 0.1)
-                },
+                entry(
+                    "DarkRoomHard-v0",
+                    train.clone(),
+                    DemonstratorSpec::Searcher,
+                    4,
+                    600,
+                    &fast_paced,
+                    1.0,
+                ),
             ],
             // References for evaluating on every held-out Pendulum task (quickstart and
             // benchmark): their PPO demonstrators' returns and observation statistics (Dark

@@ -197,6 +197,7 @@ fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
         greedy: false,
         obs_norm: datagen::dataset::ObsNorm::Task,
         controls: vec![],
+        progress: false,
     };
     let report = evaluate(&model, &data, None, &tasks[..3], &opts).unwrap();
     for t in &report.tasks {
@@ -240,6 +241,16 @@ fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
         assert_eq!(o.context_task.as_ref(), Some(&report.tasks[(i + 1) % 3].task));
         assert_eq!(o.task, t.task);
     }
+
+    // A broken checkpoint (a NaN bias) stops evaluation with an error naming the step,
+    // instead of scoring whatever action the NaN logits pick.
+    let vars = model.var_store().variables();
+    let (name, bias) = vars.iter().find(|(n, _)| n.ends_with("bias")).unwrap();
+    tch::no_grad(|| {
+        let _ = bias.shallow_clone().fill_(f64::NAN);
+    });
+    let e = evaluate(&model, &data, None, &tasks[..1], &opts).err().unwrap().to_string();
+    assert!(e.contains("non-finite") && e.contains("evaluation step 0"), "{name}: {e}");
 }
 
 #[test]

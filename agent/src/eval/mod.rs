@@ -11,8 +11,8 @@ mod run;
 mod tasks;
 
 pub use report::{
-    Control, ControlResult, Discovery, EXPLOIT_THRESHOLD, EvalReport, ExploitationStats,
-    TaskResult, curve, exploitation, first_and_last, median,
+    Control, ControlResult, Discovery, EXPLOIT_RUN, EXPLOIT_THRESHOLD, EvalReport,
+    ExploitationStats, TaskResult, curve, exploitation, first_and_last, median,
 };
 pub use run::{EvalOptions, evaluate};
 pub use tasks::{TaskRef, TaskSet, families, select_from, select_tasks};

@@ -10,6 +10,12 @@ use serde::{Deserialize, Serialize};
 /// and stays there scores about 1, one that only passes through it scores near 0.
 pub const EXPLOIT_THRESHOLD: f64 = 0.5;
 
+/// Exploitation starts at the first episode that begins this many consecutive episodes at or
+/// above [`EXPLOIT_THRESHOLD`] (fewer where the evaluation ends first): one lucky episode is
+/// not exploitation, and where a single reward per episode makes every rewarded episode score
+/// 1 (Dark Room Hard) only reaching the goal again and again counts.
+pub const EXPLOIT_RUN: usize = 3;
+
 /// A control condition: the same agent, tasks, seeds and env resets as the evaluation, with
 /// one thing changed in what the agent sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -188,16 +194,19 @@ pub fn first_and_last(
 pub struct Discovery {
     /// The first scored episode (1-based) with a positive return.
     pub found: Option<usize>,
-    /// The first episode from `found` on whose normalised return reaches
-    /// [`EXPLOIT_THRESHOLD`].
+    /// The first episode from `found` on that starts [`EXPLOIT_RUN`] consecutive episodes at
+    /// or above [`EXPLOIT_THRESHOLD`].
     pub exploited: Option<usize>,
 }
 
 impl Discovery {
     pub fn of(returns: &[f64], normalized: &[f64]) -> Self {
         let found = returns.iter().position(|r| *r > 0.0);
-        let exploited =
-            found.and_then(|f| (f..normalized.len()).find(|&e| normalized[e] >= EXPLOIT_THRESHOLD));
+        let n = normalized.len();
+        let sustained = |e: usize| {
+            normalized[e..(e + EXPLOIT_RUN).min(n)].iter().all(|x| *x >= EXPLOIT_THRESHOLD)
+        };
+        let exploited = found.and_then(|f| (f..n).find(|&e| sustained(e)));
         Discovery { found: found.map(|e| e + 1), exploited: exploited.map(|e| e + 1) }
     }
 
@@ -297,6 +306,9 @@ mod tests {
         let d = Discovery::of(&[0.0, 0.0, 3.0, 1.0, 15.0], &[0.0, 0.0, 0.2, 0.1, 0.9]);
         assert_eq!(d, Discovery { found: Some(3), exploited: Some(5) });
         assert_eq!(d.delay(), Some(2));
+        // One good episode between misses is not exploitation: it must be sustained.
+        let d = Discovery::of(&[1.0, 0.0, 1.0, 1.0, 1.0, 1.0], &[1.0, 0.0, 1.0, 1.0, 1.0, 1.0]);
+        assert_eq!(d, Discovery { found: Some(1), exploited: Some(3) });
         // Exploiting in the very episode that found the reward is a delay of 0.
         let d = Discovery::of(&[0.0, 12.0], &[0.0, 0.8]);
         assert_eq!(d.delay(), Some(0));
@@ -327,7 +339,8 @@ mod tests {
 
     #[test]
     fn exploitation_medians_and_buckets() {
-        // Seed 0 finds at 2, exploits at 3; seed 1 finds at 1, exploits at 5; seed 2 never.
+        // Seed 0 finds at 2, exploits at 3; seed 1 finds at 1, exploits at 5 (the last
+        // episode: the run of 3 is cut by the end); seed 2 never.
         let t = row(
             vec![
                 vec![0.0, 1.0, 9.0, 9.0, 9.0],

@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use datagen::dataset::{Dataset, ObsNorm};
+use datagen::progress::Progress;
 use envs::{Action, Env, ResetOptions, Space};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -34,6 +35,9 @@ pub struct EvalOptions {
     pub obs_norm: ObsNorm,
     /// Controls run beside the evaluation, with the same tasks, seeds and env resets.
     pub controls: Vec<Control>,
+    /// Show progress (episodes played over every condition): a bar on a terminal, else a
+    /// line every 30 s.
+    pub progress: bool,
 }
 
 /// One stretch of a run: `episodes` episodes on task `task` (an index into the evaluated
@@ -180,9 +184,15 @@ pub fn evaluate(
         row.normalize();
         row
     };
-    let ctx = Lockstep { model, tasks, refs: &refs, opts };
     let mut conditions = vec![None];
     conditions.extend(opts.controls.iter().copied().map(Some));
+    let total: usize = conditions
+        .iter()
+        .flat_map(|c| (0..tasks.len()).filter_map(move |i| plan(tasks, i, *c, opts.episodes)))
+        .map(|p| p.iter().map(|s| s.episodes).sum::<usize>() * opts.seeds)
+        .sum();
+    let bar = Progress::new(opts.progress, total as u64, "eval", "episodes");
+    let ctx = Lockstep { model, tasks, refs: &refs, opts, bar: &bar };
     let mut report = EvalReport {
         episodes: opts.episodes,
         seeds: opts.seeds,
@@ -235,6 +245,7 @@ pub fn evaluate(
             }
         }
     }
+    bar.finish_and_clear();
     Ok(report)
 }
 
@@ -244,6 +255,7 @@ struct Lockstep<'a> {
     tasks: &'a [TaskRef],
     refs: &'a [Reference],
     opts: &'a EvalOptions,
+    bar: &'a Progress,
 }
 
 impl Lockstep<'_> {
@@ -340,6 +352,7 @@ impl Lockstep<'_> {
         }
         slot.acc = 0.0;
         slot.episodes_in_segment += 1;
+        self.bar.inc(1);
         if slot.episodes_in_segment < slot.current().episodes {
             slot.obs = slot.env.reset(None, &ResetOptions::default())?.0;
             return Ok(());
