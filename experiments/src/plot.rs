@@ -40,6 +40,9 @@ pub struct Panel {
     pub series: Vec<Series>,
     /// Fixed y range; `None` fits the data.
     pub y_range: Option<(f64, f64)>,
+    /// Legend in the upper right corner, above the data (a fitted y range leaves room for
+    /// it), instead of the lower right, where rising curves end.
+    pub legend_upper: bool,
 }
 
 const PALETTE: [RGBColor; 8] = [
@@ -105,7 +108,9 @@ fn draw_panel(
             (0.0, 1.0)
         } else {
             let pad = ((b - a) * 0.05).max(1e-6);
-            (a - pad, b + pad)
+            // An upper legend gets the top of the panel to itself.
+            let top = if panel.legend_upper { (b - a) * 0.6 } else { pad };
+            (a - pad, b + top)
         }
     });
     let mut chart = ChartBuilder::on(area)
@@ -152,7 +157,11 @@ fn draw_panel(
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(200, 200, 200))
             .label_font((FAMILY, 12))
-            .position(SeriesLabelPosition::LowerRight)
+            .position(if panel.legend_upper {
+                SeriesLabelPosition::UpperRight
+            } else {
+                SeriesLabelPosition::LowerRight
+            })
             .draw()
             .map_err(|e| anyhow!("{e}"))?;
     }

@@ -177,6 +177,7 @@ pub fn plot(dir: &std::path::Path, out: &std::path::Path) -> Result<()> {
                 },
             ],
             y_range: None,
+            legend_upper: false,
         });
     }
     // The suite rather than the folder: a figure moved into docs keeps a meaningful title.

@@ -524,6 +524,7 @@ fn plot(report: &EvalReport, path: &Path) -> Result<()> {
             y_label: "normalised return".into(),
             series,
             y_range: None,
+            legend_upper: true,
         });
     }
     save_panels(path, "In-context adaptation", &panels, 2)

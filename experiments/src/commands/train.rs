@@ -360,6 +360,7 @@ fn plot_curves(run: &std::path::Path, all: &[agent::train::StepMetrics]) -> Resu
                 },
             ],
             y_range: None,
+            legend_upper: false,
         });
     }
     if panels.is_empty() {
