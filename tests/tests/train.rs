@@ -242,6 +242,11 @@ fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
         assert_eq!(o.task, t.task);
     }
 
+    // An evaluation too large to hold is refused before anything runs, naming the flags.
+    let huge = EvalOptions { episodes: 100_000, seeds: 1000, ..opts.clone() };
+    let e = evaluate(&model, &data, None, &tasks, &huge).err().unwrap().to_string();
+    assert!(e.contains("--episodes") && e.contains("--seeds"), "{e}");
+
     // A broken checkpoint (a NaN bias) stops evaluation with an error naming the step,
     // instead of scoring whatever action the NaN logits pick.
     let vars = model.var_store().variables();

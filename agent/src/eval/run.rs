@@ -40,6 +40,10 @@ pub struct EvalOptions {
     pub progress: bool,
 }
 
+/// The most episodes one evaluation plays over all tasks, seeds and conditions (their
+/// returns are held in memory, 8 bytes each, and at CPU speed 10^7 grid episodes take hours).
+pub const MAX_EPISODES: usize = 10_000_000;
+
 /// One stretch of a run: `episodes` episodes on task `task` (an index into the evaluated
 /// tasks), scored or not.
 #[derive(Clone, Copy, Debug)]
@@ -138,6 +142,17 @@ pub fn evaluate(
 ) -> Result<EvalReport, EvalError> {
     if opts.episodes == 0 || opts.seeds == 0 {
         return Err(EvalError::Invalid("--episodes and --seeds must be at least 1".into()));
+    }
+    let runs = tasks.len().saturating_mul(opts.seeds).saturating_mul(1 + opts.controls.len());
+    if runs.saturating_mul(opts.episodes) > MAX_EPISODES {
+        return Err(EvalError::Invalid(format!(
+            "{} tasks x {} seeds x {} episodes x {} conditions is more than {MAX_EPISODES} \
+             episodes in all: lower --episodes or --seeds, or fewer --tasks or --controls",
+            tasks.len(),
+            opts.seeds,
+            opts.episodes,
+            1 + opts.controls.len()
+        )));
     }
     let cfg = model.config();
     let mut groups = Vec::with_capacity(tasks.len());
