@@ -172,6 +172,51 @@ fn bad_inputs_are_clear_errors() {
 }
 
 #[test]
+fn a_tampered_manifest_or_model_group_is_an_error_before_any_tensor_op() {
+    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(&tmp.path().join("data"));
+    let manifest = datagen::manifest::Manifest::path(&data.dir);
+    let original = std::fs::read_to_string(&manifest).unwrap();
+    let group = data.manifest.groups.keys().next().unwrap().clone();
+    // Each tampering of the group's entry, and a word its error must hold.
+    let cases = [
+        ("obs_dim", serde_json::json!(5), "obs_dim 5"),
+        ("act_dim", serde_json::json!(2), "act_dim 2"),
+        ("num_actions", serde_json::json!(9), "num_actions 9"),
+        ("num_actions", serde_json::json!(3), "num_actions 3"),
+        ("action_type", serde_json::json!("continuous"), "continuous"),
+        ("action_type", serde_json::json!("lattice"), "lattice"),
+        ("tasks", serde_json::json!(7), "tasks 7"),
+    ];
+    for (field, value, expect) in cases {
+        let mut m: serde_json::Value = serde_json::from_str(&original).unwrap();
+        m["groups"][&group][field] = value;
+        std::fs::write(&manifest, serde_json::to_string(&m).unwrap()).unwrap();
+        let e = Dataset::open(&data.dir).unwrap_err().to_string();
+        assert!(e.contains(expect), "{field}: {e}");
+        let e = Dataset::verify(&data.dir, false).unwrap_err().to_string();
+        assert!(e.contains(expect), "{field}: {e}");
+    }
+    std::fs::write(&manifest, &original).unwrap();
+    // A model (config.json) whose group disagrees with the dataset is refused by the trainer.
+    for edit in [
+        (|g: &mut agent::model::GroupSpec| g.obs_dim = 5) as fn(&mut agent::model::GroupSpec),
+        |g| g.action = agent::model::ActionSpec::Discrete { n: 3 },
+        |g| g.action = agent::model::ActionSpec::Continuous { dim: 1 },
+    ] {
+        let mut cfg = config(&data, 2);
+        edit(&mut cfg.model.groups[0]);
+        let run = tmp.path().join("run");
+        let _ = std::fs::remove_dir_all(&run);
+        let e = train(&cfg, &data, &RunOptions { run_dir: run, progress: false, stop_after: None })
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(&format!("domain group `{group}`")) && e.contains("obs_dim"), "{e}");
+    }
+}
+
+#[test]
 fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
     let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
     use agent::eval::{Control, EvalOptions, TaskSet, evaluate, select_tasks};

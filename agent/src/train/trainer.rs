@@ -112,15 +112,7 @@ pub fn train(
         // Atomic: a run folder never holds a half-written config.json.
         datagen::manifest::write_atomic(&config_path, text.as_bytes()).map_err(err)?;
     }
-    for g in &cfg.model.groups {
-        if !data.manifest.groups.contains_key(&g.name) {
-            return Err(err(format!(
-                "the model's domain group `{}` is not in dataset {}",
-                g.name,
-                data.dir.display()
-            )));
-        }
-    }
+    check_groups(cfg, data)?;
 
     // Data: a fixed split (its own RNG stream), and the batch stream (checkpointed).
     let mut split = split(
@@ -257,6 +249,38 @@ pub fn train(
     tb.flush();
     bar.finish_and_clear();
     Ok(out)
+}
+
+/// Every domain group of the model is one of the dataset's, with the same observation width
+/// and action space, so no shape mismatch reaches a tensor operation.
+fn check_groups(cfg: &TrainConfig, data: &Dataset) -> Result<(), TrainError> {
+    let specs = group_specs(data);
+    for g in &cfg.model.groups {
+        match specs.iter().find(|s| s.name == g.name) {
+            None => {
+                return Err(err(format!(
+                    "the model's domain group `{}` is not in dataset {}",
+                    g.name,
+                    data.dir.display()
+                )));
+            }
+            Some(s) if s != g => {
+                return Err(err(format!(
+                    "the model's domain group `{}` has obs_dim {} and action {:?}, dataset {} \
+                     has obs_dim {} and action {:?} (config.json's `model.groups` and the \
+                     dataset's manifest must agree)",
+                    g.name,
+                    g.obs_dim,
+                    g.action,
+                    data.dir.display(),
+                    s.obs_dim,
+                    s.action
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Mean task loss per group over `eval_batches` batches drawn from a fixed stream (the same
