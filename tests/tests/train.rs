@@ -13,7 +13,12 @@ use datagen::generate::{GenerateOptions, generate};
 use datagen::suite::Suite;
 
 fn dataset(dir: &Path) -> Dataset {
-    let suite = Suite::from_json(
+    dataset_seeded(dir, 1)
+}
+
+/// The test dataset generated with another seed: the same groups, other histories.
+fn dataset_seeded(dir: &Path, seed: u64) -> Dataset {
+    let mut suite = Suite::from_json(
         r#"{
           "name": "train-test", "seed": 1,
           "entries": [
@@ -25,9 +30,15 @@ fn dataset(dir: &Path) -> Dataset {
         "test",
     )
     .unwrap();
+    suite.seed = seed;
     generate(&suite, &GenerateOptions { out: dir.to_path_buf(), jobs: 2, progress: false })
         .unwrap();
     Dataset::open(dir).unwrap()
+}
+
+/// Options of a quiet run in `run_dir`, stopping after `stop_after` steps if given.
+fn run_opts(run_dir: std::path::PathBuf, stop_after: Option<usize>) -> RunOptions {
+    RunOptions { run_dir, progress: false, stop_after, ..Default::default() }
 }
 
 fn config(data: &Dataset, steps: usize) -> TrainConfig {
@@ -62,11 +73,7 @@ fn a_resumed_run_gives_the_same_losses_step_for_step() {
     let data = dataset(&tmp.path().join("data"));
     let cfg = config(&data, 8);
     let whole = tmp.path().join("whole");
-    let opts = |dir: &Path, stop| RunOptions {
-        run_dir: dir.to_path_buf(),
-        progress: false,
-        stop_after: stop,
-    };
+    let opts = |dir: &Path, stop| run_opts(dir.to_path_buf(), stop);
     let a = train(&cfg, &data, &opts(&whole, None)).unwrap();
     let parts = tmp.path().join("parts");
     let first = train(&cfg, &data, &opts(&parts, Some(4))).unwrap();
@@ -89,12 +96,7 @@ fn training_drives_the_loss_well_below_its_start() {
     let tmp = tempfile::tempdir().unwrap();
     let data = dataset(&tmp.path().join("data"));
     let cfg = config(&data, 60);
-    let m = train(
-        &cfg,
-        &data,
-        &RunOptions { run_dir: tmp.path().join("run"), progress: false, stop_after: None },
-    )
-    .unwrap();
+    let m = train(&cfg, &data, &run_opts(tmp.path().join("run"), None)).unwrap();
     let head: f64 = m[..5].iter().map(|m| m.loss).sum::<f64>() / 5.0;
     let tail: f64 = m[m.len() - 5..].iter().map(|m| m.loss).sum::<f64>() / 5.0;
     assert!(tail < 0.6 * head, "loss {head:.4} -> {tail:.4}");
@@ -110,25 +112,14 @@ fn a_group_context_trains_on_whole_histories_and_refuses_longer_ones() {
     let mut cfg = config(&data, 2);
     cfg.group_context = vec![(group.clone(), 600)];
     assert_eq!(cfg.batch_shape(&group), (1, 600));
-    let m = train(
-        &cfg,
-        &data,
-        &RunOptions { run_dir: tmp.path().join("whole"), progress: false, stop_after: None },
-    )
-    .unwrap();
+    let m = train(&cfg, &data, &run_opts(tmp.path().join("whole"), None)).unwrap();
     assert_eq!(m.len(), 2);
     assert!(m.iter().all(|s| s.loss.is_finite()));
     // Validation (at the final step) uses the same whole-history windows.
     assert!(m[1].val_loss.get(&group).is_some_and(|l| l.is_finite()), "{:?}", m[1].val_loss);
     // Windows longer than every history are a clear error naming the length.
     cfg.group_context = vec![(group, 601)];
-    let e = train(
-        &cfg,
-        &data,
-        &RunOptions { run_dir: tmp.path().join("long"), progress: false, stop_after: None },
-    )
-    .unwrap_err()
-    .to_string();
+    let e = train(&cfg, &data, &run_opts(tmp.path().join("long"), None)).unwrap_err().to_string();
     assert!(e.contains("601 steps"), "{e}");
 }
 
@@ -141,33 +132,21 @@ fn bad_inputs_are_clear_errors() {
     let data = dataset(&tmp.path().join("data"));
     let mut cfg = config(&data, 2);
     cfg.batch_size = 0;
-    let e = train(
-        &cfg,
-        &data,
-        &RunOptions { run_dir: tmp.path().join("r0"), progress: false, stop_after: None },
-    )
-    .unwrap_err()
-    .to_string();
+    let e = train(&cfg, &data, &run_opts(tmp.path().join("r0"), None)).unwrap_err().to_string();
     assert!(e.contains("batch_size"), "{e}");
     // A checkpoint of another architecture cannot be resumed into this one.
     let cfg = config(&data, 2);
     let run = tmp.path().join("r1");
-    train(&cfg, &data, &RunOptions { run_dir: run.clone(), progress: false, stop_after: None })
-        .unwrap();
+    train(&cfg, &data, &run_opts(run.clone(), None)).unwrap();
     let mut other = cfg.clone();
     other.model.hidden *= 2;
-    let e = train(&other, &data, &RunOptions { run_dir: run, progress: false, stop_after: None })
-        .unwrap_err()
-        .to_string();
+    let e = train(&other, &data, &run_opts(run, None)).unwrap_err().to_string();
     assert!(e.contains("another config"), "{e}");
     // Corrupt weights in a checkpoint are reported with the file.
     let run = tmp.path().join("r2");
-    train(&cfg, &data, &RunOptions { run_dir: run.clone(), progress: false, stop_after: Some(1) })
-        .unwrap();
+    train(&cfg, &data, &run_opts(run.clone(), Some(1))).unwrap();
     std::fs::write(run.join("checkpoint/model.safetensors"), b"garbage").unwrap();
-    let e = train(&cfg, &data, &RunOptions { run_dir: run, progress: false, stop_after: None })
-        .unwrap_err()
-        .to_string();
+    let e = train(&cfg, &data, &run_opts(run, None)).unwrap_err().to_string();
     assert!(e.contains("model.safetensors"), "{e}");
 }
 
@@ -209,11 +188,47 @@ fn a_tampered_manifest_or_model_group_is_an_error_before_any_tensor_op() {
         edit(&mut cfg.model.groups[0]);
         let run = tmp.path().join("run");
         let _ = std::fs::remove_dir_all(&run);
-        let e = train(&cfg, &data, &RunOptions { run_dir: run, progress: false, stop_after: None })
-            .unwrap_err()
-            .to_string();
+        let e = train(&cfg, &data, &run_opts(run, None)).unwrap_err().to_string();
         assert!(e.contains(&format!("domain group `{group}`")) && e.contains("obs_dim"), "{e}");
     }
+}
+
+#[test]
+fn a_resume_on_another_dataset_is_refused_unless_allowed() {
+    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let data = dataset(&dir);
+    let cfg = config(&data, 6);
+    let run = tmp.path().join("run");
+    let opts = |stop, allow| RunOptions {
+        run_dir: run.clone(),
+        progress: false,
+        stop_after: stop,
+        allow_data_change: allow,
+    };
+    train(&cfg, &data, &opts(Some(2), false)).unwrap();
+    let record: agent::train::DataRecord =
+        serde_json::from_str(&std::fs::read_to_string(run.join(agent::train::DATA_FILE)).unwrap())
+            .unwrap();
+    let first = agent::train::data_fingerprint(&dir).unwrap();
+    assert_eq!(record.data_fingerprint, first);
+    // The same folder now holds another dataset of the same groups.
+    std::fs::remove_dir_all(&dir).unwrap();
+    let other = dataset_seeded(&dir, 2);
+    let second = agent::train::data_fingerprint(&dir).unwrap();
+    assert_ne!(first, second);
+    let e = train(&cfg, &other, &opts(Some(2), false)).unwrap_err().to_string();
+    assert!(e.contains(&first) && e.contains(&second) && e.contains("--allow-data-change"), "{e}");
+    // Allowed: it continues, and the record follows the new dataset.
+    let m = train(&cfg, &other, &opts(Some(2), true)).unwrap();
+    assert_eq!(m.first().map(|m| m.step), Some(3));
+    train(&cfg, &other, &opts(Some(1), false)).unwrap();
+    // A run from before data.json existed resumes as before.
+    std::fs::remove_file(run.join(agent::train::DATA_FILE)).unwrap();
+    let m = train(&cfg, &Dataset::open(&dir).unwrap(), &opts(None, false)).unwrap();
+    assert_eq!(m.last().map(|m| m.step), Some(6));
+    assert!(!run.join(agent::train::DATA_FILE).exists());
 }
 
 #[test]
@@ -226,8 +241,7 @@ fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
     let data = dataset(&tmp.path().join("data"));
     let cfg = config(&data, 3);
     let run = tmp.path().join("run");
-    train(&cfg, &data, &RunOptions { run_dir: run.clone(), progress: false, stop_after: None })
-        .unwrap();
+    train(&cfg, &data, &run_opts(run.clone(), None)).unwrap();
     let mut model =
         Model::new(&cfg.model, tch::Device::Cpu, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0))
             .unwrap();

@@ -49,6 +49,7 @@ pub struct StepMetrics {
 }
 
 /// Where and how long to run.
+#[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     /// The run folder (created; must not hold another run unless resuming).
     pub run_dir: PathBuf,
@@ -56,6 +57,69 @@ pub struct RunOptions {
     pub progress: bool,
     /// Stop after this many optimizer steps in this invocation (tests simulate a kill).
     pub stop_after: Option<usize>,
+    /// Resume even if the dataset's fingerprint differs from the one the run started on
+    /// (`--allow-data-change`).
+    pub allow_data_change: bool,
+}
+
+/// The run folder's record of its dataset, beside `config.json`.
+pub const DATA_FILE: &str = "data.json";
+
+/// What `data.json` holds: the dataset folder and the fingerprint of its manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct DataRecord {
+    pub data: String,
+    pub data_fingerprint: String,
+}
+
+/// The fingerprint of a dataset folder: `sha256:` and the SHA-256 of its `manifest.json`
+/// bytes (the manifest lists every task file with its histories and transitions, so another
+/// dataset, or a regenerated one with other content, has another fingerprint).
+pub fn data_fingerprint(dir: &Path) -> Result<String, TrainError> {
+    use sha2::Digest as _;
+    let path = datagen::manifest::Manifest::path(dir);
+    let bytes = std::fs::read(&path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+    Ok(format!("sha256:{:x}", sha2::Sha256::digest(&bytes)))
+}
+
+/// Record the dataset of a run starting afresh in `run/data.json`; on a resume, refuse a
+/// dataset whose fingerprint differs from the recorded one unless `allow_change` (then the
+/// record is updated). Runs from before the record existed resume unchecked.
+fn check_data_record(
+    run: &Path,
+    data: &Dataset,
+    resuming: bool,
+    allow_change: bool,
+) -> Result<(), TrainError> {
+    let path = run.join(DATA_FILE);
+    let record = DataRecord {
+        data: data.dir.display().to_string(),
+        data_fingerprint: data_fingerprint(&data.dir)?,
+    };
+    let io = |e: &dyn std::fmt::Display| err(format!("{}: {e}", path.display()));
+    if path.exists() {
+        let text = std::fs::read_to_string(&path).map_err(|e| io(&e))?;
+        let old: DataRecord = serde_json::from_str(&text).map_err(|e| io(&e))?;
+        if old.data_fingerprint == record.data_fingerprint {
+            return Ok(());
+        }
+        if !allow_change {
+            return Err(err(format!(
+                "{}: the run trained on dataset {} with fingerprint {}, but {} now has \
+                 fingerprint {} (another dataset, or a changed one); resume on it anyway with \
+                 --allow-data-change",
+                path.display(),
+                old.data,
+                old.data_fingerprint,
+                record.data,
+                record.data_fingerprint
+            )));
+        }
+    } else if resuming {
+        return Ok(());
+    }
+    let text = serde_json::to_string_pretty(&record).map_err(err)?;
+    datagen::manifest::write_atomic(&path, text.as_bytes()).map_err(err)
 }
 
 /// The run name: `{suite}__{preset}__{seed}__{unix_time}`, suite and preset as
@@ -113,6 +177,7 @@ pub fn train(
         datagen::manifest::write_atomic(&config_path, text.as_bytes()).map_err(err)?;
     }
     check_groups(cfg, data)?;
+    check_data_record(run, data, checkpoint::find(run).is_some(), opts.allow_data_change)?;
 
     // Data: a fixed split (its own RNG stream), and the batch stream (checkpointed).
     let mut split = split(

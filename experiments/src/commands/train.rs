@@ -33,6 +33,11 @@ pub struct TrainArgs {
     #[arg(long)]
     pub resume: Option<PathBuf>,
 
+    /// With --resume: continue even if the dataset's manifest differs from the one the run
+    /// started on (its fingerprint is in the run's data.json).
+    #[arg(long, requires = "resume")]
+    pub allow_data_change: bool,
+
     /// Folder under which the run folder `{suite}__{preset}__{seed}__{time}` is created.
     #[arg(long, default_value = "runs")]
     pub runs_dir: PathBuf,
@@ -257,7 +262,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             run_dir.display()
         );
     }
-    let opts = RunOptions { run_dir: run_dir.clone(), progress: !args.quiet, stop_after: None };
+    let opts = RunOptions {
+        run_dir: run_dir.clone(),
+        progress: !args.quiet,
+        stop_after: None,
+        allow_data_change: args.allow_data_change,
+    };
     let metrics = train(&cfg, &data, &opts)?;
     let all = read_metrics(&run_dir)?;
     plot_curves(&run_dir, &all)?;
