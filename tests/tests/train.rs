@@ -232,6 +232,47 @@ fn a_resume_on_another_dataset_is_refused_unless_allowed() {
 }
 
 #[test]
+fn a_run_resumed_after_a_kill_logs_each_step_once() {
+    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(&tmp.path().join("data"));
+    let cfg = config(&data, 9);
+    let run = tmp.path().join("run");
+    // Steps 1-3 and their checkpoint, then steps 4-5 logged by an invocation killed before
+    // it checkpointed again (its checkpoint at 5 is replaced by the one at 3).
+    train(&cfg, &data, &run_opts(run.clone(), Some(3))).unwrap();
+    let copy_dir = |from: &Path, to: &Path| {
+        std::fs::create_dir_all(to).unwrap();
+        for f in std::fs::read_dir(from).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+        }
+    };
+    let saved = tmp.path().join("checkpoint-at-3");
+    copy_dir(&run.join("checkpoint"), &saved);
+    train(&cfg, &data, &run_opts(run.clone(), Some(2))).unwrap();
+    std::fs::remove_dir_all(run.join("checkpoint")).unwrap();
+    copy_dir(&saved, &run.join("checkpoint"));
+    // A half-written line from the kill, too.
+    let metrics = run.join("metrics.jsonl");
+    let mut text = std::fs::read_to_string(&metrics).unwrap();
+    text.push_str("{\"step\":6,\"lo");
+    std::fs::write(&metrics, text).unwrap();
+    let resumed = train(&cfg, &data, &run_opts(run.clone(), None)).unwrap();
+    assert_eq!(resumed.first().map(|m| m.step), Some(4));
+    let steps: Vec<usize> = read_metrics(&run).unwrap().iter().map(|m| m.step).collect();
+    assert_eq!(steps, (1..=9).collect::<Vec<_>>());
+    // One event file per invocation, each sorting after the one before.
+    let mut files: Vec<String> = std::fs::read_dir(run.join("tb"))
+        .unwrap()
+        .map(|f| f.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(files.iter().all(|f| f.starts_with("events.out.tfevents.")), "{files:?}");
+}
+
+#[test]
 fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
     let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
     use agent::eval::{Control, EvalOptions, TaskSet, evaluate, select_tasks};

@@ -14,11 +14,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use tch::{Device, Kind};
-use tensorboard_rs::summary_writer::SummaryWriter;
 
 use super::checkpoint::{self, TrainState};
 use super::config::TrainConfig;
 use super::data::{Sampler, group_specs, split, to_batch};
+use super::events::{EventLog, truncate_metrics};
 use super::optim::AdamW;
 use crate::model::{Config, Model, RouterTally};
 
@@ -230,8 +230,11 @@ pub fn train(
     };
     let end = opts.stop_after.map(|s| (start + s).min(cfg.steps)).unwrap_or(cfg.steps);
 
-    let mut tb = SummaryWriter::new(run.join("tb"));
+    // Steps after the checkpoint, logged by an invocation that was killed, are dropped: from
+    // metrics.jsonl here, and in TensorBoard by the new event file's SessionLog START.
     let metrics_path = run.join("metrics.jsonl");
+    truncate_metrics(&metrics_path, start).map_err(err)?;
+    let mut tb = EventLog::create(&run.join("tb"), start + 1).map_err(err)?;
     let mut metrics_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -295,7 +298,7 @@ pub fn train(
         {
             m.val_loss = validate(&model, cfg, &split.val, &val_sampler, device)?;
         }
-        log(&mut tb, &m);
+        log(&mut tb, &m).map_err(err)?;
         writeln!(metrics_file, "{}", serde_json::to_string(&m).map_err(err)?).map_err(err)?;
         bar.set_message(format!("loss {:.4}", m.loss));
         bar.inc(1);
@@ -311,7 +314,7 @@ pub fn train(
         }
         out.push(m);
     }
-    tb.flush();
+    tb.flush().map_err(err)?;
     bar.finish_and_clear();
     Ok(out)
 }
@@ -385,21 +388,24 @@ fn validate(
     Ok(out)
 }
 
-fn log(tb: &mut SummaryWriter, m: &StepMetrics) {
-    tb.add_scalar("train/loss", m.loss as f32, m.step);
-    for (g, l) in &m.group_loss {
-        tb.add_scalar(&format!("train/loss_{g}"), *l as f32, m.step);
-    }
-    tb.add_scalar("train/lr", m.lr as f32, m.step);
-    tb.add_scalar("train/grad_norm", m.grad_norm as f32, m.step);
-    tb.add_scalar("charts/tokens_per_sec", m.tokens_per_sec as f32, m.step);
+/// One step's scalars into the event file, flushed, so a killed run loses no logged step.
+fn log(tb: &mut EventLog, m: &StepMetrics) -> Result<(), String> {
+    let mut scalars = vec![
+        ("train/loss".to_string(), m.loss),
+        ("train/lr".to_string(), m.lr),
+        ("train/grad_norm".to_string(), m.grad_norm),
+        ("charts/tokens_per_sec".to_string(), m.tokens_per_sec),
+    ];
+    scalars.extend(m.group_loss.iter().map(|(g, l)| (format!("train/loss_{g}"), *l)));
     for (l, s, lambda) in &m.remoe {
-        tb.add_scalar(&format!("remoe/sparsity_layer{l}"), *s as f32, m.step);
-        tb.add_scalar(&format!("remoe/lambda_layer{l}"), *lambda as f32, m.step);
+        scalars.push((format!("remoe/sparsity_layer{l}"), *s));
+        scalars.push((format!("remoe/lambda_layer{l}"), *lambda));
     }
-    for (g, l) in &m.val_loss {
-        tb.add_scalar(&format!("val/loss_{g}"), *l as f32, m.step);
+    scalars.extend(m.val_loss.iter().map(|(g, l)| (format!("val/loss_{g}"), *l)));
+    for (tag, value) in scalars {
+        tb.scalar(&tag, value as f32, m.step)?;
     }
+    tb.flush()
 }
 
 /// Read a run's `metrics.jsonl` (for plots and tests).
