@@ -36,6 +36,14 @@ fn dataset_seeded(dir: &Path, seed: u64) -> Dataset {
     Dataset::open(dir).unwrap()
 }
 
+/// A test's turn at torch's generator, a scratch folder and the test dataset in its `data`.
+fn setup() -> (std::sync::MutexGuard<'static, ()>, tempfile::TempDir, Dataset) {
+    let turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(&tmp.path().join("data"));
+    (turn, tmp, data)
+}
+
 /// Options of a quiet run in `run_dir`, stopping after `stop_after` steps if given.
 fn run_opts(run_dir: std::path::PathBuf, stop_after: Option<usize>) -> RunOptions {
     RunOptions { run_dir, progress: false, stop_after, ..Default::default() }
@@ -68,9 +76,7 @@ fn config(data: &Dataset, steps: usize) -> TrainConfig {
 
 #[test]
 fn a_resumed_run_gives_the_same_losses_step_for_step() {
-    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let tmp = tempfile::tempdir().unwrap();
-    let data = dataset(&tmp.path().join("data"));
+    let (_turn, tmp, data) = setup();
     let cfg = config(&data, 8);
     let whole = tmp.path().join("whole");
     let opts = |dir: &Path, stop| run_opts(dir.to_path_buf(), stop);
@@ -92,9 +98,7 @@ fn a_resumed_run_gives_the_same_losses_step_for_step() {
 
 #[test]
 fn training_drives_the_loss_well_below_its_start() {
-    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let tmp = tempfile::tempdir().unwrap();
-    let data = dataset(&tmp.path().join("data"));
+    let (_turn, tmp, data) = setup();
     let cfg = config(&data, 60);
     let m = train(&cfg, &data, &run_opts(tmp.path().join("run"), None)).unwrap();
     let head: f64 = m[..5].iter().map(|m| m.loss).sum::<f64>() / 5.0;
@@ -104,9 +108,7 @@ fn training_drives_the_loss_well_below_its_start() {
 
 #[test]
 fn a_group_context_trains_on_whole_histories_and_refuses_longer_ones() {
-    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let tmp = tempfile::tempdir().unwrap();
-    let data = dataset(&tmp.path().join("data"));
+    let (_turn, tmp, data) = setup();
     let group = data.manifest.groups.keys().next().unwrap().clone();
     // Whole 600-step histories: one per micro-batch (4 x 60 / 600 rounds up to 1).
     let mut cfg = config(&data, 2);
@@ -152,9 +154,7 @@ fn bad_inputs_are_clear_errors() {
 
 #[test]
 fn a_tampered_manifest_or_model_group_is_an_error_before_any_tensor_op() {
-    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let tmp = tempfile::tempdir().unwrap();
-    let data = dataset(&tmp.path().join("data"));
+    let (_turn, tmp, data) = setup();
     let manifest = datagen::manifest::Manifest::path(&data.dir);
     let original = std::fs::read_to_string(&manifest).unwrap();
     let group = data.manifest.groups.keys().next().unwrap().clone();
@@ -206,6 +206,7 @@ fn a_resume_on_another_dataset_is_refused_unless_allowed() {
         progress: false,
         stop_after: stop,
         allow_data_change: allow,
+        ..Default::default()
     };
     train(&cfg, &data, &opts(Some(2), false)).unwrap();
     let record: agent::train::DataRecord =
@@ -233,9 +234,7 @@ fn a_resume_on_another_dataset_is_refused_unless_allowed() {
 
 #[test]
 fn a_run_resumed_after_a_kill_logs_each_step_once() {
-    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let tmp = tempfile::tempdir().unwrap();
-    let data = dataset(&tmp.path().join("data"));
+    let (_turn, tmp, data) = setup();
     let cfg = config(&data, 9);
     let run = tmp.path().join("run");
     // Steps 1-3 and their checkpoint, then steps 4-5 logged by an invocation killed before
@@ -270,6 +269,22 @@ fn a_run_resumed_after_a_kill_logs_each_step_once() {
     files.sort();
     assert_eq!(files.len(), 3, "{files:?}");
     assert!(files.iter().all(|f| f.starts_with("events.out.tfevents.")), "{files:?}");
+}
+
+#[test]
+fn a_run_beyond_the_memory_limit_is_refused_unless_forced() {
+    let (_turn, tmp, data) = setup();
+    let cfg = config(&data, 1);
+    let need = agent::train::memory::estimate_peak(&cfg).total();
+    let opts = |limit: u64, force| RunOptions {
+        memory_limit: Some(limit),
+        force,
+        ..run_opts(tmp.path().join("run"), None)
+    };
+    let e = train(&cfg, &data, &opts(need / 2, false)).unwrap_err().to_string();
+    assert!(e.contains("estimated peak memory") && e.contains("--batch-size"), "{e}");
+    assert!(!tmp.path().join("run").exists(), "refused before the run folder is made");
+    assert_eq!(train(&cfg, &data, &opts(need / 2, true)).unwrap().len(), 1);
 }
 
 #[test]

@@ -4,6 +4,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod events;
+pub mod memory;
 pub mod optim;
 pub mod trainer;
 

@@ -60,6 +60,10 @@ pub struct RunOptions {
     /// Resume even if the dataset's fingerprint differs from the one the run started on
     /// (`--allow-data-change`).
     pub allow_data_change: bool,
+    /// Train even if the estimated peak memory exceeds the available memory (`--force`).
+    pub force: bool,
+    /// The memory a CPU run may use, in bytes; `None`: `MemAvailable` of `/proc/meminfo`.
+    pub memory_limit: Option<u64>,
 }
 
 /// The run folder's record of its dataset, beside `config.json`.
@@ -160,6 +164,11 @@ pub fn train(
 ) -> Result<Vec<StepMetrics>, TrainError> {
     cfg.validate().map_err(err)?;
     let device = device_of(&cfg.device)?;
+    if device == Device::Cpu && !opts.force {
+        if let Some(available) = opts.memory_limit.or_else(super::memory::available_memory) {
+            super::memory::check_fits(cfg, available).map_err(err)?;
+        }
+    }
     let run = &opts.run_dir;
     std::fs::create_dir_all(run).map_err(|e| err(format!("{}: {e}", run.display())))?;
     let config_path = run.join("config.json");
