@@ -198,3 +198,46 @@ fn a_failed_write_leaves_no_file() {
     assert!(err.contains("no-such-folder"), "{err}");
     assert!(!path.exists());
 }
+
+#[test]
+fn a_same_size_tampering_is_refused_naming_the_tensor() {
+    let dir = Scratch::new("tamper");
+    let path = dir.0.join("model.q.safetensors");
+    write_quantized(&path, &sample_file()).unwrap();
+    // One byte of the packed codes changed, header and sizes as they were.
+    rewrite(&path, |_, tensors| {
+        let (_, codes) = tensors.iter_mut().find(|(n, _)| n == "layer.w.qweight").unwrap();
+        codes.data[7] ^= 0x10;
+    });
+    let err = load_error(&path);
+    assert!(err.contains("`layer.w.qweight`") && err.contains("checksum"), "{err}");
+    // A file from before checksums (no `checksums` key) still loads.
+    let old = dir.0.join("old.safetensors");
+    write_quantized(&old, &sample_file()).unwrap();
+    rewrite(&old, |header, _| {
+        header.remove("checksums");
+    });
+    read_quantized(&old, Device::Cpu).unwrap();
+    // A checksum for a tensor that is not there is refused too.
+    let extra = dir.0.join("extra.safetensors");
+    write_quantized(&extra, &sample_file()).unwrap();
+    rewrite(&extra, |header, _| {
+        let mut sums: HashMap<String, String> = serde_json::from_str(&header["checksums"]).unwrap();
+        sums.insert("ghost".into(), "sha256:00".into());
+        header.insert("checksums".into(), serde_json::to_string(&sums).unwrap());
+    });
+    let err = load_error(&extra);
+    assert!(err.contains("`ghost`"), "{err}");
+}
+
+#[test]
+fn scales_beyond_f16_are_refused_and_fit_in_f32() {
+    let w = Tensor::from_slice(&[1e6f32, -1e6].repeat(64)).reshape([2, 64]);
+    let f16 = QuantConfig { meta_dtype: MetaDtype::F16, ..QuantConfig::default() };
+    let err = quantize(&w, &f16).unwrap_err().to_string();
+    assert!(err.contains("f16") && err.contains("--meta-dtype f32"), "{err}");
+    let f32 = QuantConfig { meta_dtype: MetaDtype::F32, ..QuantConfig::default() };
+    let q = quantize(&w, &f32).unwrap();
+    let back = q.dequantize().unwrap();
+    assert!(bool::try_from(back.isfinite().all()).unwrap());
+}

@@ -96,7 +96,7 @@ impl Dataset {
         for t in &manifest.tasks {
             let (path, expected) = listed_file(dir, &manifest, t)?;
             let file = read_task_file_expecting(&path, Some(&expected))?;
-            check_listing(&path, &file.meta, t)?;
+            check_listing(&path, &file.meta, t, &manifest)?;
             tasks.push(TaskData {
                 file: t.file.clone(),
                 meta: file.meta,
@@ -118,7 +118,7 @@ impl Dataset {
             } else {
                 inspect_task_file(&path, Some(&expected))?
             };
-            check_listing(&path, &meta, t)?;
+            check_listing(&path, &meta, t, &manifest)?;
         }
         Ok(manifest)
     }
@@ -295,16 +295,31 @@ fn listed_file(
     Ok((dir.join(&t.file), expected))
 }
 
-/// The file's family and group are the ones the manifest lists it under.
-fn check_listing(path: &Path, meta: &TaskMeta, t: &ManifestTask) -> Result<(), DatasetError> {
+/// The file's family and group are the ones the manifest lists it under, and its action
+/// space is its group's (obs_dim and act_dim are checked by the reader through
+/// [`Expected`]).
+fn check_listing(
+    path: &Path,
+    meta: &TaskMeta,
+    t: &ManifestTask,
+    manifest: &Manifest,
+) -> Result<(), DatasetError> {
+    let invalid = |message: String| DatasetError::Invalid { path: path.to_path_buf(), message };
     if meta.group != t.group || meta.family != t.family {
-        return Err(DatasetError::Invalid {
-            path: path.to_path_buf(),
-            message: format!(
-                "file says {} / group {}, the manifest says {} / group {}",
-                meta.family, meta.group, t.family, t.group
-            ),
-        });
+        return Err(invalid(format!(
+            "file says {} / group {}, the manifest says {} / group {}",
+            meta.family, meta.group, t.family, t.group
+        )));
+    }
+    if let Some(g) = manifest.groups.get(&t.group) {
+        if (meta.action_type.as_str(), meta.num_actions) != (g.action_type.as_str(), g.num_actions)
+        {
+            return Err(invalid(format!(
+                "action_type {} with num_actions {}; the manifest's group `{}` says action_type \
+                 {} with num_actions {}",
+                meta.action_type, meta.num_actions, t.group, g.action_type, g.num_actions
+            )));
+        }
     }
     Ok(())
 }

@@ -99,7 +99,38 @@ impl Manifest {
                 ),
             });
         }
+        if let Some(message) = manifest.first_inconsistent_group() {
+            return Err(ManifestError::Invalid { path, message });
+        }
         Ok(manifest)
+    }
+
+    /// The first group whose fields contradict each other or the task list: an action type
+    /// other than `discrete` (act_dim 1, num_actions >= 1) or `continuous` (num_actions 0),
+    /// a zero width, or a `tasks` count that is not the number of tasks listed in it.
+    fn first_inconsistent_group(&self) -> Option<String> {
+        self.groups.iter().find_map(|(name, g)| {
+            let listed = self.tasks.iter().filter(|t| &t.group == name).count();
+            let problem = match g.action_type.as_str() {
+                _ if g.obs_dim == 0 || g.act_dim == 0 => {
+                    format!("obs_dim {} and act_dim {} must be >= 1", g.obs_dim, g.act_dim)
+                }
+                "discrete" if g.act_dim != 1 || g.num_actions == 0 => format!(
+                    "discrete with act_dim {} and num_actions {}, expected act_dim 1 and \
+                     num_actions >= 1",
+                    g.act_dim, g.num_actions
+                ),
+                "continuous" if g.num_actions != 0 => {
+                    format!("continuous with num_actions {}, expected 0", g.num_actions)
+                }
+                "discrete" | "continuous" if g.tasks != listed => {
+                    format!("says tasks {}, the task list has {listed} in it", g.tasks)
+                }
+                "discrete" | "continuous" => return None,
+                other => format!("action_type `{other}`, expected `discrete` or `continuous`"),
+            };
+            Some(format!("group `{name}`: {problem}"))
+        })
     }
 
     /// Write `dir/manifest.json` atomically.

@@ -235,3 +235,61 @@ fn a_folder_in_use_is_refused_naming_the_holder() {
     assert!(!run.status.success() && stderr.contains(&pid), "{stderr}");
     drop((lock, held));
 }
+
+/// A safetensors file of one f32 tensor `w` (shape `[rows, cols]`, values from `value`),
+/// written by hand (8-byte header length, JSON header, data).
+fn write_f32_safetensors(
+    path: &std::path::Path,
+    rows: usize,
+    cols: usize,
+    value: fn(usize) -> f32,
+) {
+    let n = rows * cols;
+    let mut header = format!(
+        r#"{{"w":{{"dtype":"F32","shape":[{rows},{cols}],"data_offsets":[0,{}]}}}}"#,
+        4 * n
+    );
+    while header.len() % 8 != 0 {
+        header.push(' ');
+    }
+    let mut bytes = (header.len() as u64).to_le_bytes().to_vec();
+    bytes.extend_from_slice(header.as_bytes());
+    (0..n).for_each(|i| bytes.extend_from_slice(&value(i).to_le_bytes()));
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// `icrl quantize`: an f16 scale that would be infinite, --out naming the input, and an input
+/// that is already quantized are refused, and the input is left as it was.
+#[test]
+fn quantize_refuses_overflowing_scales_its_own_input_and_quantized_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = |name: &str| dir.path().join(name).to_str().unwrap().to_string();
+    let (big, out) = (path("big.safetensors"), path("q.safetensors"));
+    write_f32_safetensors(
+        std::path::Path::new(&big),
+        128,
+        64,
+        |i| if i % 2 == 0 { 1e6 } else { -1e6 },
+    );
+    let run = icrl(&["quantize", "--nbits", "4", "--in", &big, "--out", &out, "--no-baseline"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "{stderr}");
+    assert!(stderr.contains("`w`") && stderr.contains("--meta-dtype f32"), "{stderr}");
+    assert!(!std::path::Path::new(&out).exists());
+    // With f32 scales the same tensor quantizes.
+    let run =
+        icrl(&["quantize", "--nbits", "4", "--in", &big, "--out", &out, "--meta-dtype", "f32"]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    // --out naming the input (through another spelling) is refused; the input is unchanged.
+    let before = std::fs::read(&big).unwrap();
+    let same = format!("{}/./big.safetensors", dir.path().display());
+    let run =
+        icrl(&["quantize", "--nbits", "4", "--in", &big, "--out", &same, "--meta-dtype", "f32"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("is the input file"), "{stderr}");
+    assert_eq!(std::fs::read(&big).unwrap(), before);
+    // A quantized checkpoint is not quantized again.
+    let run = icrl(&["quantize", "--nbits", "4", "--in", &out, "--out", &path("qq.safetensors")]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("already a quantized checkpoint"), "{stderr}");
+}

@@ -13,7 +13,12 @@ use datagen::generate::{GenerateOptions, generate};
 use datagen::suite::Suite;
 
 fn dataset(dir: &Path) -> Dataset {
-    let suite = Suite::from_json(
+    dataset_seeded(dir, 1)
+}
+
+/// The test dataset generated with another seed: the same groups, other histories.
+fn dataset_seeded(dir: &Path, seed: u64) -> Dataset {
+    let mut suite = Suite::from_json(
         r#"{
           "name": "train-test", "seed": 1,
           "entries": [
@@ -25,9 +30,23 @@ fn dataset(dir: &Path) -> Dataset {
         "test",
     )
     .unwrap();
+    suite.seed = seed;
     generate(&suite, &GenerateOptions { out: dir.to_path_buf(), jobs: 2, progress: false })
         .unwrap();
     Dataset::open(dir).unwrap()
+}
+
+/// A test's turn at torch's generator, a scratch folder and the test dataset in its `data`.
+fn setup() -> (std::sync::MutexGuard<'static, ()>, tempfile::TempDir, Dataset) {
+    let turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let data = dataset(&tmp.path().join("data"));
+    (turn, tmp, data)
+}
+
+/// Options of a quiet run in `run_dir`, stopping after `stop_after` steps if given.
+fn run_opts(run_dir: std::path::PathBuf, stop_after: Option<usize>) -> RunOptions {
+    RunOptions { run_dir, progress: false, stop_after, ..Default::default() }
 }
 
 fn config(data: &Dataset, steps: usize) -> TrainConfig {
@@ -57,16 +76,10 @@ fn config(data: &Dataset, steps: usize) -> TrainConfig {
 
 #[test]
 fn a_resumed_run_gives_the_same_losses_step_for_step() {
-    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let tmp = tempfile::tempdir().unwrap();
-    let data = dataset(&tmp.path().join("data"));
+    let (_turn, tmp, data) = setup();
     let cfg = config(&data, 8);
     let whole = tmp.path().join("whole");
-    let opts = |dir: &Path, stop| RunOptions {
-        run_dir: dir.to_path_buf(),
-        progress: false,
-        stop_after: stop,
-    };
+    let opts = |dir: &Path, stop| run_opts(dir.to_path_buf(), stop);
     let a = train(&cfg, &data, &opts(&whole, None)).unwrap();
     let parts = tmp.path().join("parts");
     let first = train(&cfg, &data, &opts(&parts, Some(4))).unwrap();
@@ -85,16 +98,9 @@ fn a_resumed_run_gives_the_same_losses_step_for_step() {
 
 #[test]
 fn training_drives_the_loss_well_below_its_start() {
-    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let tmp = tempfile::tempdir().unwrap();
-    let data = dataset(&tmp.path().join("data"));
+    let (_turn, tmp, data) = setup();
     let cfg = config(&data, 60);
-    let m = train(
-        &cfg,
-        &data,
-        &RunOptions { run_dir: tmp.path().join("run"), progress: false, stop_after: None },
-    )
-    .unwrap();
+    let m = train(&cfg, &data, &run_opts(tmp.path().join("run"), None)).unwrap();
     let head: f64 = m[..5].iter().map(|m| m.loss).sum::<f64>() / 5.0;
     let tail: f64 = m[m.len() - 5..].iter().map(|m| m.loss).sum::<f64>() / 5.0;
     assert!(tail < 0.6 * head, "loss {head:.4} -> {tail:.4}");
@@ -102,33 +108,20 @@ fn training_drives_the_loss_well_below_its_start() {
 
 #[test]
 fn a_group_context_trains_on_whole_histories_and_refuses_longer_ones() {
-    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let tmp = tempfile::tempdir().unwrap();
-    let data = dataset(&tmp.path().join("data"));
+    let (_turn, tmp, data) = setup();
     let group = data.manifest.groups.keys().next().unwrap().clone();
     // Whole 600-step histories: one per micro-batch (4 x 60 / 600 rounds up to 1).
     let mut cfg = config(&data, 2);
     cfg.group_context = vec![(group.clone(), 600)];
     assert_eq!(cfg.batch_shape(&group), (1, 600));
-    let m = train(
-        &cfg,
-        &data,
-        &RunOptions { run_dir: tmp.path().join("whole"), progress: false, stop_after: None },
-    )
-    .unwrap();
+    let m = train(&cfg, &data, &run_opts(tmp.path().join("whole"), None)).unwrap();
     assert_eq!(m.len(), 2);
     assert!(m.iter().all(|s| s.loss.is_finite()));
     // Validation (at the final step) uses the same whole-history windows.
     assert!(m[1].val_loss.get(&group).is_some_and(|l| l.is_finite()), "{:?}", m[1].val_loss);
     // Windows longer than every history are a clear error naming the length.
     cfg.group_context = vec![(group, 601)];
-    let e = train(
-        &cfg,
-        &data,
-        &RunOptions { run_dir: tmp.path().join("long"), progress: false, stop_after: None },
-    )
-    .unwrap_err()
-    .to_string();
+    let e = train(&cfg, &data, &run_opts(tmp.path().join("long"), None)).unwrap_err().to_string();
     assert!(e.contains("601 steps"), "{e}");
 }
 
@@ -141,34 +134,157 @@ fn bad_inputs_are_clear_errors() {
     let data = dataset(&tmp.path().join("data"));
     let mut cfg = config(&data, 2);
     cfg.batch_size = 0;
-    let e = train(
-        &cfg,
-        &data,
-        &RunOptions { run_dir: tmp.path().join("r0"), progress: false, stop_after: None },
-    )
-    .unwrap_err()
-    .to_string();
+    let e = train(&cfg, &data, &run_opts(tmp.path().join("r0"), None)).unwrap_err().to_string();
     assert!(e.contains("batch_size"), "{e}");
     // A checkpoint of another architecture cannot be resumed into this one.
     let cfg = config(&data, 2);
     let run = tmp.path().join("r1");
-    train(&cfg, &data, &RunOptions { run_dir: run.clone(), progress: false, stop_after: None })
-        .unwrap();
+    train(&cfg, &data, &run_opts(run.clone(), None)).unwrap();
     let mut other = cfg.clone();
     other.model.hidden *= 2;
-    let e = train(&other, &data, &RunOptions { run_dir: run, progress: false, stop_after: None })
-        .unwrap_err()
-        .to_string();
+    let e = train(&other, &data, &run_opts(run, None)).unwrap_err().to_string();
     assert!(e.contains("another config"), "{e}");
     // Corrupt weights in a checkpoint are reported with the file.
     let run = tmp.path().join("r2");
-    train(&cfg, &data, &RunOptions { run_dir: run.clone(), progress: false, stop_after: Some(1) })
-        .unwrap();
+    train(&cfg, &data, &run_opts(run.clone(), Some(1))).unwrap();
     std::fs::write(run.join("checkpoint/model.safetensors"), b"garbage").unwrap();
-    let e = train(&cfg, &data, &RunOptions { run_dir: run, progress: false, stop_after: None })
-        .unwrap_err()
-        .to_string();
+    let e = train(&cfg, &data, &run_opts(run, None)).unwrap_err().to_string();
     assert!(e.contains("model.safetensors"), "{e}");
+}
+
+#[test]
+fn a_tampered_manifest_or_model_group_is_an_error_before_any_tensor_op() {
+    let (_turn, tmp, data) = setup();
+    let manifest = datagen::manifest::Manifest::path(&data.dir);
+    let original = std::fs::read_to_string(&manifest).unwrap();
+    let group = data.manifest.groups.keys().next().unwrap().clone();
+    // Each tampering of the group's entry, and a word its error must hold.
+    let cases = [
+        ("obs_dim", serde_json::json!(5), "obs_dim 5"),
+        ("act_dim", serde_json::json!(2), "act_dim 2"),
+        ("num_actions", serde_json::json!(9), "num_actions 9"),
+        ("num_actions", serde_json::json!(3), "num_actions 3"),
+        ("action_type", serde_json::json!("continuous"), "continuous"),
+        ("action_type", serde_json::json!("lattice"), "lattice"),
+        ("tasks", serde_json::json!(7), "tasks 7"),
+    ];
+    for (field, value, expect) in cases {
+        let mut m: serde_json::Value = serde_json::from_str(&original).unwrap();
+        m["groups"][&group][field] = value;
+        std::fs::write(&manifest, serde_json::to_string(&m).unwrap()).unwrap();
+        let e = Dataset::open(&data.dir).unwrap_err().to_string();
+        assert!(e.contains(expect), "{field}: {e}");
+        let e = Dataset::verify(&data.dir, false).unwrap_err().to_string();
+        assert!(e.contains(expect), "{field}: {e}");
+    }
+    std::fs::write(&manifest, &original).unwrap();
+    // A model (config.json) whose group disagrees with the dataset is refused by the trainer.
+    for edit in [
+        (|g: &mut agent::model::GroupSpec| g.obs_dim = 5) as fn(&mut agent::model::GroupSpec),
+        |g| g.action = agent::model::ActionSpec::Discrete { n: 3 },
+        |g| g.action = agent::model::ActionSpec::Continuous { dim: 1 },
+    ] {
+        let mut cfg = config(&data, 2);
+        edit(&mut cfg.model.groups[0]);
+        let run = tmp.path().join("run");
+        let _ = std::fs::remove_dir_all(&run);
+        let e = train(&cfg, &data, &run_opts(run, None)).unwrap_err().to_string();
+        assert!(e.contains(&format!("domain group `{group}`")) && e.contains("obs_dim"), "{e}");
+    }
+}
+
+#[test]
+fn a_resume_on_another_dataset_is_refused_unless_allowed() {
+    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let data = dataset(&dir);
+    let cfg = config(&data, 6);
+    let run = tmp.path().join("run");
+    let opts = |stop, allow| RunOptions {
+        run_dir: run.clone(),
+        progress: false,
+        stop_after: stop,
+        allow_data_change: allow,
+        ..Default::default()
+    };
+    train(&cfg, &data, &opts(Some(2), false)).unwrap();
+    let record: agent::train::DataRecord =
+        serde_json::from_str(&std::fs::read_to_string(run.join(agent::train::DATA_FILE)).unwrap())
+            .unwrap();
+    let first = agent::train::data_fingerprint(&dir).unwrap();
+    assert_eq!(record.data_fingerprint, first);
+    // The same folder now holds another dataset of the same groups.
+    std::fs::remove_dir_all(&dir).unwrap();
+    let other = dataset_seeded(&dir, 2);
+    let second = agent::train::data_fingerprint(&dir).unwrap();
+    assert_ne!(first, second);
+    let e = train(&cfg, &other, &opts(Some(2), false)).unwrap_err().to_string();
+    assert!(e.contains(&first) && e.contains(&second) && e.contains("--allow-data-change"), "{e}");
+    // Allowed: it continues, and the record follows the new dataset.
+    let m = train(&cfg, &other, &opts(Some(2), true)).unwrap();
+    assert_eq!(m.first().map(|m| m.step), Some(3));
+    train(&cfg, &other, &opts(Some(1), false)).unwrap();
+    // A run from before data.json existed resumes as before.
+    std::fs::remove_file(run.join(agent::train::DATA_FILE)).unwrap();
+    let m = train(&cfg, &Dataset::open(&dir).unwrap(), &opts(None, false)).unwrap();
+    assert_eq!(m.last().map(|m| m.step), Some(6));
+    assert!(!run.join(agent::train::DATA_FILE).exists());
+}
+
+#[test]
+fn a_run_resumed_after_a_kill_logs_each_step_once() {
+    let (_turn, tmp, data) = setup();
+    let cfg = config(&data, 9);
+    let run = tmp.path().join("run");
+    // Steps 1-3 and their checkpoint, then steps 4-5 logged by an invocation killed before
+    // it checkpointed again (its checkpoint at 5 is replaced by the one at 3).
+    train(&cfg, &data, &run_opts(run.clone(), Some(3))).unwrap();
+    let copy_dir = |from: &Path, to: &Path| {
+        std::fs::create_dir_all(to).unwrap();
+        for f in std::fs::read_dir(from).unwrap() {
+            let f = f.unwrap();
+            std::fs::copy(f.path(), to.join(f.file_name())).unwrap();
+        }
+    };
+    let saved = tmp.path().join("checkpoint-at-3");
+    copy_dir(&run.join("checkpoint"), &saved);
+    train(&cfg, &data, &run_opts(run.clone(), Some(2))).unwrap();
+    std::fs::remove_dir_all(run.join("checkpoint")).unwrap();
+    copy_dir(&saved, &run.join("checkpoint"));
+    // A half-written line from the kill, too.
+    let metrics = run.join("metrics.jsonl");
+    let mut text = std::fs::read_to_string(&metrics).unwrap();
+    text.push_str("{\"step\":6,\"lo");
+    std::fs::write(&metrics, text).unwrap();
+    let resumed = train(&cfg, &data, &run_opts(run.clone(), None)).unwrap();
+    assert_eq!(resumed.first().map(|m| m.step), Some(4));
+    let steps: Vec<usize> = read_metrics(&run).unwrap().iter().map(|m| m.step).collect();
+    assert_eq!(steps, (1..=9).collect::<Vec<_>>());
+    // One event file per invocation, each sorting after the one before.
+    let mut files: Vec<String> = std::fs::read_dir(run.join("tb"))
+        .unwrap()
+        .map(|f| f.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 3, "{files:?}");
+    assert!(files.iter().all(|f| f.starts_with("events.out.tfevents.")), "{files:?}");
+}
+
+#[test]
+fn a_run_beyond_the_memory_limit_is_refused_unless_forced() {
+    let (_turn, tmp, data) = setup();
+    let cfg = config(&data, 1);
+    let need = agent::train::memory::estimate_peak(&cfg).total();
+    let opts = |limit: u64, force| RunOptions {
+        memory_limit: Some(limit),
+        force,
+        ..run_opts(tmp.path().join("run"), None)
+    };
+    let e = train(&cfg, &data, &opts(need / 2, false)).unwrap_err().to_string();
+    assert!(e.contains("estimated peak memory") && e.contains("--batch-size"), "{e}");
+    assert!(!tmp.path().join("run").exists(), "refused before the run folder is made");
+    assert_eq!(train(&cfg, &data, &opts(need / 2, true)).unwrap().len(), 1);
 }
 
 #[test]
@@ -181,8 +297,7 @@ fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
     let data = dataset(&tmp.path().join("data"));
     let cfg = config(&data, 3);
     let run = tmp.path().join("run");
-    train(&cfg, &data, &RunOptions { run_dir: run.clone(), progress: false, stop_after: None })
-        .unwrap();
+    train(&cfg, &data, &run_opts(run.clone(), None)).unwrap();
     let mut model =
         Model::new(&cfg.model, tch::Device::Cpu, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0))
             .unwrap();

@@ -96,7 +96,25 @@ impl QuantizedFile {
 }
 
 /// Header keys of the format itself, not available to [`QuantizedFile::metadata`].
-pub const RESERVED_KEYS: [&str; 4] = ["format", "format_version", "tool_version", "tensors"];
+pub const RESERVED_KEYS: [&str; 5] =
+    ["format", "format_version", "tool_version", "tensors", "checksums"];
+
+/// The checksum of a stored tensor's bytes: `sha256:` and the hex SHA-256.
+pub fn checksum(data: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("sha256:{:x}", sha2::Sha256::digest(data))
+}
+
+/// The `format_version` of `path`'s header if it is a quantized checkpoint (its `format` is
+/// [`FORMAT_NAME`]), `None` for any other safetensors file.
+pub fn quantized_format_of(path: &Path) -> Result<Option<String>, QuantError> {
+    let bytes = read_bytes(path)?;
+    let (_, metadata) = SafeTensors::read_metadata(&bytes)
+        .map_err(|source| QuantError::Safetensors { file: path.to_path_buf(), source })?;
+    let header = metadata.metadata().clone().unwrap_or_default();
+    Ok((header.get("format").map(String::as_str) == Some(FORMAT_NAME))
+        .then(|| header.get("format_version").cloned().unwrap_or_default()))
+}
 
 /// The header's per-entry description (`tensors` key, JSON).
 #[derive(Debug, Serialize, Deserialize)]
@@ -155,11 +173,16 @@ pub fn write_quantized(path: &Path, file: &QuantizedFile) -> Result<(), QuantErr
     let index = serde_json::to_string(&index).map_err(|e| {
         QuantError::config("header", format!("cannot encode the tensor index: {e}"))
     })?;
+    let checksums: BTreeMap<&str, String> =
+        tensors.iter().map(|(name, raw)| (name.as_str(), checksum(&raw.data))).collect();
+    let checksums = serde_json::to_string(&checksums)
+        .map_err(|e| QuantError::config("header", format!("cannot encode the checksums: {e}")))?;
     let mut header = HashMap::from([
         ("format".to_string(), FORMAT_NAME.to_string()),
         ("format_version".to_string(), FORMAT_VERSION.to_string()),
         ("tool_version".to_string(), file.tool_version.clone()),
         ("tensors".to_string(), index),
+        ("checksums".to_string(), checksums),
     ]);
     for (key, value) in &file.metadata {
         if RESERVED_KEYS.contains(&key.as_str()) {
@@ -256,14 +279,21 @@ pub fn read_quantized(path: &Path, device: Device) -> Result<QuantizedFile, Quan
     let tool_version = field("tool_version")?.clone();
     let index: BTreeMap<String, EntryHeader> = serde_json::from_str(field("tensors")?)
         .map_err(|e| bad("(header)", format!("the `tensors` index does not parse: {e}")))?;
+    // Files written before checksums existed have none; they load unchecked.
+    let checksums: Option<BTreeMap<String, String>> = header
+        .get("checksums")
+        .map(|text| serde_json::from_str(text))
+        .transpose()
+        .map_err(|e| bad("(header)", format!("the `checksums` map does not parse: {e}")))?;
+    let checksums = checksums.as_ref();
 
     let mut used: Vec<String> = Vec::new();
     let mut tensors = BTreeMap::new();
     for (name, entry) in index {
         let stored = match entry {
-            EntryHeader::Full { shape, dtype } => {
-                StoredTensor::Full(take_raw(path, &file, &name, dtype, &shape, &mut used)?)
-            }
+            EntryHeader::Full { shape, dtype } => StoredTensor::Full(take_raw(
+                path, &file, &name, dtype, &shape, checksums, &mut used,
+            )?),
             EntryHeader::Quantized { shape, dtype, config } => {
                 config
                     .validate()
@@ -282,7 +312,7 @@ pub fn read_quantized(path: &Path, device: Device) -> Result<QuantizedFile, Quan
                 let words = pack::packed_len(config.nbits, numel) as usize;
                 let packed_dtype = dtype_of(pack::packed_kind(config.nbits)).unwrap_or(Dtype::U8);
                 let mut take = |tensor: String, dtype: Dtype, shape: &[usize]| {
-                    let raw = take_raw(path, &file, &tensor, dtype, shape, &mut used)?;
+                    let raw = take_raw(path, &file, &tensor, dtype, shape, checksums, &mut used)?;
                     Ok::<_, QuantError>(raw.to_tensor()?.f_to_device(device)?)
                 };
                 let packed = take(format!("{name}.qweight"), packed_dtype, &[words])?;
@@ -313,18 +343,23 @@ pub fn read_quantized(path: &Path, device: Device) -> Result<QuantizedFile, Quan
     if let Some(stray) = file.names().into_iter().find(|n| !used.iter().any(|u| u == n)) {
         return Err(bad(stray, "in the file but not in the header's `tensors` index".into()));
     }
+    if let Some(stray) = checksums.and_then(|c| c.keys().find(|n| !used.contains(n))) {
+        return Err(bad(stray, "has a checksum in the header but is not in the file".into()));
+    }
     let metadata =
         header.into_iter().filter(|(key, _)| !RESERVED_KEYS.contains(&key.as_str())).collect();
     Ok(QuantizedFile { tensors, tool_version, metadata })
 }
 
-/// One tensor of the file, checked against the dtype and shape the header implies.
+/// One tensor of the file, checked against the dtype and shape the header implies and, when
+/// the header has checksums, against its checksum.
 fn take_raw(
     path: &Path,
     file: &SafeTensors<'_>,
     name: &str,
     dtype: Dtype,
     shape: &[usize],
+    checksums: Option<&BTreeMap<String, String>>,
     used: &mut Vec<String>,
 ) -> Result<RawTensor, QuantError> {
     let bad = |reason: String| QuantError::Checkpoint {
@@ -339,6 +374,16 @@ fn take_raw(
             view.dtype(),
             view.shape()
         )));
+    }
+    if let Some(checksums) = checksums {
+        let want = checksums.get(name).ok_or_else(|| bad("no checksum in the header".into()))?;
+        let got = checksum(view.data());
+        if &got != want {
+            return Err(bad(format!(
+                "its bytes have checksum {got}, the header says {want}: the file was altered \
+                 or corrupted"
+            )));
+        }
     }
     used.push(name.to_string());
     Ok(RawTensor { dtype, shape: shape.to_vec(), data: view.data().to_vec() })

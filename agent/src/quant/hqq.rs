@@ -468,11 +468,30 @@ pub fn quantize_with_report(
     let (scale, zero) = if config.quant_meta {
         (MetaTensor::quantize_8bit(&step)?, MetaTensor::quantize_8bit(&zero)?)
     } else {
-        let kind = config.meta_dtype.kind();
-        (MetaTensor::Plain(step.f_to_kind(kind)?), MetaTensor::Plain(zero.f_to_kind(kind)?))
+        (
+            MetaTensor::Plain(to_meta(&step, "scale", config)?),
+            MetaTensor::Plain(to_meta(&zero, "zero point", config)?),
+        )
     };
     let quantized = QuantizedTensor { config: config.clone(), shape, packed, scale, zero };
     Ok((quantized, report))
+}
+
+/// `values` (f32) in the storage type of `config.meta_dtype`, refused if a value does not
+/// fit there (f16 ends at 65504: a weight spanning +-1e6 has steps beyond it).
+fn to_meta(values: &Tensor, what: &str, config: &QuantConfig) -> Result<Tensor, QuantError> {
+    let stored = values.f_to_kind(config.meta_dtype.kind())?;
+    if bool::try_from(stored.f_isfinite()?.f_all()?)? {
+        return Ok(stored);
+    }
+    let largest = values.f_abs()?.f_max()?.double_value(&[]);
+    Err(QuantError::InvalidWeight {
+        reason: format!(
+            "its per-group {what} reaches {largest:e}, beyond the range of meta_dtype {}; \
+             store scales and zeros in f32 or bf16 (`--meta-dtype f32`)",
+            serde_json::to_string(&config.meta_dtype).unwrap_or_default().trim_matches('"')
+        ),
+    })
 }
 
 /// The grouped view of a flat weight of `numel` values.

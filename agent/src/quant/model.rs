@@ -145,7 +145,12 @@ impl Model {
         let mut weights = BTreeMap::new();
         for (name, weight) in targets {
             let start = Instant::now();
-            let q = tch::no_grad(|| quantize(&weight, config))?;
+            let q = tch::no_grad(|| quantize(&weight, config)).map_err(|e| match e {
+                QuantError::InvalidWeight { reason } => {
+                    QuantError::InvalidWeight { reason: format!("`{name}`: {reason}") }
+                }
+                other => other,
+            })?;
             let seconds = start.elapsed().as_secs_f64();
             let ReconstructionError { rel_frobenius, mean_abs } =
                 tch::no_grad(|| reconstruction_error(&weight, &q.dequantize()?))?;

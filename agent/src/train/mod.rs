@@ -3,8 +3,13 @@
 pub mod checkpoint;
 pub mod config;
 pub mod data;
+pub mod events;
+pub mod memory;
 pub mod optim;
 pub mod trainer;
 
 pub use config::{ActionTarget, OptimConfig, TrainConfig};
-pub use trainer::{RunOptions, StepMetrics, TrainError, config_for, read_metrics, run_name, train};
+pub use trainer::{
+    DATA_FILE, DataRecord, RunOptions, StepMetrics, TrainError, config_for, data_fingerprint,
+    read_metrics, run_name, train,
+};

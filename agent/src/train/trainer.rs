@@ -14,11 +14,11 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use tch::{Device, Kind};
-use tensorboard_rs::summary_writer::SummaryWriter;
 
 use super::checkpoint::{self, TrainState};
 use super::config::TrainConfig;
 use super::data::{Sampler, group_specs, split, to_batch};
+use super::events::{EventLog, truncate_metrics};
 use super::optim::AdamW;
 use crate::model::{Config, Model, RouterTally};
 
@@ -49,6 +49,7 @@ pub struct StepMetrics {
 }
 
 /// Where and how long to run.
+#[derive(Clone, Debug, Default)]
 pub struct RunOptions {
     /// The run folder (created; must not hold another run unless resuming).
     pub run_dir: PathBuf,
@@ -56,6 +57,73 @@ pub struct RunOptions {
     pub progress: bool,
     /// Stop after this many optimizer steps in this invocation (tests simulate a kill).
     pub stop_after: Option<usize>,
+    /// Resume even if the dataset's fingerprint differs from the one the run started on
+    /// (`--allow-data-change`).
+    pub allow_data_change: bool,
+    /// Train even if the estimated peak memory exceeds the available memory (`--force`).
+    pub force: bool,
+    /// The memory a CPU run may use, in bytes; `None`: `MemAvailable` of `/proc/meminfo`.
+    pub memory_limit: Option<u64>,
+}
+
+/// The run folder's record of its dataset, beside `config.json`.
+pub const DATA_FILE: &str = "data.json";
+
+/// What `data.json` holds: the dataset folder and the fingerprint of its manifest.
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+pub struct DataRecord {
+    pub data: String,
+    pub data_fingerprint: String,
+}
+
+/// The fingerprint of a dataset folder: `sha256:` and the SHA-256 of its `manifest.json`
+/// bytes (the manifest lists every task file with its histories and transitions, so another
+/// dataset, or a regenerated one with other content, has another fingerprint).
+pub fn data_fingerprint(dir: &Path) -> Result<String, TrainError> {
+    use sha2::Digest as _;
+    let path = datagen::manifest::Manifest::path(dir);
+    let bytes = std::fs::read(&path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+    Ok(format!("sha256:{:x}", sha2::Sha256::digest(&bytes)))
+}
+
+/// Record the dataset of a run starting afresh in `run/data.json`; on a resume, refuse a
+/// dataset whose fingerprint differs from the recorded one unless `allow_change` (then the
+/// record is updated). Runs from before the record existed resume unchecked.
+fn check_data_record(
+    run: &Path,
+    data: &Dataset,
+    resuming: bool,
+    allow_change: bool,
+) -> Result<(), TrainError> {
+    let path = run.join(DATA_FILE);
+    let record = DataRecord {
+        data: data.dir.display().to_string(),
+        data_fingerprint: data_fingerprint(&data.dir)?,
+    };
+    let io = |e: &dyn std::fmt::Display| err(format!("{}: {e}", path.display()));
+    if path.exists() {
+        let text = std::fs::read_to_string(&path).map_err(|e| io(&e))?;
+        let old: DataRecord = serde_json::from_str(&text).map_err(|e| io(&e))?;
+        if old.data_fingerprint == record.data_fingerprint {
+            return Ok(());
+        }
+        if !allow_change {
+            return Err(err(format!(
+                "{}: the run trained on dataset {} with fingerprint {}, but {} now has \
+                 fingerprint {} (another dataset, or a changed one); resume on it anyway with \
+                 --allow-data-change",
+                path.display(),
+                old.data,
+                old.data_fingerprint,
+                record.data,
+                record.data_fingerprint
+            )));
+        }
+    } else if resuming {
+        return Ok(());
+    }
+    let text = serde_json::to_string_pretty(&record).map_err(err)?;
+    datagen::manifest::write_atomic(&path, text.as_bytes()).map_err(err)
 }
 
 /// The run name: `{suite}__{preset}__{seed}__{unix_time}`, suite and preset as
@@ -96,6 +164,11 @@ pub fn train(
 ) -> Result<Vec<StepMetrics>, TrainError> {
     cfg.validate().map_err(err)?;
     let device = device_of(&cfg.device)?;
+    if device == Device::Cpu && !opts.force {
+        if let Some(available) = opts.memory_limit.or_else(super::memory::available_memory) {
+            super::memory::check_fits(cfg, available).map_err(err)?;
+        }
+    }
     let run = &opts.run_dir;
     std::fs::create_dir_all(run).map_err(|e| err(format!("{}: {e}", run.display())))?;
     let config_path = run.join("config.json");
@@ -112,15 +185,8 @@ pub fn train(
         // Atomic: a run folder never holds a half-written config.json.
         datagen::manifest::write_atomic(&config_path, text.as_bytes()).map_err(err)?;
     }
-    for g in &cfg.model.groups {
-        if !data.manifest.groups.contains_key(&g.name) {
-            return Err(err(format!(
-                "the model's domain group `{}` is not in dataset {}",
-                g.name,
-                data.dir.display()
-            )));
-        }
-    }
+    check_groups(cfg, data)?;
+    check_data_record(run, data, checkpoint::find(run).is_some(), opts.allow_data_change)?;
 
     // Data: a fixed split (its own RNG stream), and the batch stream (checkpointed).
     let mut split = split(
@@ -173,8 +239,11 @@ pub fn train(
     };
     let end = opts.stop_after.map(|s| (start + s).min(cfg.steps)).unwrap_or(cfg.steps);
 
-    let mut tb = SummaryWriter::new(run.join("tb"));
+    // Steps after the checkpoint, logged by an invocation that was killed, are dropped: from
+    // metrics.jsonl here, and in TensorBoard by the new event file's SessionLog START.
     let metrics_path = run.join("metrics.jsonl");
+    truncate_metrics(&metrics_path, start).map_err(err)?;
+    let mut tb = EventLog::create(&run.join("tb"), start + 1).map_err(err)?;
     let mut metrics_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -238,7 +307,7 @@ pub fn train(
         {
             m.val_loss = validate(&model, cfg, &split.val, &val_sampler, device)?;
         }
-        log(&mut tb, &m);
+        log(&mut tb, &m).map_err(err)?;
         writeln!(metrics_file, "{}", serde_json::to_string(&m).map_err(err)?).map_err(err)?;
         bar.set_message(format!("loss {:.4}", m.loss));
         bar.inc(1);
@@ -254,9 +323,41 @@ pub fn train(
         }
         out.push(m);
     }
-    tb.flush();
+    tb.flush().map_err(err)?;
     bar.finish_and_clear();
     Ok(out)
+}
+
+/// Every domain group of the model is one of the dataset's, with the same observation width
+/// and action space, so no shape mismatch reaches a tensor operation.
+fn check_groups(cfg: &TrainConfig, data: &Dataset) -> Result<(), TrainError> {
+    let specs = group_specs(data);
+    for g in &cfg.model.groups {
+        match specs.iter().find(|s| s.name == g.name) {
+            None => {
+                return Err(err(format!(
+                    "the model's domain group `{}` is not in dataset {}",
+                    g.name,
+                    data.dir.display()
+                )));
+            }
+            Some(s) if s != g => {
+                return Err(err(format!(
+                    "the model's domain group `{}` has obs_dim {} and action {:?}, dataset {} \
+                     has obs_dim {} and action {:?} (config.json's `model.groups` and the \
+                     dataset's manifest must agree)",
+                    g.name,
+                    g.obs_dim,
+                    g.action,
+                    data.dir.display(),
+                    s.obs_dim,
+                    s.action
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// Mean task loss per group over `eval_batches` batches drawn from a fixed stream (the same
@@ -296,21 +397,24 @@ fn validate(
     Ok(out)
 }
 
-fn log(tb: &mut SummaryWriter, m: &StepMetrics) {
-    tb.add_scalar("train/loss", m.loss as f32, m.step);
-    for (g, l) in &m.group_loss {
-        tb.add_scalar(&format!("train/loss_{g}"), *l as f32, m.step);
-    }
-    tb.add_scalar("train/lr", m.lr as f32, m.step);
-    tb.add_scalar("train/grad_norm", m.grad_norm as f32, m.step);
-    tb.add_scalar("charts/tokens_per_sec", m.tokens_per_sec as f32, m.step);
+/// One step's scalars into the event file, flushed, so a killed run loses no logged step.
+fn log(tb: &mut EventLog, m: &StepMetrics) -> Result<(), String> {
+    let mut scalars = vec![
+        ("train/loss".to_string(), m.loss),
+        ("train/lr".to_string(), m.lr),
+        ("train/grad_norm".to_string(), m.grad_norm),
+        ("charts/tokens_per_sec".to_string(), m.tokens_per_sec),
+    ];
+    scalars.extend(m.group_loss.iter().map(|(g, l)| (format!("train/loss_{g}"), *l)));
     for (l, s, lambda) in &m.remoe {
-        tb.add_scalar(&format!("remoe/sparsity_layer{l}"), *s as f32, m.step);
-        tb.add_scalar(&format!("remoe/lambda_layer{l}"), *lambda as f32, m.step);
+        scalars.push((format!("remoe/sparsity_layer{l}"), *s));
+        scalars.push((format!("remoe/lambda_layer{l}"), *lambda));
     }
-    for (g, l) in &m.val_loss {
-        tb.add_scalar(&format!("val/loss_{g}"), *l as f32, m.step);
+    scalars.extend(m.val_loss.iter().map(|(g, l)| (format!("val/loss_{g}"), *l)));
+    for (tag, value) in scalars {
+        tb.scalar(&tag, value as f32, m.step)?;
     }
+    tb.flush()
 }
 
 /// Read a run's `metrics.jsonl` (for plots and tests).

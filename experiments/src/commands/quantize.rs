@@ -302,6 +302,18 @@ impl Source {
     }
 }
 
+/// Whether `a` and `b` name the same file (after resolving links and `..`); a `b` that does
+/// not exist yet is resolved through its folder.
+fn same_file(a: &Path, b: &Path) -> bool {
+    let resolve = |p: &Path| {
+        p.canonicalize().ok().or_else(|| {
+            let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            Some(dir.canonicalize().ok()?.join(p.file_name()?))
+        })
+    };
+    matches!((resolve(a), resolve(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// A run's config.json (TrainConfig: the model config and the text to carry) or a bare
 /// model config.
 fn read_config(path: &Path) -> Result<(Config, Option<String>)> {
@@ -347,6 +359,28 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
     };
     config.validate().context("checking --group, --kappa and --iters")?;
     let source = Source::detect(args)?;
+    let read_from = match &source {
+        Source::Tensors(path) => Some(path),
+        Source::Model { weights, .. } => weights.as_ref(),
+    };
+    if let Some(input) = read_from {
+        if same_file(input, &args.output) {
+            bail!(
+                "--out {} is the input file {}: writing it would replace the original; choose \
+                 another --out",
+                args.output.display(),
+                input.display()
+            );
+        }
+        if let Some(version) = agent::quant::checkpoint::quantized_format_of(input)? {
+            bail!(
+                "--in {}: already a quantized checkpoint (format `{}` version {version}); \
+                 quantize the original weights instead",
+                input.display(),
+                agent::quant::checkpoint::FORMAT_NAME
+            );
+        }
+    }
     if matches!(source, Source::Tensors(_))
         && (args.include_io || args.save_dense.is_some() || args.bench_step.is_some())
     {

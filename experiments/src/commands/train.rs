@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use agent::train::memory::{estimate_peak, gib};
 use agent::train::{
     ActionTarget, OptimConfig, RunOptions, TrainConfig, config_for, read_metrics, run_name, train,
 };
@@ -32,6 +33,15 @@ pub struct TrainArgs {
     /// the other flags are ignored).
     #[arg(long)]
     pub resume: Option<PathBuf>,
+
+    /// With --resume: continue even if the dataset's manifest differs from the one the run
+    /// started on (its fingerprint is in the run's data.json).
+    #[arg(long, requires = "resume")]
+    pub allow_data_change: bool,
+
+    /// Train even if the estimated peak memory exceeds the machine's available memory.
+    #[arg(long)]
+    pub force: bool,
 
     /// Folder under which the run folder `{suite}__{preset}__{seed}__{time}` is created.
     #[arg(long, default_value = "runs")]
@@ -245,7 +255,8 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let (params, _) = agent::model::totals(&cfg.model, &agent::model::param_table(&cfg.model));
     if !args.quiet {
         eprintln!(
-            "train: {} ({} parameters) on {} ({} groups), {} steps of {}x{}x{} tokens -> {}",
+            "train: {} ({} parameters) on {} ({} groups), {} steps of {}x{}x{} tokens, \
+             estimated peak memory {} -> {}",
             cfg.preset,
             params,
             cfg.data,
@@ -254,10 +265,18 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             cfg.optim.accumulation,
             cfg.batch_size,
             cfg.context,
+            gib(estimate_peak(&cfg).total()),
             run_dir.display()
         );
     }
-    let opts = RunOptions { run_dir: run_dir.clone(), progress: !args.quiet, stop_after: None };
+    let opts = RunOptions {
+        run_dir: run_dir.clone(),
+        progress: !args.quiet,
+        stop_after: None,
+        allow_data_change: args.allow_data_change,
+        force: args.force,
+        memory_limit: None,
+    };
     let metrics = train(&cfg, &data, &opts)?;
     let all = read_metrics(&run_dir)?;
     plot_curves(&run_dir, &all)?;
