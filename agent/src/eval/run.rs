@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use datagen::dataset::{Dataset, ObsNorm};
 use datagen::progress::Progress;
-use envs::{Action, Env, ResetOptions, Space};
+use envs::{Action, Env, ResetOptions, Space, Task};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
@@ -55,8 +55,8 @@ struct Segment {
 
 /// One (task, seed) run of a lockstep batch.
 struct Slot {
-    /// The evaluated task (its result row) and seed.
-    task: usize,
+    /// The evaluated task's place among the batch's members, and the seed.
+    member: usize,
     seed: usize,
     segments: Vec<Segment>,
     segment: usize,
@@ -140,70 +140,19 @@ pub fn evaluate(
     tasks: &[TaskRef],
     opts: &EvalOptions,
 ) -> Result<EvalReport, EvalError> {
-    if opts.episodes == 0 || opts.seeds == 0 {
-        return Err(EvalError::Invalid("--episodes and --seeds must be at least 1".into()));
-    }
-    let runs = tasks.len().saturating_mul(opts.seeds).saturating_mul(1 + opts.controls.len());
-    if runs.saturating_mul(opts.episodes) > MAX_EPISODES {
-        return Err(EvalError::Invalid(format!(
-            "{} tasks x {} seeds x {} episodes x {} conditions is more than {MAX_EPISODES} \
-             episodes in all: lower --episodes or --seeds, or fewer --tasks or --controls",
-            tasks.len(),
-            opts.seeds,
-            opts.episodes,
-            1 + opts.controls.len()
-        )));
-    }
-    let cfg = model.config();
-    let mut groups = Vec::with_capacity(tasks.len());
-    let mut refs = Vec::with_capacity(tasks.len());
-    for t in tasks {
-        let mut env = envs::make(&t.family, &t.task)?;
-        let group_name =
-            datagen::generate::domain_group(env.observation_space(), env.action_space());
-        let g = cfg.groups.iter().position(|g| g.name == group_name).ok_or_else(|| {
-            EvalError::Invalid(format!(
-                "{} {}: its spaces form domain group `{group_name}`, which the agent was not trained on (its groups: {})",
-                t.family,
-                serde_json::to_string(&t.task).unwrap_or_default(),
-                cfg.groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", ")
-            ))
-        })?;
-        groups.push((g, group_name));
-        let r = reference(
-            t,
-            env.as_mut(),
-            data,
-            extra,
-            opts.reference_episodes,
-            opts.obs_norm,
-            opts.seed,
-        )?;
-        refs.push(r);
-    }
-    let row = |i: usize, returns: Vec<Vec<f64>>, context_task| {
-        let (t, r) = (&tasks[i], &refs[i]);
-        let mut row = TaskResult {
-            family: t.family.clone(),
-            task: t.task.clone(),
-            split: t.split.clone(),
-            group: groups[i].1.clone(),
-            returns,
-            random_return: r.random,
-            expert_return: r.expert,
-            reference_source: r.source.clone(),
-            normalized: None,
-            sparse_reward: r.sparse_reward,
-            context_task,
-        };
-        row.normalize();
-        row
-    };
+    check_size(tasks, opts)?;
+    let (groups, refs) = prepare(model, data, extra, tasks, opts)?;
     let mut conditions = vec![None];
     conditions.extend(opts.controls.iter().copied().map(Some));
-    let total: usize = conditions
+    // Every condition's plan, once: the progress total and the runs come from the same plans.
+    let plans: Vec<Vec<Option<Vec<Segment>>>> = conditions
         .iter()
-        .flat_map(|c| (0..tasks.len()).filter_map(move |i| plan(tasks, i, *c, opts.episodes)))
+        .map(|c| (0..tasks.len()).map(|i| plan(tasks, i, *c, opts.episodes)).collect())
+        .collect();
+    let total: usize = plans
+        .iter()
+        .flatten()
+        .flatten()
         .map(|p| p.iter().map(|s| s.episodes).sum::<usize>() * opts.seeds)
         .sum();
     let bar = Progress::new(opts.progress, total as u64, "eval", "episodes");
@@ -215,37 +164,8 @@ pub fn evaluate(
         tasks: vec![],
         controls: vec![],
     };
-    for control in conditions {
-        let plans: Vec<Option<Vec<Segment>>> =
-            (0..tasks.len()).map(|i| plan(tasks, i, control, opts.episodes)).collect();
-        let mut by_group: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
-        for (i, p) in plans.iter().enumerate() {
-            if p.is_some() {
-                by_group.entry(groups[i].0).or_default().push(i);
-            }
-        }
-        let mut returns: Vec<Vec<Vec<f64>>> = vec![vec![]; tasks.len()];
-        for (g, members) in by_group {
-            let zero_reward = control == Some(Control::ZeroReward);
-            // The same sampling stream in every condition (common random numbers): a control
-            // run differs from the evaluation's only after what the control changes.
-            let rng_seed = opts.seed ^ 0xac7 ^ ((g as u64) << 8);
-            let runs = ctx.run_group(g, &members, &plans, zero_reward, rng_seed)?;
-            for (i, r) in members.iter().zip(runs) {
-                returns[*i] = r;
-            }
-        }
-        let rows: Vec<TaskResult> = returns
-            .into_iter()
-            .enumerate()
-            .filter(|(i, _)| plans[*i].is_some())
-            .map(|(i, r)| {
-                let context = plans[i]
-                    .as_ref()
-                    .and_then(|p| p.iter().find(|s| !s.scored).map(|s| tasks[s.task].task.clone()));
-                row(i, r, context)
-            })
-            .collect();
+    for (control, plans) in conditions.into_iter().zip(&plans) {
+        let rows = ctx.run_condition(&groups, plans, control == Some(Control::ZeroReward))?;
         match control {
             None => report.tasks = rows,
             Some(control) => {
@@ -264,6 +184,55 @@ pub fn evaluate(
     Ok(report)
 }
 
+/// Refuses an evaluation too large to hold, naming the flags to lower.
+fn check_size(tasks: &[TaskRef], opts: &EvalOptions) -> Result<(), EvalError> {
+    if opts.episodes == 0 || opts.seeds == 0 {
+        return Err(EvalError::Invalid("--episodes and --seeds must be at least 1".into()));
+    }
+    let runs = tasks.len().saturating_mul(opts.seeds).saturating_mul(1 + opts.controls.len());
+    if runs.saturating_mul(opts.episodes) > MAX_EPISODES {
+        return Err(EvalError::Invalid(format!(
+            "{} tasks x {} seeds x {} episodes x {} conditions is more than {MAX_EPISODES} \
+             episodes in all: lower --episodes or --seeds, or fewer --tasks or --controls",
+            tasks.len(),
+            opts.seeds,
+            opts.episodes,
+            1 + opts.controls.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Each task's domain group (index and name) in the model, and its references.
+fn prepare(
+    model: &Model,
+    data: &Dataset,
+    extra: Option<&Dataset>,
+    tasks: &[TaskRef],
+    opts: &EvalOptions,
+) -> Result<(Vec<(usize, String)>, Vec<Reference>), EvalError> {
+    let cfg = model.config();
+    let mut groups = Vec::with_capacity(tasks.len());
+    let mut refs = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        let mut env = envs::make(&t.family, &t.task)?;
+        let group_name =
+            datagen::generate::domain_group(env.observation_space(), env.action_space());
+        let g = cfg.groups.iter().position(|g| g.name == group_name).ok_or_else(|| {
+            EvalError::Invalid(format!(
+                "{} {}: its spaces form domain group `{group_name}`, which the agent was not trained on (its groups: {})",
+                t.family,
+                serde_json::to_string(&t.task).unwrap_or_default(),
+                cfg.groups.iter().map(|g| g.name.as_str()).collect::<Vec<_>>().join(", ")
+            ))
+        })?;
+        groups.push((g, group_name));
+        let (episodes, norm, seed) = (opts.reference_episodes, opts.obs_norm, opts.seed);
+        refs.push(reference(t, env.as_mut(), data, extra, episodes, norm, seed)?);
+    }
+    Ok((groups, refs))
+}
+
 /// What every lockstep batch of one evaluation shares.
 struct Lockstep<'a> {
     model: &'a Model,
@@ -274,6 +243,68 @@ struct Lockstep<'a> {
 }
 
 impl Lockstep<'_> {
+    /// One condition: every task with a plan, its domain groups each in one lockstep batch;
+    /// the result rows in task order.
+    fn run_condition(
+        &self,
+        groups: &[(usize, String)],
+        plans: &[Option<Vec<Segment>>],
+        zero_reward: bool,
+    ) -> Result<Vec<TaskResult>, EvalError> {
+        let mut by_group: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (i, p) in plans.iter().enumerate() {
+            if p.is_some() {
+                by_group.entry(groups[i].0).or_default().push(i);
+            }
+        }
+        let mut returns: Vec<Vec<Vec<f64>>> = vec![vec![]; self.tasks.len()];
+        for (g, members) in by_group {
+            // The same sampling stream in every condition (common random numbers): a control
+            // run differs from the evaluation's only after what the control changes.
+            let rng_seed = self.opts.seed ^ 0xac7 ^ ((g as u64) << 8);
+            let runs = self.run_group(g, &members, plans, zero_reward, rng_seed)?;
+            for (i, r) in members.iter().zip(runs) {
+                returns[*i] = r;
+            }
+        }
+        Ok(returns
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, r)| {
+                let plan = plans[i].as_ref()?;
+                let context =
+                    plan.iter().find(|s| !s.scored).map(|s| self.tasks[s.task].task.clone());
+                Some(self.row(i, &groups[i].1, r, context))
+            })
+            .collect())
+    }
+
+    /// Task `i`'s result row, normalised.
+    fn row(
+        &self,
+        i: usize,
+        group: &str,
+        returns: Vec<Vec<f64>>,
+        context_task: Option<Task>,
+    ) -> TaskResult {
+        let (t, r) = (&self.tasks[i], &self.refs[i]);
+        let mut row = TaskResult {
+            family: t.family.clone(),
+            task: t.task.clone(),
+            split: t.split.clone(),
+            group: group.to_string(),
+            returns,
+            random_return: r.random,
+            expert_return: r.expert,
+            reference_source: r.source.clone(),
+            normalized: None,
+            sparse_reward: r.sparse_reward,
+            context_task,
+        };
+        row.normalize();
+        row
+    }
+
     /// Run every (task, seed) of `members` (tasks of domain group `g`) through its segments
     /// in one batch; returns, per member, the scored episodes' returns per seed.
     fn run_group(
@@ -287,12 +318,12 @@ impl Lockstep<'_> {
         let opts = self.opts;
         let spec = &self.model.config().groups[g];
         let mut slots = Vec::new();
-        for &i in members {
+        for (member, &i) in members.iter().enumerate() {
             let segments = plans[i].clone().expect("members have a plan");
             for seed in 0..opts.seeds {
                 let (env, obs) = start_segment(self.tasks, opts, segments[0], seed)?;
                 slots.push(Slot {
-                    task: i,
+                    member,
                     seed,
                     segments: segments.clone(),
                     segment: 0,
@@ -311,18 +342,16 @@ impl Lockstep<'_> {
             ActionSpec::Discrete { .. } => 1,
         };
         let mut state = self.model.new_state(g, n as i64)?;
-        let mut prev_action = vec![0f32; n * act_dim];
-        let mut prev_reward = vec![0f32; n];
-        let mut start = vec![1u8; n];
+        let mut input = StepInput {
+            prev_action: vec![0f32; n * act_dim],
+            prev_reward: vec![0f32; n],
+            start: vec![1u8; n],
+        };
         let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
         let mut step = 0usize;
         while slots.iter().any(|s| !s.finished) {
-            let actions = self
-                .act(spec, &mut state, &slots, &prev_action, &prev_reward, &start, &mut rng)
-                .map_err(|e| match e {
-                    EvalError::NonFinite { group, .. } => EvalError::NonFinite { group, step },
-                    e => e,
-                })?;
+            let actions = self.act(spec, &mut state, &slots, &input, step, &mut rng)?;
+            let StepInput { prev_action, prev_reward, start } = &mut input;
             for (k, slot) in slots.iter_mut().enumerate() {
                 if slot.finished {
                     continue;
@@ -353,8 +382,7 @@ impl Lockstep<'_> {
         }
         let mut out = vec![vec![vec![]; opts.seeds]; members.len()];
         for slot in slots {
-            let m = members.iter().position(|&i| i == slot.task).expect("slot of a member");
-            out[m][slot.seed] = slot.returns;
+            out[slot.member][slot.seed] = slot.returns;
         }
         Ok(out)
     }
@@ -385,15 +413,13 @@ impl Lockstep<'_> {
     }
 
     /// One model step for every slot: the actions as flat rows of the group's action width.
-    #[allow(clippy::too_many_arguments)]
     fn act(
         &self,
         spec: &GroupSpec,
         state: &mut InferenceState,
         slots: &[Slot],
-        prev_action: &[f32],
-        prev_reward: &[f32],
-        start: &[u8],
+        input: &StepInput,
+        step: usize,
         rng: &mut ChaCha8Rng,
     ) -> Result<Vec<f32>, EvalError> {
         let n = slots.len() as i64;
@@ -407,24 +433,25 @@ impl Lockstep<'_> {
         }
         let obs = Tensor::from_slice(&flat).reshape([n, spec.obs_dim]).to_device(device);
         let prev_a = match spec.action {
-            ActionSpec::Continuous { dim } => Tensor::from_slice(prev_action).reshape([n, dim]),
-            ActionSpec::Discrete { .. } => Tensor::from_slice(prev_action).to_kind(Kind::Int64),
+            ActionSpec::Continuous { dim } => {
+                Tensor::from_slice(&input.prev_action).reshape([n, dim])
+            }
+            ActionSpec::Discrete { .. } => {
+                Tensor::from_slice(&input.prev_action).to_kind(Kind::Int64)
+            }
         }
         .to_device(device);
-        let prev_r = Tensor::from_slice(prev_reward).to_device(device);
-        let start_t = Tensor::from_slice(start).to_kind(Kind::Bool).to_device(device);
+        let prev_r = Tensor::from_slice(&input.prev_reward).to_device(device);
+        let start_t = Tensor::from_slice(&input.start).to_kind(Kind::Bool).to_device(device);
         let out = self.model.step(state, &obs, &prev_a, &prev_r, &start_t)?;
-        let prediction: Vec<f32> = Vec::try_from(
-            out.prediction.to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1),
-        )?;
-        if prediction.iter().any(|x| !x.is_finite()) {
-            return Err(EvalError::NonFinite { group: spec.name.clone(), step: 0 });
+        let prediction = out.prediction.to_kind(Kind::Float).to_device(Device::Cpu);
+        if !bool::try_from(prediction.isfinite().all())? {
+            return Err(EvalError::NonFinite { group: spec.name.clone(), step });
         }
         Ok(match spec.action {
             ActionSpec::Discrete { .. } if !self.opts.greedy => {
-                let probs =
-                    Tensor::from_slice(&prediction).reshape([n, -1]).softmax(-1, Kind::Float);
-                let probs: Vec<f32> = Vec::try_from(probs.flatten(0, -1))?;
+                let probs: Vec<f32> =
+                    Vec::try_from(prediction.softmax(-1, Kind::Float).flatten(0, -1))?;
                 let width = probs.len() / slots.len();
                 probs.chunks(width).map(|row| sample_index(row, rng) as f32).collect()
             }
@@ -433,6 +460,14 @@ impl Lockstep<'_> {
             )?,
         })
     }
+}
+
+/// The model's inputs besides the observations, one row per slot: the action executed and
+/// the reward received at the previous step (zero at an episode start), and episode starts.
+struct StepInput {
+    prev_action: Vec<f32>,
+    prev_reward: Vec<f32>,
+    start: Vec<u8>,
 }
 
 /// The action the env executes for a model output row: an index, or the vector clipped to
