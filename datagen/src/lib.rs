@@ -9,6 +9,7 @@
 
 pub mod dataset;
 pub mod demonstrator;
+pub mod events;
 pub mod format;
 pub mod generate;
 pub mod history;

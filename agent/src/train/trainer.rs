@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use datagen::dataset::Dataset;
+use datagen::events::{EventLog, EventLogError};
 use datagen::progress::Progress;
 use datagen::suite::safe_name;
 use rand::SeedableRng;
@@ -18,7 +19,7 @@ use tch::{Device, Kind};
 use super::checkpoint::{self, TrainState};
 use super::config::TrainConfig;
 use super::data::{Sampler, group_specs, split, to_batch};
-use super::events::{EventLog, truncate_metrics};
+use super::events::truncate_metrics;
 use super::optim::AdamW;
 use crate::model::{Config, Model, RouterTally};
 
@@ -398,7 +399,7 @@ fn validate(
 }
 
 /// One step's scalars into the event file, flushed, so a killed run loses no logged step.
-fn log(tb: &mut EventLog, m: &StepMetrics) -> Result<(), String> {
+fn log(tb: &mut EventLog, m: &StepMetrics) -> Result<(), EventLogError> {
     let mut scalars = vec![
         ("train/loss".to_string(), m.loss),
         ("train/lr".to_string(), m.lr),

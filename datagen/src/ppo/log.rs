@@ -3,38 +3,32 @@
 
 use std::path::Path;
 
-use tensorboard_rs::summary_writer::SummaryWriter;
-
 use super::PpoError;
+use crate::events::EventLog;
 
 /// A TensorBoard writer, or nothing when the run has no folder.
 pub struct MetricLog {
-    writer: Option<SummaryWriter>,
+    writer: Option<EventLog>,
 }
 
 impl MetricLog {
-    /// Event files go under `run_dir` (created here, so that a bad path is an error and not a
-    /// panic inside the writer).
+    /// Event files go under `run_dir` (created here; a bad path is an error).
     pub fn new(run_dir: Option<&Path>) -> Result<Self, PpoError> {
-        let writer = match run_dir {
-            Some(dir) => {
-                std::fs::create_dir_all(dir).map_err(|e| PpoError::io(dir, e))?;
-                Some(SummaryWriter::new(dir))
-            }
-            None => None,
-        };
+        let writer = run_dir.map(|dir| EventLog::create(dir, 0)).transpose()?;
         Ok(Self { writer })
     }
 
-    pub fn scalar(&mut self, tag: &str, value: f64, global_step: usize) {
-        if let Some(w) = &mut self.writer {
-            w.add_scalar(tag, value as f32, global_step);
+    pub fn scalar(&mut self, tag: &str, value: f64, global_step: usize) -> Result<(), PpoError> {
+        match &mut self.writer {
+            Some(w) => Ok(w.scalar(tag, value as f32, global_step)?),
+            None => Ok(()),
         }
     }
 
-    pub fn flush(&mut self) {
-        if let Some(w) = &mut self.writer {
-            w.flush();
+    pub fn flush(&mut self) -> Result<(), PpoError> {
+        match &mut self.writer {
+            Some(w) => Ok(w.flush()?),
+            None => Ok(()),
         }
     }
 }

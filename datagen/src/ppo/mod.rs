@@ -47,6 +47,8 @@ pub enum PpoError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("policy file {path}: {reason}")]
     PolicyFile { path: PathBuf, reason: String },
+    #[error("TensorBoard log {0}")]
+    Log(#[from] crate::events::EventLogError),
 }
 
 impl PpoError {

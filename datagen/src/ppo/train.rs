@@ -251,7 +251,7 @@ fn train_once(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoE
                 };
             }
             for &(ret, _) in &finished {
-                log.scalar("charts/episodic_return", ret, global_step);
+                log.scalar("charts/episodic_return", ret, global_step)?;
                 finished_returns.push(ret);
             }
         }
@@ -352,7 +352,7 @@ fn train_once(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoE
             ("losses/clipfrac", record.clipfrac),
             ("losses/explained_variance", record.explained_variance),
         ] {
-            log.scalar(tag, value, global_step);
+            log.scalar(tag, value, global_step)?;
         }
         bar.set_position(global_step as u64);
         if let Some(r) = episodic_return {
@@ -371,7 +371,7 @@ fn train_once(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoE
                     eval_env.as_mut(),
                     &mut eval_rng,
                 )?;
-                log.scalar("charts/eval_return", result.mean(), global_step);
+                log.scalar("charts/eval_return", result.mean(), global_step)?;
                 passed_checks = if result.mean() >= target { passed_checks + 1 } else { 0 };
                 if passed_checks >= cfg.solve_checks.max(1) {
                     solved = Some(Solved {
@@ -388,8 +388,8 @@ fn train_once(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoE
 
     // --- Final evaluation and the policy with its metadata.
     let result = eval_policy(&net, &obs_rms, cfg, &action_space, eval_env.as_mut(), &mut eval_rng)?;
-    log.scalar("charts/eval_return", result.mean(), global_step);
-    log.flush();
+    log.scalar("charts/eval_return", result.mean(), global_step)?;
+    log.flush()?;
     let meta = PolicyMeta {
         format_version: POLICY_FORMAT_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
