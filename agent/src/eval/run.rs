@@ -203,6 +203,9 @@ fn check_size(tasks: &[TaskRef], opts: &EvalOptions) -> Result<(), EvalError> {
     Ok(())
 }
 
+/// Per task: its domain group in the model (index and name); and per task its references.
+type Prepared = (Vec<(usize, String)>, Vec<Reference>);
+
 /// Each task's domain group (index and name) in the model, and its references.
 fn prepare(
     model: &Model,
@@ -210,7 +213,7 @@ fn prepare(
     extra: Option<&Dataset>,
     tasks: &[TaskRef],
     opts: &EvalOptions,
-) -> Result<(Vec<(usize, String)>, Vec<Reference>), EvalError> {
+) -> Result<Prepared, EvalError> {
     let cfg = model.config();
     let mut groups = Vec::with_capacity(tasks.len());
     let mut refs = Vec::with_capacity(tasks.len());
