@@ -7,10 +7,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use agent::model::layers::LinearWeight;
-use agent::model::{ActionSpec, Batch, Config, FfnKind, Model};
+use agent::model::{
+    ActionSpec, Batch, Config, FfnKind, MODEL_CONFIG_KEY, Model, ModelQuantOptions,
+};
 use agent::quant::{
-    DequantMode, MODEL_CONFIG_KEY, ModelQuantOptions, Nbits, QuantConfig, StoredTensor,
-    read_quantized, write_quantized,
+    DequantMode, Nbits, QuantConfig, StoredTensor, read_quantized, write_quantized,
 };
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};

@@ -2,6 +2,8 @@
 
 use tch::TchError;
 
+use crate::quant::QuantError;
+
 /// Everything that can go wrong building, running, saving or loading the model. Each
 /// message names the field (or file) and what was expected.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +24,9 @@ pub enum ModelError {
     Checkpoint { path: String, message: String },
     #[error("torch: {0}")]
     Torch(#[from] TchError),
+    /// Quantizing the model's weights, or reading or writing its quantized checkpoint.
+    #[error(transparent)]
+    Quant(#[from] QuantError),
 }
 
 /// Shorthand for a config error.

@@ -14,6 +14,7 @@ pub mod inference;
 pub mod layers;
 pub mod lightning;
 pub mod params;
+pub mod quantized;
 pub mod remoe;
 pub mod softmax;
 pub mod transformer;
@@ -22,5 +23,6 @@ pub use config::{ActionSpec, AttentionKind, Config, FfnKind, GroupSpec, PRESETS}
 pub use error::ModelError;
 pub use inference::{InferenceState, StepOutput};
 pub use params::{ParamRow, param_table, totals};
+pub use quantized::{LayerReport, MODEL_CONFIG_KEY, ModelQuantOptions, ModelQuantReport, Targets};
 pub use remoe::{RemoeController, RouterCount};
 pub use transformer::{Aux, Batch, ForwardOutput, Model, RouterTally};

@@ -83,7 +83,7 @@ impl RouterTally {
 /// are in optimizer group [`super::layers::DECAY_GROUP`].
 ///
 /// A model may hold quantized linear layers (`Model::quantize`, `Model::load_quantized` in
-/// [`crate::quant::model`]): their dense weights are then gone from the `VarStore`.
+/// [`super::quantized`]): their dense weights are then gone from the `VarStore`.
 #[derive(Debug)]
 pub struct Model {
     pub(crate) cfg: Config,

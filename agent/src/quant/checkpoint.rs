@@ -11,7 +11,8 @@ use safetensors::tensor::{Dtype, SafeTensors, View};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
-use super::hqq::{META_GROUP, MetaTensor, QuantConfig, QuantizedTensor};
+use super::config::QuantConfig;
+use super::hqq::{META_GROUP, MetaTensor, QuantizedTensor};
 use super::{FORMAT_VERSION, QuantError, pack};
 
 /// The header's `format` value.

@@ -8,7 +8,8 @@
 use tch::{Kind, Tensor, nn};
 
 use super::QuantError;
-use super::hqq::{QuantConfig, QuantizedTensor, quantize};
+use super::config::QuantConfig;
+use super::hqq::{QuantizedTensor, quantize};
 
 /// When the dense weight is rebuilt from the quantized one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,19 +1,22 @@
 //! Weight quantization for deployment: HQQ (half-quadratic quantization, mobiusml/hqq; see
 //! METHODS.md section 5) and its round-to-nearest baseline.
 //!
+//! - [`config`]: the quantizer's settings ([`Nbits`], [`QuantConfig`] and their parts).
 //! - [`hqq`]: the quantizer (affine, per group, the half-quadratic solver for the zero point).
 //! - [`pack`]: bit packing of the integer codes (8/4/2/1 bits into bytes, 3 bits ten per word).
 //! - [`checkpoint`]: the quantized safetensors file (format in `FORMAT.md` next to this file).
 //! - [`linear`]: [`QuantizedLinear`], a `tch::nn::Module` that dequantizes on the fly.
-//! - [`model`]: a whole [`crate::model::Model`] with quantized linear layers
-//!   (`Model::quantize`, `Model::save_quantized`, `Model::load_quantized`).
+//!
+//! A leaf of the crate: nothing here knows the model. A whole model with quantized linear
+//! layers (`Model::quantize`, `Model::save_quantized`, `Model::load_quantized`) is
+//! in the model module (`model/quantized.rs`).
 //!
 //! All maths is f32 with tch tensor operations, so the same code runs on CPU and CUDA tensors.
 
 pub mod checkpoint;
+pub mod config;
 pub mod hqq;
 pub mod linear;
-pub mod model;
 pub mod pack;
 
 use std::path::PathBuf;
@@ -21,12 +24,9 @@ use std::path::PathBuf;
 pub use checkpoint::{
     QuantizedFile, RawTensor, StoredTensor, read_quantized, read_safetensors, write_quantized,
 };
-pub use hqq::{
-    GroupAxis, MetaDtype, Method, Nbits, QuantConfig, QuantizedTensor, ReconstructionError,
-    SolverConfig, SolverReport, quantize, reconstruction_error,
-};
+pub use config::{GroupAxis, MetaDtype, Method, Nbits, QuantConfig, SolverConfig};
+pub use hqq::{QuantizedTensor, ReconstructionError, SolverReport, quantize, reconstruction_error};
 pub use linear::{DequantMode, QuantizedLinear};
-pub use model::{LayerReport, MODEL_CONFIG_KEY, ModelQuantOptions, ModelQuantReport, Targets};
 pub use safetensors::Dtype;
 
 /// Version of the quantized checkpoint format written by this crate; files of any other
@@ -66,9 +66,6 @@ pub enum QuantError {
     /// A torch operation failed (device, memory, dtype).
     #[error("torch: {0}")]
     Torch(#[from] tch::TchError),
-    /// Building or running the model failed.
-    #[error(transparent)]
-    Model(#[from] crate::model::ModelError),
 }
 
 impl QuantError {

@@ -13,7 +13,7 @@
 use tch::{Kind, Tensor};
 
 use super::QuantError;
-use super::hqq::Nbits;
+use super::config::Nbits;
 
 /// Codes held by one packed word: a `u8` for 8/4/2/1 bits, an `i32` for 3 bits.
 pub fn codes_per_word(nbits: Nbits) -> i64 {

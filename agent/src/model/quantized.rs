@@ -24,16 +24,14 @@ use serde::Serialize;
 use tch::nn::VarStore;
 use tch::{Device, Tensor};
 
-use super::checkpoint::{
+use super::error::ModelError;
+use super::layers::{DECAY_GROUP, LinearWeight};
+use super::{Config, Model};
+use crate::quant::checkpoint::{
     QuantizedFile, RawTensor, StoredTensor, dtype_of, read_quantized, write_quantized,
 };
-use super::hqq::{
-    QuantConfig, QuantizedTensor, ReconstructionError, quantize, reconstruction_error,
-};
-use super::linear::{DequantMode, QuantizedLinear};
-use super::{Dtype, QuantError};
-use crate::model::layers::{DECAY_GROUP, LinearWeight};
-use crate::model::{Config, Model};
+use crate::quant::hqq::{QuantizedTensor, ReconstructionError, quantize, reconstruction_error};
+use crate::quant::{DequantMode, Dtype, QuantConfig, QuantError, QuantizedLinear};
 
 /// The header key holding the model's config (JSON).
 pub const MODEL_CONFIG_KEY: &str = "model_config";
@@ -137,7 +135,7 @@ impl Model {
         &mut self,
         config: &QuantConfig,
         options: &ModelQuantOptions,
-    ) -> Result<ModelQuantReport, QuantError> {
+    ) -> Result<ModelQuantReport, ModelError> {
         config.validate()?;
         let Targets { quantize: targets, kept } =
             self.quantization_targets(options.include_io, config.group_size);
@@ -176,7 +174,7 @@ impl Model {
         &mut self,
         weights: BTreeMap<String, QuantizedTensor>,
         mode: DequantMode,
-    ) -> Result<(), QuantError> {
+    ) -> Result<(), ModelError> {
         for (name, weight) in weights {
             self.install_one(&name, weight, mode).map_err(|reason| QuantError::InvalidWeight {
                 reason: format!("`{name}`: {reason}"),
@@ -232,7 +230,7 @@ impl Model {
 
     /// Switches every quantized backbone layer between dequantizing per call and caching the
     /// dense weight.
-    pub fn set_dequant_mode(&mut self, mode: DequantMode) -> Result<(), QuantError> {
+    pub fn set_dequant_mode(&mut self, mode: DequantMode) -> Result<(), ModelError> {
         for linear in self.blocks.iter_mut().flat_map(|b| b.linears_mut()) {
             if let Some(q) = linear.quantized_mut() {
                 q.set_mode(mode)?;
@@ -271,7 +269,7 @@ impl Model {
     /// The model as a quantized checkpoint in memory (on the CPU): quantized weights, every
     /// other parameter as it is, the ReMoE controllers and the config under
     /// [`MODEL_CONFIG_KEY`]. A model without quantized weights gives a file of full entries.
-    pub fn to_quantized_file(&self) -> Result<QuantizedFile, QuantError> {
+    pub fn to_quantized_file(&self) -> Result<QuantizedFile, ModelError> {
         let mut file = QuantizedFile::new();
         let config = serde_json::to_string(&self.cfg).map_err(|e| {
             QuantError::config("model_config", format!("cannot encode the config: {e}"))
@@ -312,18 +310,19 @@ impl Model {
         &self,
         path: &Path,
         metadata: &BTreeMap<String, String>,
-    ) -> Result<(), QuantError> {
+    ) -> Result<(), ModelError> {
         let mut file = self.to_quantized_file()?;
         for (key, value) in metadata {
             if key == MODEL_CONFIG_KEY {
                 return Err(QuantError::config(
                     "metadata",
                     format!("`{key}` is written by the model"),
-                ));
+                )
+                .into());
             }
             file.metadata.insert(key.clone(), value.clone());
         }
-        write_quantized(path, &file)
+        Ok(write_quantized(path, &file)?)
     }
 
     /// Reads a quantized model checkpoint (written by [`Model::save_quantized`] or
@@ -332,7 +331,7 @@ impl Model {
         path: &Path,
         device: Device,
         mode: DequantMode,
-    ) -> Result<Model, QuantError> {
+    ) -> Result<Model, ModelError> {
         let file = read_quantized(path, device)?;
         Model::from_quantized_file(path, file, mode)
     }
@@ -345,11 +344,13 @@ impl Model {
         path: &Path,
         file: QuantizedFile,
         mode: DequantMode,
-    ) -> Result<Model, QuantError> {
-        let bad = |tensor: &str, reason: String| QuantError::Checkpoint {
-            file: path.to_path_buf(),
-            tensor: tensor.to_string(),
-            reason,
+    ) -> Result<Model, ModelError> {
+        let bad = |tensor: &str, reason: String| {
+            ModelError::Quant(QuantError::Checkpoint {
+                file: path.to_path_buf(),
+                tensor: tensor.to_string(),
+                reason,
+            })
         };
         let text = file.metadata.get(MODEL_CONFIG_KEY).ok_or_else(|| {
             bad(
