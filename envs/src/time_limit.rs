@@ -40,11 +40,6 @@ impl<E: Env> TimeLimit<E> {
         })
     }
 
-    /// Steps taken since the last reset.
-    pub fn elapsed_steps(&self) -> usize {
-        self.elapsed
-    }
-
     /// The wrapped env.
     pub fn inner(&self) -> &E {
         &self.inner

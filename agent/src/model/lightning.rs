@@ -206,15 +206,6 @@ impl LightningAttention {
         self.finish(x, &o)
     }
 
-    /// A segment `x (B, T, D)` after a history summarised by `state (B, H, d, d)` (f32);
-    /// returns the output and the state after the segment (prefill for inference).
-    pub fn forward_with_state(&self, x: &Tensor, state: &Tensor) -> (Tensor, Tensor) {
-        let (q, k, v) = self.qkv(x);
-        let init = state.to_kind(q.kind());
-        let (o, s) = lightning_block(&q, &k, &v, &self.rates, self.block, Some(&init), true);
-        (self.finish(x, &o), s.expect("state was requested").to_kind(state.kind()))
-    }
-
     /// One step `x (B, 1, D)` with the recurrent form; returns the output and the new state.
     /// The state is kept in its own kind (f32 from [`LightningAttention::zero_state`]) so that
     /// a bf16 model does not accumulate rounding over a long history.
