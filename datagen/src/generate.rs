@@ -20,9 +20,8 @@ use crate::ppo::{PpoDemonstrator, TrainSpec, TrainedPolicy, train};
 use crate::progress::Progress;
 use crate::schedule::{NoisePoint, calibrate, linearity_r2};
 use crate::searcher::GridSearcher;
-use crate::suite::{
-    DemonstratorSpec, NoiseSpec, Suite, SuiteEntry, derive_seed, ppo_config, task_slug,
-};
+use crate::seed::derive_seed;
+use crate::suite::{DemonstratorSpec, NoiseSpec, Suite, SuiteEntry, ppo_config, task_slug};
 
 /// Episodes used to measure the demonstrator's and the random policy's mean return.
 const REFERENCE_EPISODES: usize = 20;

@@ -6,6 +6,7 @@
 //! - [`suite`], [`generate`], [`manifest`]: `icrl datagen`; [`lock`]: one writer per folder.
 //! - [`dataset`]: the training-side reader (random windows across episode boundaries).
 //! - [`ppo`]: PPO demonstrators; [`searcher`]: a grid demonstrator that searches for the goal.
+//! - [`seed`]: child seeds derived from a parent seed (jobs, histories, PPO attempts).
 
 pub mod dataset;
 pub mod demonstrator;
@@ -20,6 +21,7 @@ pub mod ppo;
 pub mod progress;
 pub mod schedule;
 pub mod searcher;
+pub mod seed;
 pub mod suite;
 
 pub use demonstrator::Demonstrator;

@@ -469,15 +469,6 @@ fn slug(text: &str, keep: impl Fn(char) -> bool, max: usize) -> String {
     if out.is_empty() { "default".into() } else { out.to_string() }
 }
 
-/// A well-mixed 64-bit seed for job `index` of a suite seeded with `seed` (SplitMix64), so
-/// each task's data does not depend on which thread ran it or in what order.
-pub fn derive_seed(seed: u64, index: u64) -> u64 {
-    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15u64.wrapping_mul(index.wrapping_add(1)));
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -655,11 +646,5 @@ mod tests {
         }
         assert_eq!(safe_name(&"x".repeat(1000)).len(), MAX_NAME_LEN);
         assert!(is_safe_name("run-1") && !is_safe_name("../run") && !is_safe_name(""));
-    }
-
-    #[test]
-    fn derived_seeds_differ() {
-        let seeds: std::collections::HashSet<u64> = (0..1000).map(|i| derive_seed(7, i)).collect();
-        assert_eq!(seeds.len(), 1000);
     }
 }

@@ -129,7 +129,7 @@ pub fn train(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoEr
 pub fn attempt_seed(seed: u64, attempt: usize) -> u64 {
     match attempt {
         0 | 1 => seed,
-        k => crate::suite::derive_seed(seed, k as u64),
+        k => crate::seed::derive_seed(seed, k as u64),
     }
 }
 
