@@ -9,6 +9,7 @@ use hdf5::types::{TypeDescriptor, VarLenUnicode};
 use ndarray::{Array1, Array2};
 use serde::{Deserialize, Serialize};
 
+use crate::fsio::write_atomic_with;
 use crate::history::History;
 
 /// The format version written into every file; readers refuse other versions.
@@ -160,15 +161,11 @@ pub fn write_task_file(path: &Path, file: &TaskFile) -> Result<(), FormatError> 
     }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().ok_or_else(|| invalid(path, "not a file path"))?;
-    let tmp = dir.join(format!(".{}.tmp", name.to_string_lossy()));
-    let result =
-        write_to(&tmp, file).map_err(|source| FormatError::Hdf5 { path: tmp.clone(), source });
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    std::fs::rename(&tmp, path)
-        .map_err(|source| FormatError::Io { path: path.to_path_buf(), source })
+    write_atomic_with(
+        &dir.join(name),
+        |tmp| write_to(tmp, file).map_err(|source| FormatError::Hdf5 { path: tmp.into(), source }),
+        |source| FormatError::Io { path: path.to_path_buf(), source },
+    )
 }
 
 fn write_to(path: &Path, file: &TaskFile) -> hdf5::Result<()> {

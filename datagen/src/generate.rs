@@ -13,9 +13,10 @@ use rayon::prelude::*;
 
 use crate::demonstrator::Demonstrator;
 use crate::format::{TaskFile, TaskMeta, observation_stats, read_task_file, write_task_file};
+use crate::fsio::{is_temp_name, write_atomic};
 use crate::history::{DemoSource, History, mean_episode_at, mean_return_at, roll_out};
 use crate::lock::FolderLock;
-use crate::manifest::{GroupInfo, Manifest, ManifestTask, write_atomic};
+use crate::manifest::{GroupInfo, Manifest, ManifestTask};
 use crate::ppo::{PpoDemonstrator, TrainSpec, TrainedPolicy, train};
 use crate::progress::Progress;
 use crate::schedule::{NoisePoint, calibrate, linearity_r2};
@@ -228,7 +229,7 @@ fn remove_stale_temporaries(dir: &Path) {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             let name = e.file_name().to_string_lossy().to_string();
-            if name.starts_with('.') && name.ends_with(".tmp") {
+            if is_temp_name(&name) {
                 let _ = std::fs::remove_file(e.path());
             }
         }

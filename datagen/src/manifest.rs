@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::format::FORMAT_VERSION;
+use crate::fsio::{WriteError, write_atomic};
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 
@@ -140,14 +141,6 @@ impl Manifest {
             message: e.to_string(),
         })?;
         write_atomic(&Self::path(dir), text.as_bytes())
+            .map_err(|WriteError { path, source }| ManifestError::Io { path, source })
     }
-}
-
-/// Write `bytes` to a temporary file beside `path`, then rename it over `path`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ManifestError> {
-    let io = |source| ManifestError::Io { path: path.to_path_buf(), source };
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, path).map_err(io)
 }

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::sync::Once;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Result, anyhow};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -69,9 +69,8 @@ pub fn save_panels(path: &Path, title: &str, panels: &[Panel], cols: usize) -> R
     let cols = cols.clamp(1, panels.len());
     let rows = panels.len().div_ceil(cols);
     let (w, h) = (520 * cols as u32, 380 * rows as u32 + 50);
-    let tmp = path.with_extension("tmp.png");
-    {
-        let root = BitMapBackend::new(&tmp, (w, h)).into_drawing_area();
+    let draw = |tmp: &Path| -> Result<()> {
+        let root = BitMapBackend::new(tmp, (w, h)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
         let (top, body) = root.split_vertically(50);
         // The largest size up to 26 px at which the title fits the figure's width.
@@ -85,9 +84,11 @@ pub fn save_panels(path: &Path, title: &str, panels: &[Panel], cols: usize) -> R
         for (panel, area) in panels.iter().zip(areas.iter()) {
             draw_panel(area, panel)?;
         }
-        root.present().map_err(|e| anyhow!("writing {}: {e}", tmp.display()))?;
-    }
-    std::fs::rename(&tmp, path).with_context(|| format!("writing {}", path.display()))
+        root.present().map_err(|e| anyhow!("writing {}: {e}", tmp.display()))
+    };
+    datagen::fsio::write_atomic_with(path, draw, |e| {
+        anyhow!(e).context(format!("writing {}", path.display()))
+    })
 }
 
 fn draw_panel(

@@ -5,8 +5,9 @@
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use datagen::fsio::write_atomic_with;
 use safetensors::tensor::{Dtype, SafeTensors, View};
 use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
@@ -195,32 +196,31 @@ pub fn write_quantized(path: &Path, file: &QuantizedFile) -> Result<(), QuantErr
         header.insert(key.clone(), value.clone());
     }
     let views = tensors.iter().map(|(name, raw)| (name.as_str(), raw));
-    let temp = temp_path(path);
-    // safetensors writes through a private (0600) temporary file of its own; the finished
-    // file gets the mode a plain `File::create` gives (0666 less the umask), like every other
-    // file this tool writes.
-    let mode = std::fs::File::create(&temp).and_then(|f| f.metadata()).map(|m| m.permissions());
-    let written = safetensors::serialize_to_file(views, Some(header), &temp)
-        .map_err(|source| QuantError::Safetensors { file: temp.clone(), source })
-        .and_then(|()| match mode {
-            Ok(mode) => std::fs::set_permissions(&temp, mode).map_err(|source| QuantError::Io {
-                action: "setting the permissions of",
-                file: temp.clone(),
-                source,
-            }),
-            Err(_) => Ok(()),
-        })
-        .and_then(|()| {
-            std::fs::rename(&temp, path).map_err(|source| QuantError::Io {
-                action: "renaming the finished temporary file onto",
-                file: path.to_path_buf(),
-                source,
-            })
-        });
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temp);
-    }
-    written
+    write_atomic_with(
+        path,
+        |temp| {
+            // safetensors writes through a private (0600) temporary file of its own; the
+            // finished file gets the mode a plain `File::create` gives (0666 less the umask),
+            // like every other file this tool writes.
+            let mode =
+                std::fs::File::create(temp).and_then(|f| f.metadata()).map(|m| m.permissions());
+            safetensors::serialize_to_file(views, Some(header), temp)
+                .map_err(|source| QuantError::Safetensors { file: temp.into(), source })?;
+            match mode {
+                Ok(mode) => std::fs::set_permissions(temp, mode).map_err(|source| QuantError::Io {
+                    action: "setting the permissions of",
+                    file: temp.into(),
+                    source,
+                }),
+                Err(_) => Ok(()),
+            }
+        },
+        |source| QuantError::Io {
+            action: "renaming the finished temporary file onto",
+            file: path.to_path_buf(),
+            source,
+        },
+    )
 }
 
 fn push_meta(
@@ -237,11 +237,6 @@ fn push_meta(
         }
     }
     Ok(())
-}
-
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }
 
 /// Reads and validates a quantized checkpoint, placing its tensors on `device`.

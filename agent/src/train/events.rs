@@ -35,7 +35,7 @@ pub fn truncate_metrics(path: &Path, last: usize) -> Result<(), String> {
         }
     }
     if keep != text {
-        datagen::manifest::write_atomic(path, keep.as_bytes()).map_err(|e| e.to_string())?;
+        datagen::fsio::write_atomic(path, keep.as_bytes()).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

@@ -124,7 +124,7 @@ fn check_data_record(
         return Ok(());
     }
     let text = serde_json::to_string_pretty(&record).map_err(err)?;
-    datagen::manifest::write_atomic(&path, text.as_bytes()).map_err(err)
+    datagen::fsio::write_atomic(&path, text.as_bytes()).map_err(err)
 }
 
 /// The run name: `{suite}__{preset}__{seed}__{unix_time}`, suite and preset as
@@ -184,7 +184,7 @@ pub fn train(
         }
     } else {
         // Atomic: a run folder never holds a half-written config.json.
-        datagen::manifest::write_atomic(&config_path, text.as_bytes()).map_err(err)?;
+        datagen::fsio::write_atomic(&config_path, text.as_bytes()).map_err(err)?;
     }
     check_groups(cfg, data)?;
     check_data_record(run, data, checkpoint::find(run).is_some(), opts.allow_data_change)?;

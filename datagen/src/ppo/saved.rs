@@ -4,7 +4,7 @@
 //! name and renamed, so a killed run never leaves a file that looks complete.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use envs::{Space, Task};
 use rand::SeedableRng;
@@ -16,6 +16,7 @@ use super::PpoError;
 use super::config::PpoConfig;
 use super::normalize::RunningMeanStd;
 use super::policy::ActorCritic;
+use crate::fsio::write_atomic_with;
 
 /// Version of the policy file pair; bumped on any incompatible change.
 pub const POLICY_FORMAT_VERSION: u32 = 1;
@@ -73,17 +74,23 @@ impl TrainedPolicy {
     pub fn save(&self, dir: &Path) -> Result<(), PpoError> {
         std::fs::create_dir_all(dir).map_err(|e| PpoError::io(dir, e))?;
         let weights = dir.join(WEIGHTS_FILE);
-        let tmp = temp_name(&weights);
         let named: Vec<(String, Tensor)> = self.net.vs.variables().into_iter().collect();
-        Tensor::write_safetensors(&named, &tmp)
-            .map_err(|e| PpoError::file(&tmp, format!("writing weights: {e}")))?;
-        std::fs::rename(&tmp, &weights).map_err(|e| PpoError::io(&weights, e))?;
+        write_atomic_with(
+            &weights,
+            |tmp| {
+                Tensor::write_safetensors(&named, tmp)
+                    .map_err(|e| PpoError::file(tmp, format!("writing weights: {e}")))
+            },
+            |e| PpoError::io(&weights, e),
+        )?;
         let meta = dir.join(META_FILE);
-        let tmp = temp_name(&meta);
         let json = serde_json::to_string_pretty(&self.meta)
             .map_err(|e| PpoError::file(&meta, format!("serialising metadata: {e}")))?;
-        std::fs::write(&tmp, json).map_err(|e| PpoError::io(&tmp, e))?;
-        std::fs::rename(&tmp, &meta).map_err(|e| PpoError::io(&meta, e))
+        write_atomic_with(
+            &meta,
+            |tmp| std::fs::write(tmp, &json).map_err(|e| PpoError::io(tmp, e)),
+            |e| PpoError::io(&meta, e),
+        )
     }
 
     /// Read a policy folder written by [`TrainedPolicy::save`], checking the metadata and
@@ -168,10 +175,4 @@ fn copy_weights(net: &ActorCritic, stored: &HashMap<String, Tensor>) -> Result<(
         tch::no_grad(|| var.f_copy_(&src)).map_err(|e| format!("tensor `{name}`: {e}"))?;
     }
     Ok(())
-}
-
-/// `dir/.name.tmp-PID`: beside the target so that the rename stays on one file system.
-fn temp_name(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
 }

@@ -174,7 +174,8 @@ fn train_once(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoE
     if let Some(dir) = spec.run_dir {
         let path = dir.join("config.json");
         let json = serde_json::json!({"env_id": spec.env_id, "task": spec.task, "seed": spec.seed, "config": cfg});
-        std::fs::write(&path, format!("{json:#}")).map_err(|e| PpoError::io(&path, e))?;
+        crate::fsio::write_atomic(&path, format!("{json:#}").as_bytes())
+            .map_err(|e| PpoError::io(&path, e.source))?;
     }
     let bar =
         Progress::new(spec.progress, (cfg.num_updates() * cfg.batch_size()) as u64, "ppo", "steps");

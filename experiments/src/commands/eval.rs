@@ -214,7 +214,7 @@ fn sanitize(s: &str) -> String {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    datagen::manifest::write_atomic(path, bytes).map_err(|e| anyhow!(e))
+    datagen::fsio::write_atomic(path, bytes).map_err(|e| anyhow!(e))
 }
 
 /// One of the in-context targets, checked on an evaluation.
