@@ -1,6 +1,7 @@
 //! `icrl`: the in-context RL platform's command-line tool.
 
 mod commands;
+mod common;
 mod plot;
 
 use std::process::ExitCode;

@@ -1,10 +1,10 @@
 //! `icrl doctor`: what this machine gives the platform (libraries, devices, threads).
 
-use std::time::Instant;
-
 use anyhow::{Context, Result};
 use clap::Args;
 use tch::{Cuda, Device, Kind, Tensor};
+
+use crate::common::median_seconds;
 
 #[derive(Args, Debug)]
 pub struct DoctorArgs {
@@ -87,24 +87,6 @@ fn matmul_rate(device: Device, size: i64) -> Result<f64> {
     let a = Tensor::f_randn([size, size], (kind, device))
         .context("allocating the benchmark matrices")?;
     let b = Tensor::f_randn([size, size], (kind, device))?;
-    let sync = || {
-        if let Device::Cuda(i) = device {
-            Cuda::synchronize(i as i64);
-        }
-    };
-    for _ in 0..3 {
-        let _ = a.f_matmul(&b)?;
-    }
-    sync();
-    let mut times = Vec::with_capacity(10);
-    for _ in 0..10 {
-        let start = Instant::now();
-        let c = a.f_matmul(&b)?;
-        sync();
-        times.push(start.elapsed().as_secs_f64());
-        drop(c);
-    }
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
+    let median = median_seconds(device, 3, 10, || Ok(a.f_matmul(&b)?))?;
     Ok(2.0 * (size as f64).powi(3) / median / 1e12)
 }

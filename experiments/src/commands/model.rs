@@ -9,6 +9,8 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use tch::Device;
 
+use crate::common::thousands;
+
 #[derive(Args, Debug)]
 pub struct ModelArgs {
     #[command(subcommand)]
@@ -160,17 +162,4 @@ fn ffn_name(cfg: &Config) -> String {
             cfg.remoe_target_sparsity()
         ),
     }
-}
-
-/// `1234567` -> `1,234,567`.
-pub fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    if n < 0 { format!("-{out}") } else { out }
 }

@@ -11,6 +11,8 @@ use envs::{Space, Task};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
+use crate::common::set_threads;
+
 #[derive(Args, Debug)]
 pub struct PpoArgs {
     /// Versioned env id, e.g. CartPole-v1 (see `icrl env list`).
@@ -91,7 +93,7 @@ pub fn run(args: &PpoArgs) -> Result<()> {
     if let Err(e) = config.validate() {
         bail!("PPO config for {}: {e}", args.env);
     }
-    tch::set_num_threads(args.threads);
+    set_threads(Some(args.threads));
 
     let out = match &args.out {
         Some(dir) => dir.clone(),

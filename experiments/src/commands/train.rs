@@ -12,6 +12,7 @@ use datagen::dataset::{Dataset, ObsNorm};
 use datagen::lock::FolderLock;
 use datagen::suite::{MAX_NAME_LEN, is_safe_name, safe_name};
 
+use crate::common::set_threads;
 use crate::plot::{Panel, Series, save_panels};
 
 #[derive(Args, Debug)]
@@ -150,9 +151,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if args.threads < 0 {
         bail!("--threads {}: expected 0 (torch's default) or a positive count", args.threads);
     }
-    if args.threads > 0 {
-        tch::set_num_threads(args.threads);
-    }
+    set_threads((args.threads > 0).then_some(args.threads));
     if let Some(name) = args.name.as_deref().filter(|n| !is_safe_name(n)) {
         bail!(
             "--name {name:?}: expected a folder name of ASCII letters, digits, `-`, `_` and `.` \

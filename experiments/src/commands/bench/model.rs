@@ -10,7 +10,6 @@
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::process::Command;
-use std::time::Instant;
 
 use agent::model::block::LayerCache;
 use agent::model::softmax::KvCache;
@@ -21,9 +20,9 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 use tch::nn::{OptimizerConfig, Sgd};
-use tch::{Cuda, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor};
 
-use crate::commands::model::thousands;
+use crate::common::{ComputeArgs, median_seconds, sync, thousands};
 
 #[derive(Args, Debug)]
 pub struct ModelBenchArgs {
@@ -62,9 +61,8 @@ pub struct ModelBenchArgs {
     #[arg(long, default_value_t = 20)]
     pub steps: usize,
 
-    /// Device: `auto` (CUDA when available), `cpu` or `cuda`.
-    #[arg(long, default_value = "auto")]
-    pub device: String,
+    #[command(flatten)]
+    pub compute: ComputeArgs,
 
     /// Skip inference lengths whose KV caches would exceed this many GiB (default 40 on CUDA,
     /// 4 on the CPU).
@@ -78,10 +76,6 @@ pub struct ModelBenchArgs {
     /// Only the inference table.
     #[arg(long)]
     pub skip_train: bool,
-
-    /// torch intra-op threads (default: torch's choice).
-    #[arg(long)]
-    pub threads: Option<i32>,
 
     /// Internal: run the single measurement `train:KIND:LENGTH` or `infer:KIND:LENGTH` in this
     /// process and print it as one JSON line.
@@ -105,16 +99,7 @@ struct Measured {
 }
 
 pub fn run(args: &ModelBenchArgs) -> Result<()> {
-    if let Some(n) = args.threads {
-        tch::set_num_threads(n);
-    }
-    let device = match args.device.as_str() {
-        "auto" => Device::cuda_if_available(),
-        "cpu" => Device::Cpu,
-        "cuda" if Cuda::is_available() => Device::Cuda(0),
-        "cuda" => bail!("--device cuda: no CUDA device is available (see `icrl doctor`)"),
-        other => bail!("--device: expected auto, cpu or cuda, got `{other}`"),
-    };
+    let device = args.compute.apply()?;
     for kind in &args.kinds {
         if !["lightning", "softmax", "preset"].contains(&kind.as_str()) {
             bail!("--kinds: expected lightning, softmax or preset, got `{kind}`");
@@ -279,17 +264,6 @@ fn measure_one(args: &ModelBenchArgs, device: Device, spec: &str) -> Result<Meas
     }
 }
 
-fn sync(device: Device) {
-    if let Device::Cuda(i) = device {
-        Cuda::synchronize(i as i64);
-    }
-}
-
-fn median(mut xs: Vec<f64>) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    xs[xs.len() / 2]
-}
-
 /// Random inputs of group 0 for `b` sequences of `t` steps, with episodes of 100 steps.
 fn random_batch(cfg: &Config, device: Device, b: i64, t: i64) -> Batch {
     let spec = &cfg.groups[0];
@@ -329,20 +303,11 @@ fn measure_train(args: &ModelBenchArgs, device: Device, kind: &str, len: i64) ->
     sync(device);
     let base = memory_now(device);
     reset_peak();
-    pass(&mut opt)?;
-    sync(device);
-    let mut times = Vec::new();
-    for _ in 0..args.repeats.max(1) {
-        let start = Instant::now();
-        pass(&mut opt)?;
-        sync(device);
-        times.push(start.elapsed().as_secs_f64());
-    }
+    let secs = median_seconds(device, 1, args.repeats.max(1), || pass(&mut opt))?;
     let peak = match (base, memory_peak(device)) {
         (Some(b), Some(p)) => Some(p - b),
         _ => None,
     };
-    let secs = median(times);
     Ok(Measured {
         ms: secs * 1e3,
         per_s: (args.batch * len) as f64 / secs,
@@ -395,17 +360,13 @@ fn measure_infer(args: &ModelBenchArgs, device: Device, kind: &str, len: i64) ->
     };
     let reward = Tensor::zeros([n], (Kind::Float, device));
     let start = Tensor::zeros([n], (Kind::Bool, device));
-    let mut times = Vec::new();
-    for i in 0..steps + 2 {
-        sync(device);
-        let t0 = Instant::now();
+    // Reading the action back waits for the step on any device.
+    let step = || -> Result<()> {
         let out = model.step(&mut state, &obs, &prev, &reward, &start)?;
         let _ = out.action.sum(Kind::Float).double_value(&[]);
-        if i >= 2 {
-            times.push(t0.elapsed().as_secs_f64());
-        }
-    }
-    let secs = median(times);
+        Ok(())
+    };
+    let secs = median_seconds(device, 2, steps as usize, step)?;
     Ok(Measured {
         ms: secs * 1e3,
         per_s: n as f64 / secs,
