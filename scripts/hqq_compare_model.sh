@@ -4,10 +4,12 @@
 # table. The figures of docs/benchmarks.md ("The whole vintix-300m model") come from
 #   scripts/hqq_compare_model.sh --icrl target/release/icrl --preset vintix-300m --threads 1
 # Options: --icrl PATH (default: icrl on PATH), --preset NAME (vintix-300m), --bits "4 3 2 8",
-# --threads N (1), --envs N (environments of the --bench-step timing, first bit width only;
-# 0 = no timing; the timing and the dense files are part of that run's wall and CPU time),
+# --threads N (1), --envs N (environments of the `icrl bench quant --step` timing, first bit
+# width only, run after that bit width's `icrl quantize`, so not part of its wall and CPU time;
+# 0 = no timing; the dense files are part of the first run's time),
 # --out DIR (/tmp/hqq-model-PRESET; holds the dense and quantized files and JSON reports);
-# after `--`, more `icrl quantize` arguments (e.g. --include-io, --axis 0).
+# after `--`, more `icrl quantize` arguments that `icrl bench quant` takes too (e.g.
+# --include-io, --axis 0).
 set -euo pipefail
 
 icrl=icrl preset=vintix-300m bits="4 3 2 8" threads=1 envs=0 out=""
@@ -29,15 +31,16 @@ first=1
 for b in $bits; do
     extra=()
     # The dense files and the step timing come with the first bit width only.
-    if [[ $first == 1 ]]; then
-        extra+=(--save-dense "$out/dense")
-        if [[ $envs -gt 0 ]]; then extra+=(--bench-step "$envs"); fi
-        first=0
-    fi
+    if [[ $first == 1 ]]; then extra+=(--save-dense "$out/dense"); fi
     # /usr/bin/time: wall and CPU seconds of the whole command (build, quantize, write).
     /usr/bin/time -f '%e %U %S' -o "$out/time$b.txt" \
         "$icrl" quantize --preset "$preset" --out "$out/q$b.safetensors" --nbits "$b" \
         --no-baseline --threads "$threads" --json "${extra[@]}" "$@" > "$out/q$b.json"
+    if [[ $first == 1 && $envs -gt 0 ]]; then
+        "$icrl" bench quant --preset "$preset" --nbits "$b" --threads "$threads" \
+            --step "$envs" --json "$@" > "$out/step$b.json"
+    fi
+    first=0
     echo "done: $b bits" >&2
 done
 
@@ -59,7 +62,8 @@ print("| bits | HQQ s (sum over layers) | whole command wall s | CPU s | file by
 print("|---:|---:|---:|---:|---:|---:|---:|---:|")
 for b, hqq, wall, cpu, size, bpw, m in rows:
     print(f"| {b} | {hqq:.1f} | {wall:.1f} | {cpu:.1f} | {size:,} | {size / f32:.3f} | {size / bf16:.3f} | {bpw:.3f} |")
-steps = [(b, m["step"]) for b, *_, m in rows if m.get("step")]
+steps = [(b, json.load(open(f"{out}/step{b}.json"))["step"]) for b in bits
+         if os.path.exists(f"{out}/step{b}.json")]
 if steps:
     print("\n| bits | envs | dense ms | per call ms | cached ms |")
     print("|---:|---:|---:|---:|---:|")

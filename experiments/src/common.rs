@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use anyhow::{Result, bail};
 use clap::{Args, ValueEnum};
+use serde::Serialize;
 use tch::{Cuda, Device};
 
 /// `--device` and `--threads` of the commands that choose where torch runs.
@@ -93,6 +94,16 @@ pub fn median_seconds<T>(
         drop(out);
     }
     Ok(median(&times))
+}
+
+/// Prints `report` as pretty JSON with `json`, else as `table` prints it.
+pub fn print_report<T: Serialize>(report: &T, json: bool, table: impl FnOnce(&T)) -> Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        table(report);
+    }
+    Ok(())
 }
 
 /// `1234567` -> `1,234,567`.

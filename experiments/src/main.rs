@@ -38,7 +38,8 @@ enum Command {
     Ppo(commands::ppo::PpoArgs),
     /// Quantize a safetensors file's 2-D weights (HQQ, RTN baseline); report errors per tensor.
     Quantize(commands::quantize::QuantizeArgs),
-    /// Benchmarks that print tables (envs: steps per second beside gymnasium).
+    /// Benchmarks that print tables (envs: steps per second beside gymnasium; the model;
+    /// quantized weights).
     Bench(commands::bench::BenchArgs),
 }
 

@@ -293,3 +293,45 @@ fn quantize_refuses_overflowing_scales_its_own_input_and_quantized_input() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success() && stderr.contains("already a quantized checkpoint"), "{stderr}");
 }
+
+/// `icrl bench quant`: a preset's QuantizedLinear forwards (one row per quantized backbone
+/// matrix) and its `Model::step` dense, per call and cached, as JSON; the step applies to
+/// models only, one timing is required, and `icrl quantize` no longer takes the benchmark
+/// flags.
+#[test]
+fn bench_quant_times_quantized_layers_and_model_steps() {
+    let args = ["bench", "quant", "--preset", "tiny", "--nbits", "4", "--device", "cpu"];
+    let timing = ["--threads", "1", "--linear", "2", "--step", "1", "--json"];
+    let run = icrl(&[&args[..], &timing[..]].concat());
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let linear = report["linear"].as_array().unwrap();
+    assert!(!linear.is_empty(), "{report}");
+    for row in linear {
+        assert_eq!(row["batch"], 2, "{row}");
+        assert!(row["per_call_ms"].as_f64().unwrap() > 0.0, "{row}");
+        assert!(row["cached_ms"].as_f64().unwrap() > 0.0, "{row}");
+    }
+    let step = &report["step"];
+    assert_eq!((step["envs"].as_i64(), step["history"].as_i64()), (Some(1), Some(8)), "{step}");
+    for form in ["dense_ms", "per_call_ms", "cached_ms"] {
+        assert!(step[form].as_f64().unwrap() > 0.0, "{step}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("w.safetensors");
+    write_f32_safetensors(&file, 64, 64, |i| (i % 7) as f32 - 3.0);
+    let file = file.to_str().unwrap();
+    let run = icrl(&["bench", "quant", "--in", file, "--nbits", "4", "--step", "1"]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("apply to models"), "{stderr}");
+    let run = icrl(&["bench", "quant", "--in", file, "--nbits", "4", "--linear", "1"]);
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success() && stdout.contains("per call"), "{stdout}");
+    assert!(!icrl(&args).status.success(), "a timing is required");
+    let out = dir.path().join("q.safetensors");
+    let quantize = ["quantize", "--in", file, "--nbits", "4", "--out", out.to_str().unwrap()];
+    let run = icrl(&[&quantize[..], &["--bench-linear", "1"]].concat());
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("--bench-linear"), "{stderr}");
+}

@@ -2,24 +2,27 @@
 //! layers of an `icrl` model (a training run, a model checkpoint or a preset), report HQQ
 //! against round-to-nearest per tensor, and write a quantized checkpoint
 //! (agent/src/quant/FORMAT.md). A model's checkpoint carries its config and loads with
-//! `Model::load_quantized` (`icrl eval --quantized`).
+//! `Model::load_quantized` (`icrl eval --quantized`). What the quantized weights cost at
+//! inference is `icrl bench quant`, which shares the source and quantizer flags
+//! ([`SourceArgs`], [`QuantizerArgs`]).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use agent::model::{ActionSpec, Config, Model};
+use agent::model::{Config, Model};
 use agent::quant::{
-    DequantMode, GroupAxis, MetaDtype, Method, Nbits, QuantConfig, QuantizedFile, QuantizedLinear,
-    QuantizedTensor, RawTensor, ReconstructionError, SolverConfig, StoredTensor, quantize,
-    reconstruction_error,
+    DequantMode, GroupAxis, MetaDtype, Method, Nbits, QuantConfig, QuantizedFile, QuantizedTensor,
+    RawTensor, ReconstructionError, SolverConfig, StoredTensor, quantize, reconstruction_error,
 };
 use agent::train::{TrainConfig, checkpoint};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::{Args, ValueEnum};
 use rand::SeedableRng;
 use serde::Serialize;
-use tch::{Cuda, Device, Kind, Tensor};
+use tch::{Device, Kind, Tensor};
+
+use crate::common::{ComputeArgs, print_report, sync};
 
 /// The header key holding a training run's `config.json` (so `icrl eval --quantized` finds
 /// the run's data without the run folder).
@@ -28,6 +31,37 @@ pub const TRAIN_CONFIG_KEY: &str = "train_config";
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["input", "preset"])))]
 pub struct QuantizeArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+
+    /// Models: also write the dense model before quantization as DIR/model.f32.safetensors
+    /// and DIR/model.bf16.safetensors (to compare file sizes).
+    #[arg(long, value_name = "DIR")]
+    pub save_dense: Option<PathBuf>,
+
+    /// Where to write the quantized checkpoint (written atomically).
+    #[arg(long = "out", value_name = "FILE")]
+    pub output: PathBuf,
+
+    #[command(flatten)]
+    pub quantizer: QuantizerArgs,
+
+    #[command(flatten)]
+    pub compute: ComputeArgs,
+
+    /// Run only the method written to --out (skip the other; its columns are left empty).
+    #[arg(long)]
+    pub no_baseline: bool,
+
+    /// Print the report as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What to quantize: `--in` or `--preset` (one of the two is required; the command's own
+/// `source` group says so).
+#[derive(Args, Debug)]
+pub struct SourceArgs {
     /// What to quantize: any safetensors file (its 2-D float tensors are quantized), a
     /// training run folder (its model: backbone linear layers), or a run's model checkpoint
     /// `RUN/checkpoint/model.safetensors` (likewise; with --config for a model file
@@ -53,22 +87,11 @@ pub struct QuantizeArgs {
     /// backbone's: attention projections, FFN, ReMoE router and experts).
     #[arg(long)]
     pub include_io: bool,
+}
 
-    /// Models: also write the dense model before quantization as DIR/model.f32.safetensors
-    /// and DIR/model.bf16.safetensors (to compare file sizes).
-    #[arg(long, value_name = "DIR")]
-    pub save_dense: Option<PathBuf>,
-
-    /// Models: time one inference step (`Model::step`) for this many environments of the
-    /// first domain group: dense, quantized dequantizing per call, quantized cached (median
-    /// of 12 steps after 8 steps of history).
-    #[arg(long, value_name = "ENVS")]
-    pub bench_step: Option<i64>,
-
-    /// Where to write the quantized checkpoint (written atomically).
-    #[arg(long = "out", value_name = "FILE")]
-    pub output: PathBuf,
-
+/// How to quantize: the quantizer's settings.
+#[derive(Args, Debug)]
+pub struct QuantizerArgs {
     /// Bits per weight code: 8, 4, 3, 2 or 1.
     #[arg(long, value_parser = parse_nbits)]
     pub nbits: Nbits,
@@ -81,7 +104,8 @@ pub struct QuantizeArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(0..=1))]
     pub axis: u8,
 
-    /// The method whose result is written to --out (both are always measured).
+    /// The method: `icrl quantize` writes its result to --out (and measures both unless
+    /// --no-baseline); `icrl bench quant` times its result.
     #[arg(long, value_enum, default_value_t = MethodArg::Hqq)]
     pub method: MethodArg,
 
@@ -105,27 +129,34 @@ pub struct QuantizeArgs {
     /// Tensors with fewer values than this stay in full precision.
     #[arg(long, default_value_t = 4096)]
     pub min_numel: i64,
+}
 
-    /// Where to run: cpu, cuda, or auto (cuda when available).
-    #[arg(long, value_enum, default_value_t = DeviceArg::Auto)]
-    pub device: DeviceArg,
-
-    /// Run only the method written to --out (skip the other; its columns are left empty).
-    #[arg(long)]
-    pub no_baseline: bool,
-
-    /// Torch intra-op threads on the CPU (default: torch's own choice).
-    #[arg(long, value_parser = clap::value_parser!(i32).range(1..=1024))]
-    pub threads: Option<i32>,
-
-    /// Print the report as JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
-
-    /// Also time QuantizedLinear on each quantized matrix with a batch of this many inputs:
-    /// dequantize per call against cached dequantized weights (median of 20 calls).
-    #[arg(long, value_name = "BATCH")]
-    pub bench_linear: Option<i64>,
+impl QuantizerArgs {
+    /// The quantizer's config, validated.
+    pub fn config(&self) -> Result<QuantConfig> {
+        let config = QuantConfig {
+            nbits: self.nbits,
+            group_size: self.group,
+            axis: GroupAxis::try_from(self.axis)?,
+            method: match self.method {
+                MethodArg::Hqq => Method::Hqq,
+                MethodArg::Rtn => Method::Rtn,
+            },
+            solver: SolverConfig {
+                kappa: self.kappa,
+                iters: self.iters,
+                ..SolverConfig::default()
+            },
+            quant_meta: self.quant_meta,
+            meta_dtype: match self.meta_dtype {
+                MetaArg::F16 => MetaDtype::F16,
+                MetaArg::Bf16 => MetaDtype::Bf16,
+                MetaArg::F32 => MetaDtype::F32,
+            },
+        };
+        config.validate().context("checking --group, --kappa and --iters")?;
+        Ok(config)
+    }
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -139,13 +170,6 @@ pub enum MetaArg {
     F16,
     Bf16,
     F32,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum)]
-pub enum DeviceArg {
-    Auto,
-    Cpu,
-    Cuda,
 }
 
 fn parse_nbits(s: &str) -> Result<Nbits, String> {
@@ -169,8 +193,6 @@ struct TensorReport {
     hqq: Option<MethodReport>,
     rtn: Option<MethodReport>,
     bits_per_weight: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    linear: Option<LinearTiming>,
 }
 
 #[derive(Serialize)]
@@ -179,13 +201,6 @@ struct KeptReport {
     shape: Vec<usize>,
     dtype: String,
     reason: String,
-}
-
-#[derive(Serialize)]
-struct LinearTiming {
-    batch: i64,
-    per_call_ms: f64,
-    cached_ms: f64,
 }
 
 #[derive(Serialize)]
@@ -200,17 +215,6 @@ struct Totals {
     bits_per_weight: f64,
 }
 
-/// Milliseconds of one `Model::step` (median) in each form.
-#[derive(Serialize)]
-struct StepTiming {
-    envs: i64,
-    /// Steps of history before the timed ones.
-    history: usize,
-    dense_ms: f64,
-    per_call_ms: f64,
-    cached_ms: f64,
-}
-
 /// What a model's quantization adds to the report.
 #[derive(Serialize)]
 struct ModelSummary {
@@ -223,8 +227,6 @@ struct ModelSummary {
     dense_f32_bytes: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dense_bf16_bytes: Option<u64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    step: Option<StepTiming>,
 }
 
 #[derive(Serialize)]
@@ -242,7 +244,7 @@ struct Report {
 }
 
 /// What --in (or --preset) names.
-enum Source {
+pub enum Source {
     /// Any safetensors file of loose tensors.
     Tensors(PathBuf),
     /// An `icrl` model: its config, the run's config.json text if any, and its weights
@@ -256,7 +258,7 @@ enum Source {
 }
 
 impl Source {
-    fn detect(args: &QuantizeArgs) -> Result<Source> {
+    pub fn detect(args: &SourceArgs) -> Result<Source> {
         if let Some(name) = &args.preset {
             let cfg = Box::new(Config::preset(name)?);
             return Ok(Source::Model {
@@ -330,35 +332,9 @@ fn read_config(path: &Path) -> Result<(Config, Option<String>)> {
 }
 
 pub fn run(args: &QuantizeArgs) -> Result<()> {
-    let device = match args.device {
-        DeviceArg::Cpu => Device::Cpu,
-        DeviceArg::Cuda if !Cuda::is_available() => {
-            bail!("--device cuda: no CUDA device is available")
-        }
-        DeviceArg::Cuda => Device::Cuda(0),
-        DeviceArg::Auto => Device::cuda_if_available(),
-    };
-    if let Some(threads) = args.threads {
-        tch::set_num_threads(threads);
-    }
-    let config = QuantConfig {
-        nbits: args.nbits,
-        group_size: args.group,
-        axis: GroupAxis::try_from(args.axis)?,
-        method: match args.method {
-            MethodArg::Hqq => Method::Hqq,
-            MethodArg::Rtn => Method::Rtn,
-        },
-        solver: SolverConfig { kappa: args.kappa, iters: args.iters, ..SolverConfig::default() },
-        quant_meta: args.quant_meta,
-        meta_dtype: match args.meta_dtype {
-            MetaArg::F16 => MetaDtype::F16,
-            MetaArg::Bf16 => MetaDtype::Bf16,
-            MetaArg::F32 => MetaDtype::F32,
-        },
-    };
-    config.validate().context("checking --group, --kappa and --iters")?;
-    let source = Source::detect(args)?;
+    let device = args.compute.apply()?;
+    let config = args.quantizer.config()?;
+    let source = Source::detect(&args.source)?;
     let read_from = match &source {
         Source::Tensors(path) => Some(path),
         Source::Model { weights, .. } => weights.as_ref(),
@@ -381,12 +357,11 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
             );
         }
     }
-    if matches!(source, Source::Tensors(_))
-        && (args.include_io || args.save_dense.is_some() || args.bench_step.is_some())
+    if matches!(source, Source::Tensors(_)) && (args.source.include_io || args.save_dense.is_some())
     {
         bail!(
-            "--include-io, --save-dense and --bench-step apply to models: give --in a run \
-             folder, a model checkpoint with its config, or --preset"
+            "--include-io and --save-dense apply to models: give --in a run folder, a model \
+             checkpoint with its config, or --preset"
         );
     }
 
@@ -437,12 +412,7 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
         totals,
         model,
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_table(&report);
-    }
-    Ok(())
+    print_report(&report, args.json, print_table)
 }
 
 /// The settings and the report as it is filled in.
@@ -482,13 +452,6 @@ impl Work<'_> {
             Method::Rtn => rtn_q,
         }
         .context("the written method always runs")?;
-        let linear = match args.bench_linear {
-            Some(batch) => Some(
-                time_linear(&chosen, batch, self.device)
-                    .with_context(|| format!("timing QuantizedLinear on `{name}`"))?,
-            ),
-            None => None,
-        };
         self.totals.quantized_params += chosen.numel();
         self.totals.hqq_seconds += hqq.as_ref().map_or(0.0, |r| r.seconds);
         self.totals.rtn_seconds += rtn.as_ref().map_or(0.0, |r| r.seconds);
@@ -500,7 +463,6 @@ impl Work<'_> {
             hqq,
             rtn,
             bits_per_weight: chosen.bits_per_weight(),
-            linear,
         });
         Ok(chosen.to_device(Device::Cpu)?)
     }
@@ -515,7 +477,7 @@ fn quantize_tensors(work: &mut Work<'_>, input: &Path) -> Result<()> {
     let mut file = QuantizedFile::new();
     for (name, raw) in entries {
         let dtype = format!("{:?}", raw.dtype);
-        if let Some(reason) = keep_reason(&raw, work.config, work.args.min_numel) {
+        if let Some(reason) = keep_reason(&raw, work.config, work.args.quantizer.min_numel) {
             work.keep(name.clone(), raw.shape.clone(), dtype, reason);
             file.tensors.insert(name, StoredTensor::Full(raw));
             continue;
@@ -543,12 +505,8 @@ fn quantize_model(
     source: String,
 ) -> Result<ModelSummary> {
     let args = work.args;
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(args.seed);
-    let mut model = Model::new(cfg, Device::Cpu, &mut rng)?;
+    let mut model = build_model(cfg, args.source.seed, weights)?;
     if let Some(path) = weights {
-        model
-            .load(path)
-            .with_context(|| format!("loading the model weights {}", path.display()))?;
         work.totals.input_bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     }
     let mut summary = ModelSummary {
@@ -557,18 +515,13 @@ fn quantize_model(
         io_quantized: 0,
         dense_f32_bytes: None,
         dense_bf16_bytes: None,
-        step: None,
     };
     if let Some(dir) = &args.save_dense {
         let (f32_bytes, bf16_bytes) = save_dense(&mut model, dir)?;
         summary.dense_f32_bytes = Some(f32_bytes);
         summary.dense_bf16_bytes = Some(bf16_bytes);
     }
-    let dense = match args.bench_step {
-        Some(envs) => Some(time_step(&model, envs)?),
-        None => None,
-    };
-    let targets = model.quantization_targets(args.include_io, work.config.group_size);
+    let targets = model.quantization_targets(args.source.include_io, work.config.group_size);
     for (name, reason) in targets.kept {
         let shape = model
             .var_store()
@@ -588,14 +541,19 @@ fn quantize_model(
     let metadata: BTreeMap<String, String> =
         train_config.into_iter().map(|text| (TRAIN_CONFIG_KEY.to_string(), text)).collect();
     model.save_quantized(&args.output, &metadata)?;
-    if let (Some(envs), Some(dense_ms)) = (args.bench_step, dense) {
-        let per_call_ms = time_step(&model, envs)?;
-        model.set_dequant_mode(DequantMode::Cached)?;
-        let cached_ms = time_step(&model, envs)?;
-        summary.step =
-            Some(StepTiming { envs, history: STEP_HISTORY, dense_ms, per_call_ms, cached_ms });
-    }
     Ok(summary)
+}
+
+/// The model of `cfg` on the CPU: `weights` loaded, or (None) initialised from `seed`.
+pub fn build_model(cfg: &Config, seed: u64, weights: Option<&Path>) -> Result<Model> {
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let mut model = Model::new(cfg, Device::Cpu, &mut rng)?;
+    if let Some(path) = weights {
+        model
+            .load(path)
+            .with_context(|| format!("loading the model weights {}", path.display()))?;
+    }
+    Ok(model)
 }
 
 /// Writes the dense model in f32 and in bf16; returns the two file sizes. The model is
@@ -615,45 +573,8 @@ fn save_dense(model: &mut Model, dir: &Path) -> Result<(u64, u64)> {
     Ok((size(&f32_path)?, size(&bf16_path)?))
 }
 
-/// Steps of history fed before the timed steps of --bench-step.
-const STEP_HISTORY: usize = 8;
-
-/// Timed steps of --bench-step (the median is reported).
-const STEP_TIMED: usize = 12;
-
-/// Median milliseconds of one `Model::step` for `envs` environments of the first domain
-/// group, after [`STEP_HISTORY`] steps of history (the median of [`STEP_TIMED`] steps).
-fn time_step(model: &Model, envs: i64) -> Result<f64> {
-    if envs < 1 {
-        bail!("--bench-step must be at least 1, got {envs}");
-    }
-    let spec = &model.config().groups[0];
-    let device = model.device();
-    let opts = (Kind::Float, device);
-    let mut state = model.new_state(0, envs)?;
-    let obs = Tensor::f_randn([envs, spec.obs_dim], opts)?;
-    let action = match spec.action {
-        ActionSpec::Continuous { dim } => Tensor::f_zeros([envs, dim], opts)?,
-        ActionSpec::Discrete { .. } => Tensor::f_zeros([envs], (Kind::Int64, device))?,
-    };
-    let reward = Tensor::f_zeros([envs], opts)?;
-    let mut times = Vec::with_capacity(STEP_TIMED);
-    for i in 0..STEP_HISTORY + STEP_TIMED {
-        let start = Tensor::f_full([envs], (i == 0) as i64, (Kind::Bool, device))?;
-        let t0 = Instant::now();
-        let out = model.step(&mut state, &obs, &action, &reward, &start)?;
-        sync(device);
-        if i >= STEP_HISTORY {
-            times.push(t0.elapsed().as_secs_f64() * 1e3);
-        }
-        drop(out);
-    }
-    times.sort_by(f64::total_cmp);
-    Ok(times[times.len() / 2])
-}
-
 /// Why a tensor stays in full precision, if it does.
-fn keep_reason(raw: &RawTensor, config: &QuantConfig, min_numel: i64) -> Option<String> {
+pub fn keep_reason(raw: &RawTensor, config: &QuantConfig, min_numel: i64) -> Option<String> {
     use agent::quant::Dtype;
     let numel = raw.numel() as i64;
     if !matches!(raw.dtype, Dtype::F64 | Dtype::F32 | Dtype::F16 | Dtype::BF16) {
@@ -680,54 +601,24 @@ fn measure(weight: &Tensor, config: &QuantConfig) -> Result<(MethodReport, Quant
     Ok((MethodReport { rel_frobenius, mean_abs, seconds }, q))
 }
 
-/// Median milliseconds of a QuantizedLinear forward in each mode.
-fn time_linear(weight: &QuantizedTensor, batch: i64, device: Device) -> Result<LinearTiming> {
-    if batch < 1 {
-        bail!("--bench-linear must be at least 1, got {batch}");
-    }
-    let copy = |w: &QuantizedTensor| w.to_device(device);
-    let inputs = weight.shape[1];
-    let xs = Tensor::f_randn([batch, inputs], (Kind::Float, device))?;
-    let per_call = QuantizedLinear::new(copy(weight)?, None, DequantMode::PerCall, Kind::Float)?;
-    let cached = QuantizedLinear::new(copy(weight)?, None, DequantMode::Cached, Kind::Float)?;
-    let median_ms = |layer: &QuantizedLinear| -> Result<f64> {
-        for _ in 0..3 {
-            let _ = layer.f_forward(&xs)?;
-        }
-        sync(device);
-        let mut times = Vec::with_capacity(20);
-        for _ in 0..20 {
-            let start = Instant::now();
-            let ys = layer.f_forward(&xs)?;
-            sync(device);
-            times.push(start.elapsed().as_secs_f64() * 1e3);
-            drop(ys);
-        }
-        times.sort_by(f64::total_cmp);
-        Ok(times[times.len() / 2])
-    };
-    Ok(LinearTiming { batch, per_call_ms: median_ms(&per_call)?, cached_ms: median_ms(&cached)? })
-}
-
-fn sync(device: Device) {
-    if let Device::Cuda(i) = device {
-        Cuda::synchronize(i as i64);
-    }
-}
-
-fn print_table(report: &Report) {
-    let c = &report.config;
-    println!(
-        "{} -> {}: {}-bit, group {}, axis {}, written: {}{}, on {} ({} threads)",
-        report.input.display(),
-        report.output.display(),
+/// The settings line of a table: `4-bit, group 64, axis 1, {method}hqq, on Cpu (1 threads)`.
+pub fn settings_line(c: &QuantConfig, method: &str, device: &str, threads: i32) -> String {
+    format!(
+        "{}-bit, group {}, axis {}, {method}{}{}, on {device} ({threads} threads)",
         c.nbits,
         c.group_size,
         u8::from(c.axis),
         c.method,
         if c.quant_meta { ", 8-bit scales/zeros" } else { "" },
-        report.device,
-        report.threads
+    )
+}
+
+fn print_table(report: &Report) {
+    println!(
+        "{} -> {}: {}",
+        report.input.display(),
+        report.output.display(),
+        settings_line(&report.config, "written: ", &report.device, report.threads)
     );
     println!(
         "{:<40} {:>12} {:>10} {:>10} {:>10} {:>10} {:>8} {:>8} {:>6}",
@@ -750,18 +641,6 @@ fn print_table(report: &Report) {
             t.bits_per_weight
         );
     }
-    if report.tensors.iter().any(|t| t.linear.is_some()) {
-        println!("\nQuantizedLinear forward, median of 20 (ms):");
-        println!("{:<40} {:>8} {:>12} {:>12}", "tensor", "batch", "per call", "cached");
-        for t in &report.tensors {
-            if let Some(l) = &t.linear {
-                println!(
-                    "{:<40} {:>8} {:>12.3} {:>12.3}",
-                    t.name, l.batch, l.per_call_ms, l.cached_ms
-                );
-            }
-        }
-    }
     for k in &report.kept {
         println!("kept in full precision: {} {:?} {} ({})", k.name, k.shape, k.dtype, k.reason);
     }
@@ -778,13 +657,6 @@ fn print_table(report: &Report) {
                 report.totals.output_bytes,
                 out / f as f64,
                 out / b as f64
-            );
-        }
-        if let Some(s) = &m.step {
-            println!(
-                "Model::step, {} envs after {} steps, median of {STEP_TIMED} (ms): dense {:.3}, \
-                 quantized per call {:.3}, quantized cached {:.3}",
-                s.envs, s.history, s.dense_ms, s.per_call_ms, s.cached_ms
             );
         }
     }

@@ -2,6 +2,7 @@
 
 pub mod envs;
 pub mod model;
+pub mod quant;
 
 use anyhow::Result;
 use clap::{Args, Subcommand};
@@ -19,11 +20,16 @@ pub enum BenchCommand {
     /// The action model: forward+backward time and peak memory against history length, and
     /// inference time per step against the history already consumed (lightning vs softmax).
     Model(model::ModelBenchArgs),
+    /// Quantized weights at inference: QuantizedLinear forwards and `Model::step`, dequantizing
+    /// per call against cached dense weights (what `icrl quantize` would quantize; nothing
+    /// written).
+    Quant(quant::QuantBenchArgs),
 }
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     match &args.command {
         BenchCommand::Envs(a) => envs::run(a),
         BenchCommand::Model(a) => model::run(a),
+        BenchCommand::Quant(a) => quant::run(a),
     }
 }
