@@ -88,10 +88,45 @@ pub struct Window {
     pub len: usize,
 }
 
+/// Keep only the tasks of `families` in `manifest` (all when empty), and the domain groups
+/// they use, with their task counts recounted.
+fn restrict(manifest: &mut Manifest, families: &[String]) -> Result<(), String> {
+    if families.is_empty() {
+        return Ok(());
+    }
+    for f in families {
+        if !manifest.tasks.iter().any(|t| &t.family == f) {
+            let mut held: Vec<&str> = manifest.tasks.iter().map(|t| t.family.as_str()).collect();
+            held.sort();
+            held.dedup();
+            return Err(format!("no task of family `{f}` (the dataset holds {})", held.join(", ")));
+        }
+    }
+    manifest.tasks.retain(|t| families.contains(&t.family));
+    let tasks = &manifest.tasks;
+    manifest.groups.retain(|name, _| tasks.iter().any(|t| &t.group == name));
+    for (name, g) in manifest.groups.iter_mut() {
+        g.tasks = tasks.iter().filter(|t| &t.group == name).count();
+    }
+    Ok(())
+}
+
 impl Dataset {
     /// Open `dir`: the manifest, then every task file it lists (validated).
     pub fn open(dir: &Path) -> Result<Self, DatasetError> {
-        let manifest = Manifest::read(dir)?;
+        Self::open_families(dir, &[])
+    }
+
+    /// Open `dir` keeping only the tasks of `families` (every family when empty): the
+    /// manifest is restricted to them (their tasks and domain groups) before any task file is
+    /// read, so a specialist can train on one family of a many-family dataset. A family the
+    /// dataset does not hold is an error.
+    pub fn open_families(dir: &Path, families: &[String]) -> Result<Self, DatasetError> {
+        let mut manifest = Manifest::read(dir)?;
+        restrict(&mut manifest, families).map_err(|message| DatasetError::Invalid {
+            path: dir.join(crate::manifest::MANIFEST_FILE),
+            message,
+        })?;
         let mut tasks = Vec::with_capacity(manifest.tasks.len());
         for t in &manifest.tasks {
             let (path, expected) = listed_file(dir, &manifest, t)?;

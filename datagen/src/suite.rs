@@ -24,7 +24,7 @@ pub struct Suite {
 pub struct SuiteEntry {
     /// Env family id, e.g. `DarkRoom-v0`.
     pub env: String,
-    /// `train`, `heldout`, `all`, or an explicit list of task objects.
+    /// `train`, `heldout`, `all`, `shifted`, or an explicit list of task objects.
     pub tasks: TaskSelection,
     /// Keep only the first N tasks of the selection (small runs).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,7 +76,15 @@ impl SuiteEntry {
         if let NoiseSpec::Fixed { schedule } = &self.noise {
             schedule.validate().map_err(|x| x.to_string())?;
         }
-        for (k, task) in self.tasks(family).iter().enumerate() {
+        let tasks = self.tasks(family);
+        if tasks.is_empty() {
+            return Err(format!(
+                "`tasks` selects no task of {} (`shifted` needs a family with a gravity \
+                 parameter)",
+                self.env
+            ));
+        }
+        for (k, task) in tasks.iter().enumerate() {
             family
                 .make(task)
                 .map_err(|x| format!("`tasks`[{k}] {}: {x}", Value::Object(task.clone())))?;
@@ -134,6 +142,9 @@ impl SuiteEntry {
             TaskSelection::Split(SplitName::All) => {
                 family.train_tasks().into_iter().chain(family.heldout_tasks()).collect()
             }
+            TaskSelection::Split(SplitName::Shifted) => {
+                envs::task::shifted_tasks(&family.default_task(), &family.train_tasks())
+            }
             TaskSelection::List(list) => list.clone(),
         };
         tasks.into_iter().take(self.max_tasks.unwrap_or(usize::MAX)).collect()
@@ -154,6 +165,10 @@ pub enum SplitName {
     Train,
     Heldout,
     All,
+    /// Gravity 10% beyond the train split's range ([`envs::task::shifted_tasks`]): the tasks
+    /// of `icrl eval --tasks shifted` for a run trained on the whole train split, so a dataset
+    /// of them gives those tasks their references.
+    Shifted,
 }
 
 /// Where the demonstrator comes from.
@@ -472,6 +487,43 @@ fn slug(text: &str, keep: impl Fn(char) -> bool, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shifted_tasks_are_those_eval_scores_for_the_whole_train_split() {
+        let entry = |env: &str| {
+            let text = format!(
+                r#"{{"env": "{env}", "tasks": "shifted", "demonstrator": {{"kind": "oracle"}},
+                    "histories_per_task": 1, "transitions_per_history": 100,
+                    "noise": {{"mode": "fixed", "schedule": {{"kind": "linear", "start": 1.0,
+                    "end": 0.0, "f": 0.5}}}}}}"#
+            );
+            serde_json::from_str::<SuiteEntry>(&text).unwrap()
+        };
+        let pendulum = envs::family("Pendulum-v1").unwrap();
+        let tasks = entry("Pendulum-v1").tasks(pendulum);
+        let g: Vec<f64> = pendulum.train_tasks().iter().filter_map(|t| t["g"].as_f64()).collect();
+        let lo = g.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = g.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let shifted: Vec<f64> = tasks.iter().map(|t| t["g"].as_f64().unwrap()).collect();
+        assert_eq!(shifted, [lo * 0.9, hi * 1.1]);
+        // A family without gravity has none: the entry is refused, naming it.
+        let err = entry("DarkRoom-v0").validate().unwrap_err();
+        assert!(err.contains("selects no task of DarkRoom-v0"), "{err}");
+    }
+
+    #[test]
+    fn the_scripts_suite_files_are_valid() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/suites");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let origin = path.display().to_string();
+            if let Err(e) = Suite::from_json(&text, &origin) {
+                // A suite of saved demonstrators needs their folders, which a clone lacks.
+                assert!(e.to_string().contains("demonstrator"), "{origin}: {e}");
+            }
+        }
+    }
 
     #[test]
     fn every_preset_is_valid_and_round_trips_through_json() {

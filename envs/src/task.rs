@@ -139,6 +139,37 @@ pub fn round_significant(x: f64, digits: i32) -> f64 {
     (x * scale).round() / scale
 }
 
+/// The task parameters that set gravity, by family convention (`g` in Pendulum, `gravity`
+/// elsewhere).
+pub const GRAVITY_KEYS: [&str; 2] = ["g", "gravity"];
+
+/// Self-correction tasks (Vintix's shifted physics): the family's `default` task with
+/// gravity set 10% below the lowest and 10% above the highest gravity of `train`, so both lie
+/// outside the range trained on. Empty for families without a gravity parameter or when no
+/// training task sets it. Evaluation (`icrl eval --tasks shifted`, from a run's training
+/// tasks) and dataset suites (`"tasks": "shifted"`, from the family's train split) both use it,
+/// so a reference dataset of the shifted tasks matches them exactly.
+pub fn shifted_tasks(default: &Task, train: &[Task]) -> Vec<Task> {
+    let Some(key) = GRAVITY_KEYS.iter().find(|k| default.contains_key(**k)) else {
+        return vec![];
+    };
+    let values: Vec<f64> =
+        train.iter().filter_map(|t| t.get(*key).and_then(Value::as_f64)).collect();
+    if values.is_empty() {
+        return vec![];
+    }
+    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    [lo * 0.9, hi * 1.1]
+        .into_iter()
+        .map(|g| {
+            let mut t = default.clone();
+            t.insert(key.to_string(), Value::from(g));
+            t
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +177,20 @@ mod tests {
 
     fn task(v: Value) -> Task {
         v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn shifted_tasks_lie_beyond_the_training_gravity() {
+        let default = task(json!({"g": 10.0, "l": 1.0}));
+        let train = [task(json!({"g": 8.0, "l": 1.2})), task(json!({"g": 12.0})), task(json!({}))];
+        let shifted = shifted_tasks(&default, &train);
+        assert_eq!(
+            shifted,
+            [task(json!({"g": 8.0 * 0.9, "l": 1.0})), task(json!({"g": 12.0 * 1.1, "l": 1.0}))]
+        );
+        // No gravity parameter, or no training task setting it: nothing to shift.
+        assert!(shifted_tasks(&task(json!({"goal": [1, 2]})), &train).is_empty());
+        assert!(shifted_tasks(&default, &[task(json!({}))]).is_empty());
     }
 
     #[test]

@@ -32,6 +32,8 @@ enum Command {
     Train(commands::train::TrainArgs),
     /// Evaluate a trained agent in context (cold start, many episodes); JSON, markdown, PNG.
     Eval(commands::eval::EvalArgs),
+    /// Several evaluations side by side: one table, one figure per family.
+    Compare(commands::compare::CompareArgs),
     /// The action model: parameter tables of its presets.
     Model(commands::model::ModelArgs),
     /// Train one PPO demonstrator for one task; save it and print its evaluated return.
@@ -72,6 +74,7 @@ fn run() -> Result<()> {
         Command::Dataset(args) => commands::dataset::run(&args),
         Command::Train(args) => commands::train::run(&args),
         Command::Eval(args) => commands::eval::run(&args),
+        Command::Compare(args) => commands::compare::run(&args),
         Command::Model(args) => commands::model::run(&args),
         Command::Ppo(args) => commands::ppo::run(&args),
         Command::Quantize(args) => commands::quantize::run(&args),

@@ -180,6 +180,28 @@ fn family_statistics_pool_every_task_of_the_family() {
 }
 
 #[test]
+fn a_dataset_opens_restricted_to_some_families() {
+    let dir = tempfile::tempdir().unwrap();
+    run(dir.path(), 2);
+    let all = Dataset::open(dir.path()).unwrap();
+    assert_eq!(all.manifest.groups.len(), 2);
+    let rooms = Dataset::open_families(dir.path(), &["DarkRoom-v0".into()]).unwrap();
+    assert_eq!(rooms.tasks.len(), 3);
+    assert!(rooms.tasks.iter().all(|t| t.meta.family == "DarkRoom-v0"));
+    assert!(rooms.manifest.tasks.iter().all(|t| t.family == "DarkRoom-v0"));
+    // Only the groups its tasks use, with their counts.
+    let groups: Vec<(&String, usize)> =
+        rooms.manifest.groups.iter().map(|(n, g)| (n, g.tasks)).collect();
+    assert_eq!(groups, [(&"obs2-discrete5".to_string(), 3)]);
+    // The kept tasks are the same as in the whole dataset.
+    let same = all.tasks.iter().find(|t| t.file == rooms.tasks[0].file).unwrap();
+    assert_eq!(same.histories[0].observations, rooms.tasks[0].histories[0].observations);
+    let err = Dataset::open_families(dir.path(), &["CartPole-v1".into()]).unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("CartPole-v1") && msg.contains("DarkRoom-v0, Pendulum-v1"), "{msg}");
+}
+
+#[test]
 fn a_saved_demonstrator_serves_every_task_of_its_family_and_no_other() {
     let saved = |env: &str, policy: &str| {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../demonstrators").join(policy);

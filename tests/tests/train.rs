@@ -55,6 +55,7 @@ fn config(data: &Dataset, steps: usize) -> TrainConfig {
         preset: "tiny".into(),
         optim: OptimConfig { lr: 3e-3, warmup_fraction: 0.05, ..OptimConfig::default() },
         data: data.dir.display().to_string(),
+        families: vec![],
         suite: "train-test".into(),
         steps,
         batch_size: 4,

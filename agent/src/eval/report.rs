@@ -295,6 +295,62 @@ impl EvalReport {
     pub fn control(&self, control: Control) -> Option<&ControlResult> {
         self.controls.iter().find(|c| c.control == control)
     }
+
+    /// Check a report read back from a file: every task has `seeds` rows of its condition's
+    /// scored episodes (returns and normalised returns alike), every value is finite, and
+    /// each control appears once. The message names the task and what is wrong, so that a
+    /// damaged or hand-edited report is refused instead of misread.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.seeds == 0 || self.episodes == 0 {
+            return Err(format!(
+                "`seeds` and `episodes` must be at least 1, got {} and {}",
+                self.seeds, self.episodes
+            ));
+        }
+        check_rows("agent", &self.tasks, self.seeds, self.episodes)?;
+        for (i, c) in self.controls.iter().enumerate() {
+            if self.controls[..i].iter().any(|o| o.control == c.control) {
+                return Err(format!("control `{}` appears twice", c.control.name()));
+            }
+            if c.episodes == 0 {
+                return Err(format!(
+                    "control `{}`: `episodes` must be at least 1",
+                    c.control.name()
+                ));
+            }
+            check_rows(c.control.name(), &c.tasks, self.seeds, c.episodes)?;
+        }
+        Ok(())
+    }
+}
+
+/// Every task of a condition has `seeds` rows of `episodes` finite values.
+fn check_rows(
+    condition: &str,
+    tasks: &[TaskResult],
+    seeds: usize,
+    episodes: usize,
+) -> Result<(), String> {
+    for (i, t) in tasks.iter().enumerate() {
+        let name = || format!("{condition}: task {i} ({} {})", t.family, t.split);
+        envs::family(&t.family).map_err(|e| format!("{}: {e}", name()))?;
+        let mut tables = vec![("returns", &t.returns)];
+        if let Some(n) = &t.normalized {
+            tables.push(("normalized", n));
+        }
+        for (what, rows) in tables {
+            if rows.len() != seeds || rows.iter().any(|r| r.len() != episodes) {
+                return Err(format!(
+                    "{}: `{what}` must hold {seeds} seeds x {episodes} episodes",
+                    name()
+                ));
+            }
+            if rows.iter().flatten().any(|x| !x.is_finite()) {
+                return Err(format!("{}: `{what}` holds a non-finite value", name()));
+            }
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -368,6 +424,38 @@ mod tests {
         b.normalize();
         let c = curve(&[a, b], 2, "heldout", None);
         assert_eq!(c, vec![(0.25, 0.0, 0.5), (1.0, 1.0, 1.0)]);
+    }
+
+    #[test]
+    fn validate_refuses_ragged_or_non_finite_reports() {
+        let mut good = EvalReport {
+            episodes: 2,
+            seeds: 2,
+            seed: 0,
+            tasks: vec![row(vec![vec![0.0, 10.0], vec![5.0, 10.0]], false)],
+            controls: vec![],
+        };
+        assert!(good.validate().unwrap_err().contains("`F`"), "an unknown family");
+        good.tasks[0].family = "DarkRoom-v0".into();
+        good.validate().unwrap();
+        let mut ragged = good.clone();
+        ragged.tasks[0].returns[1].pop();
+        assert!(ragged.validate().unwrap_err().contains("`returns` must hold 2 seeds x 2"));
+        let mut short = good.clone();
+        short.tasks[0].normalized.as_mut().unwrap().pop();
+        assert!(short.validate().unwrap_err().contains("`normalized`"));
+        let mut nan = good.clone();
+        nan.tasks[0].returns[0][0] = f64::NAN;
+        assert!(nan.validate().unwrap_err().contains("non-finite"));
+        let mut control = good.clone();
+        control.controls.push(ControlResult {
+            control: Control::OtherTask,
+            description: String::new(),
+            first_scored: 1,
+            episodes: 1,
+            tasks: good.tasks.clone(),
+        });
+        assert!(control.validate().unwrap_err().contains("other-task: task 0"));
     }
 
     #[test]

@@ -4,7 +4,6 @@
 use datagen::manifest::Manifest;
 use envs::Task;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 /// A task to evaluate, with the split it belongs to.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -52,8 +51,6 @@ impl TaskSet {
         }
     }
 }
-
-const GRAVITY_KEYS: [&str; 2] = ["g", "gravity"];
 
 /// The families of a dataset, sorted.
 pub fn families(manifest: &Manifest) -> Vec<String> {
@@ -117,20 +114,5 @@ pub fn select_from(
 }
 
 fn shifted(default: &Task, train: &[Task]) -> Vec<(Task, &'static str)> {
-    let Some(key) = GRAVITY_KEYS.iter().find(|k| default.contains_key(**k)) else { return vec![] };
-    let values: Vec<f64> =
-        train.iter().filter_map(|t| t.get(*key).and_then(Value::as_f64)).collect();
-    if values.is_empty() {
-        return vec![];
-    }
-    let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    [lo * 0.9, hi * 1.1]
-        .into_iter()
-        .map(|g| {
-            let mut t = default.clone();
-            t.insert(key.to_string(), Value::from(g));
-            (t, "shifted")
-        })
-        .collect()
+    envs::task::shifted_tasks(default, train).into_iter().map(|t| (t, "shifted")).collect()
 }

@@ -95,6 +95,9 @@ pub struct TrainConfig {
     pub optim: OptimConfig,
     /// The dataset folder.
     pub data: String,
+    /// Train on these families of the dataset only (a specialist); empty: every family.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub families: Vec<String>,
     /// Dataset suite name (for the run name).
     pub suite: String,
     /// Optimizer steps.
@@ -189,6 +192,11 @@ impl TrainConfig {
         Ok(())
     }
 
+    /// The run's dataset: its folder, restricted to the run's families.
+    pub fn open_data(&self) -> Result<datagen::dataset::Dataset, datagen::dataset::DatasetError> {
+        datagen::dataset::Dataset::open_families(std::path::Path::new(&self.data), &self.families)
+    }
+
     /// The training target of the group named `group`.
     pub fn target_of(&self, group: &str) -> ActionTarget {
         self.group_target.iter().find(|(n, _)| n == group).map_or(self.target, |(_, t)| *t)
@@ -270,6 +278,7 @@ mod tests {
             preset: "tiny".into(),
             optim: OptimConfig::default(),
             data: "d".into(),
+            families: vec![],
             suite: "s".into(),
             steps: 1,
             batch_size: 1,

@@ -37,6 +37,11 @@ pub struct EvalArgs {
     #[arg(long, default_value = "heldout")]
     pub tasks: String,
 
+    /// Evaluate only these families of the run (repeatable or comma-separated), e.g. to give
+    /// each family its own --episodes; default: every family the run trained on.
+    #[arg(long = "family", value_name = "FAMILY", value_delimiter = ',')]
+    pub families: Vec<String>,
+
     /// Consecutive episodes per task and seed, from an empty context.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=100000))]
     pub episodes: u64,
@@ -146,8 +151,8 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         }
         (None, None) => bail!("give --run RUN or --quantized FILE"),
     };
-    let data = Dataset::open(Path::new(&cfg.data))
-        .with_context(|| format!("opening the run's dataset {}", cfg.data))?;
+    let data =
+        cfg.open_data().with_context(|| format!("opening the run's dataset {}", cfg.data))?;
     let reference = match &args.reference {
         Some(dir) => {
             Some(Dataset::open(dir).with_context(|| format!("--reference {}", dir.display()))?)
@@ -155,7 +160,14 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         None => None,
     };
     let set = TaskSet::parse(&args.tasks).map_err(|e| anyhow!(e))?;
-    let tasks = select_tasks(&set, &data.manifest).map_err(|e| anyhow!(e))?;
+    let mut tasks = select_tasks(&set, &data.manifest).map_err(|e| anyhow!(e))?;
+    if !args.families.is_empty() {
+        let trained = families(&data.manifest);
+        if let Some(f) = args.families.iter().find(|f| !trained.contains(f)) {
+            bail!("--family {f}: not a family the agent was trained on ({})", trained.join(", "));
+        }
+        tasks.retain(|t| args.families.contains(&t.family));
+    }
     if tasks.is_empty() {
         bail!(
             "--tasks {}: no such tasks in the families {}",

@@ -1,6 +1,7 @@
 //! One module per `icrl` subcommand (or group of subcommands).
 
 pub mod bench;
+pub mod compare;
 pub mod datagen;
 pub mod dataset;
 pub mod doctor;

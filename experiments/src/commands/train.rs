@@ -21,6 +21,11 @@ pub struct TrainArgs {
     #[arg(long, required_unless_present = "resume")]
     pub data: Option<PathBuf>,
 
+    /// Train on these families of the dataset only (repeatable or comma-separated), e.g. a
+    /// specialist on one family of a many-family dataset; default: every family.
+    #[arg(long = "family", value_name = "FAMILY", value_delimiter = ',')]
+    pub families: Vec<String>,
+
     /// Model preset: tiny, small, vintix-300m, vintix-300m-remoe.
     #[arg(long, default_value = "small")]
     pub preset: String,
@@ -176,7 +181,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         }
         None => {
             let data_dir = args.data.clone().context("--data is required")?;
-            let data = Dataset::open(&data_dir)
+            let data = Dataset::open_families(&data_dir, &args.families)
                 .with_context(|| format!("--data {}", data_dir.display()))?;
             let group_weights: Vec<(String, f64)> =
                 group_pairs("--group-weight", "WEIGHT", "a number", &args.group_weights, &data)?;
@@ -213,6 +218,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                     ..OptimConfig::default()
                 },
                 data: data_dir.display().to_string(),
+                families: args.families.clone(),
                 suite: data.manifest.suite.name.clone(),
                 steps: args.steps as usize,
                 batch_size: args.batch_size as usize,
@@ -248,8 +254,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     // while this one runs.
     std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
     let _lock = FolderLock::acquire(&run_dir)?;
-    let data = Dataset::open(std::path::Path::new(&cfg.data))
-        .with_context(|| format!("opening dataset {}", cfg.data))?;
+    let data = cfg.open_data().with_context(|| format!("opening dataset {}", cfg.data))?;
     // Counted from the config (exact; equal to the built model's count, a tested identity).
     let (params, _) = agent::model::totals(&cfg.model, &agent::model::param_table(&cfg.model));
     if !args.quiet {

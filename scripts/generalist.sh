@@ -1,0 +1,213 @@
+#!/usr/bin/env bash
+# The generalist benchmark: one agent trained on every family with a train/held-out split
+# (Dark Room, Dark Room Hard, Key-to-Door, CartPole, Pendulum, MountainCarContinuous, Acrobot,
+# Industrial Benchmark), evaluated in context on the held-out tasks it never saw and on its
+# own training tasks, against a specialist per family with the same budget per family, and
+# with the comparisons the docs report: AD against DPT (the training target), dense against
+# ReMoE (at equal active parameters), pure lightning against the 7:1 hybrid.
+#
+# It is long (the generalist alone is about 6 hours of compute on 2 cores), so every stage
+# resumes where it stopped: rerun the script (or one stage) after an interruption, and
+# finished datasets, runs, checkpoints and evaluations are kept. Stages, in order:
+#   data         the `generalist` datasets (scripts/suites/generalist.json) and the held-out
+#                references (scripts/suites/generalist-reference.json): PPO per task for the
+#                classic-control families and the Industrial Benchmark
+#   generalist   training the generalist (DPT target, whole histories in context)
+#   eval         the generalist on held-out and train tasks, per family, with the controls
+#   specialists  one run per family on that family's data alone, STEPS / 8 steps each, and
+#                its evaluation on held-out tasks
+#   variants     the comparison runs at COMPARE_STEPS each (base, AD, ReMoE, pure lightning)
+#                and their evaluations on held-out tasks
+#   report       `icrl compare` tables and one figure per family
+#
+# Knobs (environment variables):
+#   ICRL_GENERALIST_DIR      output folder (default: generalist)
+#   ICRL_GENERALIST_STAGES   stages to run, space-separated (default: all, in order)
+#   ICRL_GENERALIST_STEPS    generalist training steps (default 6000)
+#   ICRL_GENERALIST_COMPARE_STEPS  steps of each comparison run (default STEPS / 4)
+#   ICRL_GENERALIST_THREADS  torch threads for training (default 0 = one per core; 1 on a
+#                            machine shared with other jobs)
+#   ICRL_GENERALIST_JOBS     datagen worker threads (default: all cores)
+#   ICRL_GENERALIST_SEEDS    evaluation seeds per task (default 3)
+set -euo pipefail
+source "$(dirname "$0")/setup.sh"
+cd "$ICRL_ROOT"
+
+OUT="${ICRL_GENERALIST_DIR:-generalist}"
+STAGES="${ICRL_GENERALIST_STAGES:-data generalist eval specialists variants report}"
+STEPS="${ICRL_GENERALIST_STEPS:-6000}"
+COMPARE_STEPS="${ICRL_GENERALIST_COMPARE_STEPS:-$(( STEPS / 4 ))}"
+THREADS="${ICRL_GENERALIST_THREADS:-0}"
+SEEDS="${ICRL_GENERALIST_SEEDS:-3}"
+JOBS=()
+[ -n "${ICRL_GENERALIST_JOBS:-}" ] && JOBS=(--jobs "$ICRL_GENERALIST_JOBS")
+START=$(date +%s)
+
+# Per family: its domain group (observation and action sizes; families of one shape share
+# encoders), the window its group trains on (whole learning histories of about 30 episodes,
+# the suite's transitions per history) and the episodes of its in-context evaluation (about
+# the episodes of one training history).
+FAMILIES=(DarkRoom-v0 DarkRoomHard-v0 KeyToDoor-v0 CartPole-v1 Pendulum-v1
+          MountainCarContinuous-v0 Acrobot-v1 IndustrialBenchmark-v0)
+# CartPole's histories hold about 20 episodes (the late ones last 500 steps) and
+# MountainCarContinuous's about 15 (the early ones 999); the others 30 or more.
+declare -A EPISODES=(
+    [DarkRoom-v0]=30 [DarkRoomHard-v0]=30 [KeyToDoor-v0]=30 [CartPole-v1]=20
+    [Pendulum-v1]=30 [MountainCarContinuous-v0]=15 [Acrobot-v1]=30
+    [IndustrialBenchmark-v0]=30
+)
+# Windows: --context (600 steps, a whole Dark Room history) unless the family's domain group
+# is listed here with the length of its whole histories. The three grid rooms share one group
+# (a cell and 5 moves), so Key-to-Door (1,200-step histories) trains on 600-step windows.
+declare -A GROUP_CONTEXT=(
+    [CartPole-v1]=obs4-discrete2=6000
+    [Pendulum-v1]=obs3-box1=6000 [MountainCarContinuous-v0]=obs2-box1=10000
+    [Acrobot-v1]=obs6-discrete3=6000 [IndustrialBenchmark-v0]=obs6-box3=7500
+)
+# group_context FAMILY...: the --group-context flags of those families.
+group_context() {
+    local f
+    for f in "$@"; do
+        [ -n "${GROUP_CONTEXT[$f]:-}" ] && printf -- '--group-context\0%s\0' "${GROUP_CONTEXT[$f]}"
+    done
+}
+# The model: 8 layers at width 128, seven lightning layers to one softmax layer (MiniMax's
+# 7:1; the softmax layer sees the last 600 steps), dense GELU FFNs. Each micro-batch holds
+# about 24,000 steps: 40 Dark Room histories, or 4 Pendulum histories, ...
+MODEL=(--preset small --model hidden=128 --model ffn_hidden=512 --model layers=8
+       --model pattern=LLLLLLLS --model softmax_window=600)
+TRAIN=(--batch-size 40 --context 600 --lr 1e-3 --warmup-fraction 0.02 --threads "$THREADS"
+       --runs-dir "$OUT/runs")
+
+echo "== building icrl (release)"
+cargo build --release -q -p experiments
+ICRL="${CARGO_TARGET_DIR:-$ICRL_ROOT/target}/release/icrl"
+mkdir -p "$OUT/report"
+"$ICRL" doctor
+
+has_stage() { [[ " $STAGES " == *" $1 "* ]]; }
+
+# train NAME STEPS FAMILIES [FLAGS...]: start the run on those families (space-separated),
+# or resume it where it stopped.
+train() {
+    local name="$1" steps="$2" families="$3"
+    shift 3
+    local contexts=()
+    # shellcheck disable=SC2086 # the family list splits on spaces.
+    mapfile -d '' contexts < <(group_context $families)
+    local run="$OUT/runs/$name"
+    if [ -f "$run/checkpoint/state.json" ] && [ "$(step_of "$run")" -ge "$steps" ]; then
+        echo "   $name: finished ($steps steps)"
+    elif [ -f "$run/config.json" ]; then
+        "$ICRL" train --resume "$run" --threads "$THREADS" --quiet
+    else
+        "$ICRL" train --data "$OUT/data" "${MODEL[@]}" "${TRAIN[@]}" "${contexts[@]}" \
+            --steps "$steps" --eval-every 250 --checkpoint-every 100 --name "$name" --quiet "$@"
+    fi
+}
+
+# The step of a run's last checkpoint.
+step_of() {
+    sed -n 's/.*"step": *\([0-9]*\).*/\1/p' "$1/checkpoint/state.json" | head -n 1
+}
+
+# evaluate RUN LABEL SET FAMILY [FLAGS...]: one family's evaluation, skipped when done.
+evaluate() {
+    local run="$1" label="$2" set="$3" family="$4"
+    shift 4
+    local out="$OUT/eval/$label/$set-$family"
+    if [ -f "$out/report.json" ]; then
+        return
+    fi
+    echo "   $label on $set $family (${EPISODES[$family]} episodes x $SEEDS seeds)"
+    "$ICRL" eval --run "$OUT/runs/$run" --tasks "$set" --family "$family" \
+        --episodes "${EPISODES[$family]}" --seeds "$SEEDS" --reference "$OUT/reference" \
+        --out "$out" --quiet "$@" > /dev/null
+}
+
+if has_stage data; then
+    echo "== data: learning histories of every family (train tasks), held-out references"
+    "$ICRL" datagen --suite scripts/suites/generalist.json --out "$OUT/data" "${JOBS[@]}" --quiet
+    "$ICRL" datagen --suite scripts/suites/generalist-reference.json --out "$OUT/reference" \
+        "${JOBS[@]}" --quiet
+    "$ICRL" dataset info "$OUT/data" > "$OUT/report/datasets.txt"
+    "$ICRL" dataset plot "$OUT/data" --out "$OUT/report/datasets.png"
+fi
+
+if has_stage generalist; then
+    echo "== generalist: $STEPS steps, DPT target (the demonstrator's action)"
+    train generalist "$STEPS" "${FAMILIES[*]}" --target demonstrator
+    cp "$OUT/runs/generalist/curves.png" "$OUT/report/generalist-training.png"
+fi
+
+# Families with a gravity parameter: their shifted tasks (gravity 10% beyond the training
+# range) are evaluated too, with references from the `shifted` entries of the reference suite.
+SHIFTED=(CartPole-v1 Pendulum-v1 MountainCarContinuous-v0 Acrobot-v1)
+
+if has_stage eval; then
+    echo "== eval: the generalist on held-out tasks (with controls), its training tasks and"
+    echo "   shifted gravity"
+    for f in "${FAMILIES[@]}"; do
+        evaluate generalist generalist heldout "$f"
+        evaluate generalist generalist-train train "$f" --controls none
+    done
+    for f in "${SHIFTED[@]}"; do
+        evaluate generalist generalist-shifted shifted "$f" --controls none
+    done
+fi
+
+if has_stage specialists; then
+    SPECIALIST_STEPS=$(( STEPS / ${#FAMILIES[@]} ))
+    echo "== specialists: one per family, $SPECIALIST_STEPS steps each (the generalist's steps / ${#FAMILIES[@]})"
+    for f in "${FAMILIES[@]}"; do
+        train "specialist-$f" "$SPECIALIST_STEPS" "$f" --target demonstrator --family "$f"
+        evaluate "specialist-$f" specialist heldout "$f"
+    done
+fi
+
+if has_stage variants; then
+    echo "== variants: $COMPARE_STEPS steps each, one change from the base run"
+    ALL="${FAMILIES[*]}"
+    train base "$COMPARE_STEPS" "$ALL" --target demonstrator
+    train ad "$COMPARE_STEPS" "$ALL" --target taken
+    train remoe "$COMPARE_STEPS" "$ALL" --target demonstrator --model ffn=remoe \
+        --model experts=8 --model active_experts=2 --model ffn_hidden=256
+    train lightning "$COMPARE_STEPS" "$ALL" --target demonstrator --model pattern=L
+    for v in base ad remoe lightning; do
+        for f in "${FAMILIES[@]}"; do
+            evaluate "$v" "$v" heldout "$f"
+        done
+    done
+fi
+
+if has_stage report; then
+    echo "== report"
+    # compare LABEL... : --eval flags for every finished evaluation of those labels.
+    compare_args() {
+        local label dir
+        for label in "$@"; do
+            for dir in "$OUT/eval/$label"/*/; do
+                [ -f "$dir/report.json" ] && printf -- '--eval\0%s=%s\0' "$label" "${dir%/}"
+            done
+        done
+    }
+    report() {
+        local name="$1" title="$2"
+        shift 2
+        local args=()
+        mapfile -d '' args < <(compare_args "$@")
+        if [ ${#args[@]} -eq 0 ]; then
+            echo "   $name: no evaluation yet"
+            return
+        fi
+        "$ICRL" compare "${args[@]}" --title "$title" --out "$OUT/report/$name" > /dev/null
+        cat "$OUT/report/$name/compare.md"
+        echo
+    }
+    report generalist "The generalist against specialists" generalist generalist-train \
+        generalist-shifted specialist
+    report target "AD against DPT ($COMPARE_STEPS steps)" base ad
+    report ffn "Dense GELU against ReMoE at equal active parameters ($COMPARE_STEPS steps)" base remoe
+    report attention "The 7:1 hybrid against pure lightning ($COMPARE_STEPS steps)" base lightning
+fi
+echo "Finished in $(( $(date +%s) - START )) s; report: $OUT/report"
