@@ -14,8 +14,9 @@
 #                classic-control families and the Industrial Benchmark
 #   generalist   training the generalist (DPT target, whole histories in context)
 #   eval         the generalist on held-out and train tasks, per family, with the controls
-#   specialists  one run per family on that family's data alone, STEPS / 8 steps each, and
-#                its evaluation on held-out tasks
+#   specialists  one run per family on that family's data alone, with the steps the generalist
+#                spent on that family (its share of the transitions), and its evaluation on
+#                held-out tasks
 #   variants     the comparison runs at COMPARE_STEPS each (base, AD, ReMoE, pure lightning)
 #                and their evaluations on held-out tasks
 #   report       `icrl compare` tables and one figure per family
@@ -156,10 +157,24 @@ if has_stage eval; then
     done
 fi
 
+# The generalist's steps that went to FAMILY: its micro-batches are drawn by domain group in
+# proportion to the group's transitions, and each holds about the same number of steps, so a
+# family's share of the budget is its share of the dataset's transitions.
+share_of() {
+    python3 - "$OUT/data/manifest.json" "$1" "$STEPS" <<'PY'
+import json, sys
+manifest, family, steps = json.load(open(sys.argv[1])), sys.argv[2], int(sys.argv[3])
+total = sum(t["transitions"] for t in manifest["tasks"])
+mine = sum(t["transitions"] for t in manifest["tasks"] if t["family"] == family)
+print(max(1, round(steps * mine / total)))
+PY
+}
+
 if has_stage specialists; then
-    SPECIALIST_STEPS=$(( STEPS / ${#FAMILIES[@]} ))
-    echo "== specialists: one per family, $SPECIALIST_STEPS steps each (the generalist's steps / ${#FAMILIES[@]})"
+    echo "== specialists: one per family, with the generalist's budget for that family"
     for f in "${FAMILIES[@]}"; do
+        SPECIALIST_STEPS=$(share_of "$f")
+        echo "   $f: $SPECIALIST_STEPS steps"
         train "specialist-$f" "$SPECIALIST_STEPS" "$f" --target demonstrator --family "$f"
         evaluate "specialist-$f" specialist heldout "$f"
     done

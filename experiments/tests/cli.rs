@@ -335,3 +335,67 @@ fn bench_quant_times_quantized_layers_and_model_steps() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success() && stderr.contains("--bench-linear"), "{stderr}");
 }
+
+/// A run trained on a relative `--data` path is evaluated from another directory (its
+/// config.json holds the dataset's absolute path), then again after the dataset moved (`eval
+/// --data`, checked against the run's data.json); two evaluations go side by side through
+/// `icrl compare`.
+#[test]
+fn a_run_evaluates_from_anywhere_and_after_its_dataset_moved() {
+    let dir = tempfile::tempdir().unwrap();
+    small_dataset(dir.path());
+    let train = Command::new(env!("CARGO_BIN_EXE_icrl"))
+        .current_dir(dir.path())
+        .args(["train", "--data", "data", "--family", "DarkRoom-v0", "--preset", "tiny"])
+        .args(["--steps", "2", "--batch-size", "2", "--context", "40", "--threads", "1"])
+        .args(["--runs-dir", "runs", "--name", "r", "--quiet"])
+        .output()
+        .unwrap();
+    assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
+    let run = dir.path().join("runs/r");
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert!(std::path::Path::new(config["data"].as_str().unwrap()).is_absolute(), "{config}");
+    assert_eq!(config["families"], serde_json::json!(["DarkRoom-v0"]));
+    let run = run.to_str().unwrap();
+    let eval = |data: Option<&str>, out: &str| {
+        let out = dir.path().join(out);
+        let mut args = vec!["eval", "--run", run, "--episodes", "2", "--seeds", "1"];
+        args.extend(["--controls", "none", "--quiet", "--out", out.to_str().unwrap()]);
+        if let Some(d) = data {
+            args.extend(["--data", d]);
+        }
+        icrl(&args)
+    };
+    let first = eval(None, "e1");
+    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    let moved = dir.path().join("moved");
+    std::fs::rename(dir.path().join("data"), &moved).unwrap();
+    let lost = eval(None, "e2");
+    assert!(!lost.status.success());
+    let second = eval(Some(moved.to_str().unwrap()), "e2");
+    assert!(second.status.success(), "{}", String::from_utf8_lossy(&second.stderr));
+    assert_eq!(
+        std::fs::read(dir.path().join("e1/report.json")).unwrap(),
+        std::fs::read(dir.path().join("e2/report.json")).unwrap()
+    );
+    // Another dataset is refused by its fingerprint.
+    let other = tempfile::tempdir().unwrap();
+    let other_data = small_dataset(other.path());
+    let manifest = std::path::Path::new(&other_data).join("manifest.json");
+    let text = std::fs::read_to_string(&manifest).unwrap().replace("cli-test", "cli-other");
+    std::fs::write(&manifest, text).unwrap();
+    let wrong = eval(Some(&other_data), "e3");
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(!wrong.status.success() && stderr.contains("fingerprint"), "{stderr}");
+
+    let table = dir.path().join("cmp");
+    let e1 = format!("first={}", dir.path().join("e1").display());
+    let e2 = format!("moved={}", dir.path().join("e2").display());
+    let compare =
+        icrl(&["compare", "--eval", &e1, "--eval", &e2, "--out", table.to_str().unwrap()]);
+    assert!(compare.status.success(), "{}", String::from_utf8_lossy(&compare.stderr));
+    let md = std::fs::read_to_string(table.join("compare.md")).unwrap();
+    assert!(md.contains("| DarkRoom-v0 | heldout | first |") && md.contains("| moved |"), "{md}");
+    assert!(table.join("DarkRoom-v0.png").exists());
+}

@@ -59,6 +59,12 @@ pub struct EvalArgs {
     #[arg(long)]
     pub reference: Option<PathBuf>,
 
+    /// The run's dataset, where it has moved since training (default: the folder the run's
+    /// config.json names). Its manifest must be the one the run trained on (checked against
+    /// the run's data.json where there is one).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+
     /// Output folder (default: RUN/eval-TASKS).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -134,7 +140,7 @@ fn load_quantized(
 
 pub fn run(args: &EvalArgs) -> Result<()> {
     let device = agent::train::trainer::device_of(&args.device)?;
-    let (cfg, model, label) = match (&args.quantized, &args.run) {
+    let (mut cfg, model, label) = match (&args.quantized, &args.run) {
         (Some(file), run) => {
             let (cfg, model) = load_quantized(file, run.as_deref(), device)?;
             (cfg, model, file.clone())
@@ -151,6 +157,10 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         }
         (None, None) => bail!("give --run RUN or --quantized FILE"),
     };
+    if let Some(dir) = &args.data {
+        check_moved_data(args.run.as_deref(), dir)?;
+        cfg.data = dir.display().to_string();
+    }
     let data =
         cfg.open_data().with_context(|| format!("opening the run's dataset {}", cfg.data))?;
     let reference = match &args.reference {
@@ -217,6 +227,32 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         out.join("report.json").display(),
         out.join("curves.png").display()
     );
+    Ok(())
+}
+
+/// `--data DIR` for a run whose dataset moved: DIR must hold the dataset the run trained on
+/// (the fingerprint in the run's data.json, where the run has one).
+fn check_moved_data(run: Option<&Path>, dir: &Path) -> Result<()> {
+    let Some(record) = run.map(|r| r.join(agent::train::trainer::DATA_FILE)).filter(|p| p.exists())
+    else {
+        return Ok(());
+    };
+    let text = std::fs::read_to_string(&record)
+        .with_context(|| format!("reading {}", record.display()))?;
+    let old: agent::train::trainer::DataRecord =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", record.display()))?;
+    let now = agent::train::trainer::data_fingerprint(dir)
+        .map_err(|e| anyhow!("--data {}: {e}", dir.display()))?;
+    if now != old.data_fingerprint {
+        bail!(
+            "--data {}: its manifest's fingerprint {now} is not the {} of the dataset the run \
+             trained on ({}, recorded in {})",
+            dir.display(),
+            old.data_fingerprint,
+            old.data,
+            record.display()
+        );
+    }
     Ok(())
 }
 

@@ -217,7 +217,11 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                     accumulation: args.accumulation as usize,
                     ..OptimConfig::default()
                 },
-                data: data_dir.display().to_string(),
+                // Absolute, so that the run folder works from any directory (eval, resume).
+                data: std::path::absolute(&data_dir)
+                    .with_context(|| format!("--data {}", data_dir.display()))?
+                    .display()
+                    .to_string(),
                 families: args.families.clone(),
                 suite: data.manifest.suite.name.clone(),
                 steps: args.steps as usize,
