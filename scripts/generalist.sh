@@ -30,6 +30,9 @@
 #                            machine shared with other jobs)
 #   ICRL_GENERALIST_JOBS     datagen worker threads (default: all cores)
 #   ICRL_GENERALIST_SEEDS    evaluation seeds per task (default 3)
+#   ICRL_GENERALIST_BIN      an icrl binary to use instead of building this checkout (a copy
+#                            of target/release/icrl, so that rebuilding the tree during a
+#                            run of several hours does not replace the binary under it)
 set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 cd "$ICRL_ROOT"
@@ -80,9 +83,13 @@ MODEL=(--preset small --model hidden=128 --model ffn_hidden=512 --model layers=8
 TRAIN=(--batch-size 40 --context 600 --lr 1e-3 --warmup-fraction 0.02 --threads "$THREADS"
        --runs-dir "$OUT/runs")
 
-echo "== building icrl (release)"
-cargo build --release -q -p experiments
-ICRL="${CARGO_TARGET_DIR:-$ICRL_ROOT/target}/release/icrl"
+if [ -n "${ICRL_GENERALIST_BIN:-}" ]; then
+    ICRL="$ICRL_GENERALIST_BIN"
+else
+    echo "== building icrl (release)"
+    cargo build --release -q -p experiments
+    ICRL="${CARGO_TARGET_DIR:-$ICRL_ROOT/target}/release/icrl"
+fi
 mkdir -p "$OUT/report"
 "$ICRL" doctor
 
