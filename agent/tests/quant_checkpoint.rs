@@ -193,10 +193,14 @@ fn each_kind_of_damage_is_a_clear_error() {
 #[test]
 fn a_failed_write_leaves_no_file() {
     let dir = Scratch::new("failed-write");
-    let path = dir.0.join("no-such-folder").join("out.safetensors");
+    // Missing folders are created, so fail on a parent that is a file.
+    let parent = dir.0.join("a-file");
+    std::fs::write(&parent, b"").unwrap();
+    let path = parent.join("out.safetensors");
     let err = write_quantized(&path, &sample_file()).unwrap_err().to_string();
-    assert!(err.contains("no-such-folder"), "{err}");
+    assert!(err.contains("a-file"), "{err}");
     assert!(!path.exists());
+    assert_eq!(std::fs::read_dir(&dir.0).unwrap().count(), 1, "only the file itself is left");
 }
 
 #[test]

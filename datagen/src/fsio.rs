@@ -42,16 +42,24 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
 }
 
 /// Writes `path` atomically through `write`, which gets the temporary path to create (for
-/// writers that need a path: HDF5, safetensors, PNG). When `write` fails its error is
-/// returned; when the rename fails, `rename_failed` turns the I/O error into the caller's.
-/// Either way the temporary file is removed.
+/// writers that need a path: HDF5, safetensors, PNG). Missing parent folders are created
+/// first (an output path such as `--out newdir/q.safetensors` works). When `write` fails its
+/// error is returned; when creating the folder or the rename fails, `rename_failed` turns the
+/// I/O error into the caller's. Either way the temporary file is removed.
 pub fn write_atomic_with<E>(
     path: &Path,
     write: impl FnOnce(&Path) -> Result<(), E>,
     rename_failed: impl FnOnce(io::Error) -> E,
 ) -> Result<(), E> {
+    let folder = match path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        Some(parent) => std::fs::create_dir_all(parent),
+        None => Ok(()),
+    };
     let tmp = temp_path(path);
-    let result = write(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(rename_failed));
+    let result = match folder {
+        Err(e) => Err(rename_failed(e)),
+        Ok(()) => write(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(rename_failed)),
+    };
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
@@ -69,6 +77,18 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    #[test]
+    fn missing_parent_folders_are_created() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new/deeper/a.json");
+        write_atomic(&path, b"x").unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"x");
+        // A parent that is a file is an error naming the target.
+        std::fs::write(dir.path().join("file"), b"").unwrap();
+        let err = write_atomic(&dir.path().join("file/a.json"), b"x").unwrap_err();
+        assert!(err.to_string().contains("file/a.json"), "{err}");
     }
 
     #[test]

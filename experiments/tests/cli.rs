@@ -399,3 +399,90 @@ fn a_run_evaluates_from_anywhere_and_after_its_dataset_moved() {
     assert!(md.contains("| DarkRoom-v0 | heldout | first |") && md.contains("| moved |"), "{md}");
     assert!(table.join("DarkRoom-v0.png").exists());
 }
+
+/// Every command that reports a result prints one JSON document and nothing else with
+/// `--json`, with the documented field names.
+#[test]
+fn json_flags_print_one_document() {
+    let json = |args: &[&str]| -> serde_json::Value {
+        let run = icrl(args);
+        assert!(run.status.success(), "{args:?}: {}", String::from_utf8_lossy(&run.stderr));
+        serde_json::from_slice(&run.stdout).unwrap_or_else(|e| {
+            panic!(
+                "{args:?}: not one JSON document ({e}): {}",
+                String::from_utf8_lossy(&run.stdout)
+            )
+        })
+    };
+    let doctor = json(&["doctor", "--json"]);
+    assert!(doctor["cpu_cores"].as_u64().unwrap() >= 1 && doctor["torch"].is_string(), "{doctor}");
+    let families = json(&["env", "list", "--env", "Pendulum-v1", "--json"]);
+    assert_eq!(families[0]["id"], "Pendulum-v1");
+    assert_eq!(families[0]["heldout"].as_array().unwrap().len(), 5, "{families}");
+    let model = json(&["model", "info", "--preset", "tiny", "--json", "--build"]);
+    assert_eq!(model["parameters"], model["built_parameters"], "{model}");
+    assert!(model["modules"].as_array().unwrap().len() > 3 && model["config"]["hidden"].is_i64());
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_dataset(dir.path());
+    let runs = dir.path().join("runs");
+    let train = json(&[
+        "train",
+        "--data",
+        &data,
+        "--preset",
+        "tiny",
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--context",
+        "40",
+        "--threads",
+        "1",
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--name",
+        "r",
+        "--quiet",
+        "--json",
+    ]);
+    assert_eq!(train["steps"], 2, "{train}");
+    assert!(train["last_loss"].is_f64() && train["parameters"].as_i64().unwrap() > 0, "{train}");
+    // The run's model info, read from its config.json.
+    let config = runs.join("r/config.json");
+    let info = json(&["model", "info", "--config", config.to_str().unwrap(), "--json"]);
+    assert_eq!(info["parameters"], train["parameters"]);
+    let out = dir.path().join("eval");
+    let run = runs.join("r");
+    let eval = json(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--episodes",
+        "2",
+        "--seeds",
+        "1",
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(eval["report"]["episodes"], 2, "{eval}");
+    assert!(eval["targets"].is_array() && eval["report"]["controls"].is_array(), "{eval}");
+    let ppo_out = dir.path().join("ppo");
+    let ppo = json(&[
+        "ppo",
+        "--env",
+        "CartPole-v1",
+        "--total-steps",
+        "1024",
+        "--no-early-stop",
+        "--quiet",
+        "--out",
+        ppo_out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(ppo["env"], "CartPole-v1", "{ppo}");
+    assert!(ppo["eval_mean_return"].is_f64() && ppo["solved_at_steps"].is_null(), "{ppo}");
+}

@@ -251,8 +251,9 @@ fn train_once(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoE
                     _ => 0.0,
                 };
             }
-            for &(ret, _) in &finished {
+            for &(ret, len) in &finished {
                 log.scalar("charts/episodic_return", ret, global_step)?;
+                log.scalar("charts/episodic_length", len as f64, global_step)?;
                 finished_returns.push(ret);
             }
         }

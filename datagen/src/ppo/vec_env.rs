@@ -1,6 +1,7 @@
 //! The env copies of a PPO run: the envs crate's [`envs::VecEnv`] (lock-step, same-step
 //! auto-reset, `final_obs` kept for bootstrapping) plus the current observations and the
-//! running return and length of each copy's episode, for `charts/episodic_return`.
+//! running return and length of each copy's episode, for `charts/episodic_return` and
+//! `charts/episodic_length`.
 
 use envs::{Action, Env, VecStep};
 

@@ -15,39 +15,100 @@ pub struct DoctorArgs {
     /// Matrix side for the benchmark (default 4096 on CUDA, 1024 on the CPU).
     #[arg(long, value_parser = clap::value_parser!(i64).range(64..=32768))]
     pub size: Option<i64>,
+
+    /// Print one JSON document (the fields below) instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `icrl doctor --json` prints.
+#[derive(Debug, serde::Serialize)]
+pub struct DoctorReport {
+    pub icrl: String,
+    /// The libtorch version the binary was built against, and the folder it loads it from.
+    pub torch: String,
+    pub torch_lib: String,
+    pub cuda: bool,
+    /// CUDA devices and their names (empty without CUDA).
+    pub cuda_devices: Vec<String>,
+    pub cudnn: bool,
+    pub hdf5: String,
+    pub cpu_cores: usize,
+    pub torch_threads: i32,
+    pub torch_interop_threads: i32,
+    /// With --bench: the matmul rate measured.
+    pub matmul: Option<MatmulRate>,
+}
+
+#[derive(Debug, serde::Serialize)]
+pub struct MatmulRate {
+    /// `bf16` on CUDA, `f32` on the CPU.
+    pub kind: String,
+    pub size: i64,
+    pub device: String,
+    /// Median of 10 timed calls.
+    pub tflops: f64,
 }
 
 pub fn run(args: &DoctorArgs) -> Result<()> {
-    println!("icrl {}", env!("CARGO_PKG_VERSION"));
-    println!("torch (libtorch)     {}", env!("ICRL_TORCH_VERSION"));
-    println!("torch library folder {}", env!("ICRL_TORCH_LIB"));
+    let report = report(args)?;
+    crate::common::print_report(&report, args.json, print_table)
+}
+
+fn report(args: &DoctorArgs) -> Result<DoctorReport> {
     let cuda = Cuda::is_available();
-    println!("cuda available       {}", if cuda { "yes" } else { "no" });
-    if cuda {
-        println!("cuda devices         {}", Cuda::device_count());
-        println!("cudnn available      {}", if Cuda::cudnn_is_available() { "yes" } else { "no" });
-        for (i, name) in gpu_names().iter().enumerate() {
+    let (major, minor, patch) = hdf5::library_version();
+    let matmul = if args.bench {
+        let device = if cuda { Device::Cuda(0) } else { Device::Cpu };
+        let size = args.size.unwrap_or(if cuda { 4096 } else { 1024 });
+        Some(MatmulRate {
+            kind: if cuda { "bf16" } else { "f32" }.into(),
+            size,
+            device: if cuda { "cuda:0" } else { "cpu" }.into(),
+            tflops: matmul_rate(device, size)?,
+        })
+    } else {
+        None
+    };
+    Ok(DoctorReport {
+        icrl: env!("CARGO_PKG_VERSION").into(),
+        torch: env!("ICRL_TORCH_VERSION").into(),
+        torch_lib: env!("ICRL_TORCH_LIB").into(),
+        cuda,
+        cuda_devices: if cuda { gpu_names() } else { vec![] },
+        cudnn: cuda && Cuda::cudnn_is_available(),
+        hdf5: format!("{major}.{minor}.{patch}"),
+        cpu_cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        torch_threads: tch::get_num_threads(),
+        torch_interop_threads: tch::get_num_interop_threads(),
+        matmul,
+    })
+}
+
+fn print_table(r: &DoctorReport) {
+    println!("icrl {}", r.icrl);
+    println!("torch (libtorch)     {}", r.torch);
+    println!("torch library folder {}", r.torch_lib);
+    println!("cuda available       {}", if r.cuda { "yes" } else { "no" });
+    if r.cuda {
+        println!("cuda devices         {}", r.cuda_devices.len());
+        println!("cudnn available      {}", if r.cudnn { "yes" } else { "no" });
+        for (i, name) in r.cuda_devices.iter().enumerate() {
             println!("device {i}             {name}");
         }
     }
-    let (major, minor, patch) = hdf5::library_version();
-    println!("hdf5 library         {major}.{minor}.{patch}");
-    let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    println!("cpu cores            {cores}");
+    println!("hdf5 library         {}", r.hdf5);
+    println!("cpu cores            {}", r.cpu_cores);
     println!(
         "torch threads        {} intra-op, {} inter-op",
-        tch::get_num_threads(),
-        tch::get_num_interop_threads()
+        r.torch_threads, r.torch_interop_threads
     );
-    if args.bench {
-        let device = if cuda { Device::Cuda(0) } else { Device::Cpu };
-        let size = args.size.unwrap_or(if cuda { 4096 } else { 1024 });
-        let rate = matmul_rate(device, size)?;
-        let kind = if cuda { "bf16" } else { "f32" };
-        let place = if cuda { "cuda:0" } else { "cpu" };
-        println!("matmul {kind} {size}^3 on {place}: {rate:.1} TFLOP/s (median of 10)");
+    if let Some(m) = &r.matmul {
+        println!(
+            "matmul {} {}^3 on {}: {:.1} TFLOP/s (median of 10)",
+            m.kind, m.size, m.device, m.tflops
+        );
     }
-    Ok(())
 }
 
 /// GPU model names, read from the NVIDIA driver's proc files (no CUDA call needed).

@@ -36,6 +36,11 @@ pub struct ListArgs {
     /// Print every task of every split.
     #[arg(long)]
     pub all: bool,
+
+    /// Print one JSON array instead: per family `id`, `description`, `default_task`, and every
+    /// task of its `train` and `heldout` splits.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug)]
@@ -93,6 +98,18 @@ fn list(args: &ListArgs) -> Result<()> {
         Some(id) => vec![family(id)?],
         None => families().to_vec(),
     };
+    if args.json {
+        let doc: Vec<Value> = selected
+            .iter()
+            .map(|f| {
+                serde_json::json!({"id": f.id(), "description": f.description(),
+                    "default_task": f.default_task(), "train": f.train_tasks(),
+                    "heldout": f.heldout_tasks()})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
     println!("{:<26} {:>7} {:>9}  description", "family", "train", "held-out");
     for fam in &selected {
         let (train, heldout) = (fam.train_tasks(), fam.heldout_tasks());

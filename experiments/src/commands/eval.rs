@@ -87,6 +87,12 @@ pub struct EvalArgs {
     /// No progress output.
     #[arg(long)]
     pub quiet: bool,
+
+    /// Print one JSON document instead of the summary: `out` (the output folder), `seconds`,
+    /// `targets` (each `what`, `value`, `target`, `met`) and `report` (report.json's content:
+    /// `episodes`, `seeds`, `seed`, `tasks`, `controls`).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// The run's config.json.
@@ -221,6 +227,12 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let summary = summary(&report, &label, secs);
     write_atomic(&out.join("summary.md"), summary.as_bytes())?;
     plot(&report, &out.join("curves.png"))?;
+    if args.json {
+        let doc = serde_json::json!({"out": out.display().to_string(), "seconds": secs,
+            "targets": targets(&report), "report": report});
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
     println!("{summary}");
     println!(
         "report: {}  figures: {}",
@@ -266,7 +278,7 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// One of the in-context targets, checked on an evaluation.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
 pub struct TargetCheck {
     /// What is measured, e.g. `DarkRoom-v0 heldout: first episode`.
     pub what: String,

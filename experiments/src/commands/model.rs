@@ -29,7 +29,8 @@ pub struct InfoArgs {
     #[arg(long, default_value = "small")]
     pub preset: String,
 
-    /// Read the config from this JSON file instead of a preset.
+    /// Read the config from this JSON file instead of a preset: a model config, or a training
+    /// run's config.json (its `model`).
     #[arg(long)]
     pub config: Option<std::path::PathBuf>,
 
@@ -38,7 +39,9 @@ pub struct InfoArgs {
     #[arg(long)]
     pub build: bool,
 
-    /// Print the config as JSON before the table.
+    /// Print one JSON document instead of the tables: `name`, `config` (the model config),
+    /// `modules` (per module: `module`, `what`, `parameters`, `active`), `parameters` and
+    /// `active_parameters` (per token), and with --build `built_parameters`.
     #[arg(long)]
     pub json: bool,
 }
@@ -54,7 +57,14 @@ fn info(args: &InfoArgs) -> Result<()> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading model config {}", path.display()))?;
-            let cfg: Config = serde_json::from_str(&text)
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("parsing model config {}", path.display()))?;
+            // A run's config.json holds the model config under `model`.
+            let model = match value.get("model") {
+                Some(m) if m.is_object() => m.clone(),
+                _ => value,
+            };
+            let cfg: Config = serde_json::from_value(model)
                 .with_context(|| format!("parsing model config {}", path.display()))?;
             (cfg, path.display().to_string())
         }
@@ -65,8 +75,34 @@ fn info(args: &InfoArgs) -> Result<()> {
         ),
     };
     cfg.validate().with_context(|| format!("model config {name}"))?;
+    let rows = param_table(&cfg);
+    let (total, active) = totals(&cfg, &rows);
+    let built = if args.build {
+        let model = Model::new(&cfg, Device::Cpu, &mut StdRng::seed_from_u64(0))
+            .context("building the model on the CPU")?;
+        let built = model.num_parameters();
+        if built != total {
+            bail!("the built model has {built} parameters but the table counts {total}");
+        }
+        Some(built)
+    } else {
+        None
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&cfg)?);
+        let modules: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({"module": r.module, "what": r.what, "parameters": r.total,
+                    "active": r.active})
+            })
+            .collect();
+        let mut doc = serde_json::json!({"name": name, "config": cfg, "modules": modules,
+            "parameters": total, "active_parameters": active});
+        if let Some(b) = built {
+            doc["built_parameters"] = b.into();
+        }
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
     }
     println!(
         "model {name}: {} layers, hidden {}, {} heads of {}, pattern {:?}, FFN {}, context {} steps, {} domain groups",
@@ -87,7 +123,6 @@ fn info(args: &InfoArgs) -> Result<()> {
         cfg.hidden
     );
     println!();
-    let rows = param_table(&cfg);
     println!("{:<20} {:<36} {:>14} {:>14}", "module", "what", "parameters", "active/token");
     for row in &rows {
         println!(
@@ -124,7 +159,6 @@ fn info(args: &InfoArgs) -> Result<()> {
     for (kind, (count, modules)) in &by_kind {
         println!("{kind:<36} {modules:>8} {:>14}", thousands(*count));
     }
-    let (total, active) = totals(&cfg, &rows);
     println!();
     println!("total parameters             {:>14} ({:.1}M)", thousands(total), total as f64 / 1e6);
     println!(
@@ -137,14 +171,8 @@ fn info(args: &InfoArgs) -> Result<()> {
             String::new()
         }
     );
-    if args.build {
-        let model = Model::new(&cfg, Device::Cpu, &mut StdRng::seed_from_u64(0))
-            .context("building the model on the CPU")?;
-        let built = model.num_parameters();
+    if let Some(built) = built {
         println!("built on the CPU: {} trainable parameters", thousands(built));
-        if built != total {
-            bail!("the built model has {built} parameters but the table counts {total}");
-        }
         println!("the table matches the built weights exactly");
     }
     Ok(())

@@ -59,6 +59,13 @@ pub struct PpoArgs {
     /// No progress bar (the summary is still printed).
     #[arg(long)]
     pub quiet: bool,
+
+    /// Print the summary as one JSON document: `env`, `task`, `seed`, `attempt`,
+    /// `eval_mean_return`, `eval_std_return`, `eval_episodes`, `train_steps`, `train_seconds`,
+    /// `random_mean_return`, `random_std_return`, `solved_at_steps` (null when not solved)
+    /// and `out`.
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: &PpoArgs) -> Result<()> {
@@ -115,6 +122,26 @@ pub fn run(args: &PpoArgs) -> Result<()> {
         .with_context(|| format!("training PPO on {}", args.env))?;
     outcome.policy.save(&out).with_context(|| format!("saving the policy to {}", out.display()))?;
     let meta = &outcome.policy.meta;
+    // The uniform random policy on the same number of episodes, for scale.
+    let mut env = family.make(&task)?;
+    let space = env.action_space().clone();
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let random =
+        evaluate(env.as_mut(), &mut |_| space.sample(&mut rng), meta.eval_episodes, args.seed)
+            .context("evaluating the random policy")?;
+    if args.json {
+        let doc = serde_json::json!({
+            "env": meta.env_id, "task": task, "seed": args.seed, "attempt": meta.attempt,
+            "eval_mean_return": meta.eval_mean_return, "eval_std_return": meta.eval_std_return,
+            "eval_episodes": meta.eval_episodes, "train_steps": meta.train_steps,
+            "train_seconds": meta.train_seconds, "random_mean_return": random.mean(),
+            "random_std_return": random.std(),
+            "solved_at_steps": outcome.solved.as_ref().map(|s| s.env_steps),
+            "out": out.display().to_string(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
     println!(
         "{} seed {}{}: eval return {:.2} +- {:.2} over {} episodes after {} env steps ({:.1} s)",
         meta.env_id,
@@ -129,13 +156,6 @@ pub fn run(args: &PpoArgs) -> Result<()> {
         meta.train_steps,
         meta.train_seconds
     );
-    // The uniform random policy on the same number of episodes, for scale.
-    let mut env = family.make(&task)?;
-    let space = env.action_space().clone();
-    let mut rng = StdRng::seed_from_u64(args.seed);
-    let random =
-        evaluate(env.as_mut(), &mut |_| space.sample(&mut rng), meta.eval_episodes, args.seed)
-            .context("evaluating the random policy")?;
     println!("random policy: return {:.2} +- {:.2}", random.mean(), random.std());
     if let Some(solved) = outcome.solved {
         println!(

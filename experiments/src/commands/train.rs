@@ -150,6 +150,12 @@ pub struct TrainArgs {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+
+    /// Print the final summary as one JSON document: `run`, `steps` (the run's last step),
+    /// `parameters`, `first_loss`, `last_loss`, `val_loss` (per domain group, the last
+    /// validation), `tokens_per_sec` (mean over this invocation's steps), `curves` (the PNG).
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
@@ -291,6 +297,16 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if let Some(last) = metrics.last() {
         let first = all.first().map(|m| m.loss).unwrap_or(f64::NAN);
         let tps = metrics.iter().map(|m| m.tokens_per_sec).sum::<f64>() / metrics.len() as f64;
+        if args.json {
+            let doc = serde_json::json!({
+                "run": run_dir.display().to_string(), "steps": last.step, "parameters": params,
+                "first_loss": first, "last_loss": last.loss,
+                "val_loss": last.val_loss,
+                "tokens_per_sec": tps, "curves": run_dir.join("curves.png").display().to_string(),
+            });
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+            return Ok(());
+        }
         println!(
             "trained {} steps: loss {:.4} -> {:.4}, validation {}, {:.0} tokens/s; run {} (curves: {})",
             last.step,
