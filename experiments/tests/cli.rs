@@ -486,3 +486,31 @@ fn json_flags_print_one_document() {
     assert_eq!(ppo["env"], "CartPole-v1", "{ppo}");
     assert!(ppo["eval_mean_return"].is_f64() && ppo["solved_at_steps"].is_null(), "{ppo}");
 }
+
+/// The common flags (README, "Common flags"): every command that runs torch takes `--device`,
+/// `--threads` and `--quiet` with the same meaning and default.
+#[test]
+fn every_torch_command_takes_the_common_flags_with_one_default() {
+    let commands: [&[&str]; 6] =
+        [&["train"], &["eval"], &["ppo"], &["quantize"], &["bench", "model"], &["bench", "quant"]];
+    for cmd in commands {
+        let out = icrl(&[cmd, &["--help"]].concat());
+        assert!(out.status.success(), "{cmd:?}");
+        let help = String::from_utf8_lossy(&out.stdout).into_owned();
+        for flag in ["--device <DEVICE>", "--threads <THREADS>", "--quiet"] {
+            assert!(help.contains(flag), "{cmd:?} lacks {flag}:\n{help}");
+        }
+        assert!(help.contains("[default: auto]"), "{cmd:?}: --device defaults to auto\n{help}");
+    }
+    // The same bad value gets the same answer everywhere.
+    for cmd in commands {
+        let out = icrl(&[cmd, &["--device", "gpu"]].concat());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("expected auto, cpu, cuda or cuda:N, got `gpu`"),
+            "{cmd:?}: {stderr}"
+        );
+        let out = icrl(&[cmd, &["--threads", "-1"]].concat());
+        assert!(!out.status.success(), "{cmd:?} accepted --threads -1");
+    }
+}

@@ -146,13 +146,22 @@ pub fn config_for(preset: &str, data: &Dataset) -> Result<Config, TrainError> {
 }
 
 pub fn device_of(name: &str) -> Result<Device, TrainError> {
+    let cuda = |i: usize| {
+        if tch::Cuda::is_available() && i < tch::Cuda::device_count() as usize {
+            Ok(Device::Cuda(i))
+        } else {
+            Err(err(format!(
+                "device {name}: no such CUDA device on this machine (see `icrl doctor`)"
+            )))
+        }
+    };
     match name {
         "cpu" => Ok(Device::Cpu),
-        "cuda" if tch::Cuda::is_available() => Ok(Device::Cuda(0)),
-        "cuda" => {
-            Err(err("--device cuda: CUDA is not available on this machine (see `icrl doctor`)"))
-        }
-        other => Err(err(format!("--device {other}: expected `cpu` or `cuda`"))),
+        "cuda" => cuda(0),
+        _ => match name.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
+            Some(i) => cuda(i),
+            None => Err(err(format!("device {name}: expected `cpu`, `cuda` or `cuda:N`"))),
+        },
     }
 }
 

@@ -69,10 +69,6 @@ pub struct EvalArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
 
-    /// Device: cpu or cuda.
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-
     /// Discrete actions: arg-max instead of sampling from the predicted distribution.
     #[arg(long)]
     pub greedy: bool,
@@ -84,9 +80,9 @@ pub struct EvalArgs {
     #[arg(long, default_value = "zero-reward,other-task")]
     pub controls: String,
 
-    /// No progress output.
-    #[arg(long)]
-    pub quiet: bool,
+    /// --device, --threads, --quiet.
+    #[command(flatten)]
+    pub compute: crate::common::ComputeArgs,
 
     /// Print one JSON document instead of the summary: `out` (the output folder), `seconds`,
     /// `targets` (each `what`, `value`, `target`, `met`) and `report` (report.json's content:
@@ -145,7 +141,7 @@ fn load_quantized(
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
-    let device = agent::train::trainer::device_of(&args.device)?;
+    let device = args.compute.apply()?;
     let (mut cfg, model, label) = match (&args.quantized, &args.run) {
         (Some(file), run) => {
             let (cfg, model) = load_quantized(file, run.as_deref(), device)?;
@@ -200,7 +196,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         greedy: args.greedy,
         obs_norm: cfg.obs_norm,
         controls,
-        progress: !args.quiet,
+        progress: !args.compute.quiet,
     };
     let start = std::time::Instant::now();
     eprintln!(

@@ -11,7 +11,7 @@ use envs::{Space, Task};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 
-use crate::common::set_threads;
+use crate::common::{DeviceArg, set_threads};
 
 #[derive(Args, Debug)]
 pub struct PpoArgs {
@@ -52,13 +52,11 @@ pub struct PpoArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
 
-    /// Torch intra-op threads (1 is fastest for these 64x64 MLPs on a small CPU).
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(i32).range(1..=256))]
-    pub threads: i32,
-
-    /// No progress bar (the summary is still printed).
-    #[arg(long)]
-    pub quiet: bool,
+    /// --device (PPO's small MLPs run on the CPU: `auto` means the CPU here, and a CUDA
+    /// device is refused), --threads (1 is fastest for these 64x64 MLPs on a small CPU),
+    /// --quiet.
+    #[command(flatten)]
+    pub compute: crate::common::ComputeArgs,
 
     /// Print the summary as one JSON document: `env`, `task`, `seed`, `attempt`,
     /// `eval_mean_return`, `eval_std_return`, `eval_episodes`, `train_steps`, `train_seconds`,
@@ -100,7 +98,10 @@ pub fn run(args: &PpoArgs) -> Result<()> {
     if let Err(e) = config.validate() {
         bail!("PPO config for {}: {e}", args.env);
     }
-    set_threads(Some(args.threads));
+    if let DeviceArg::Cuda(i) = args.compute.device {
+        bail!("--device cuda:{i}: PPO runs on the CPU (use auto or cpu)");
+    }
+    set_threads(args.compute.threads);
 
     let out = match &args.out {
         Some(dir) => dir.clone(),
@@ -116,7 +117,7 @@ pub fn run(args: &PpoArgs) -> Result<()> {
         config: &config,
         seed: args.seed,
         run_dir: Some(&out),
-        progress: !args.quiet,
+        progress: !args.compute.quiet,
     };
     let outcome = train(&spec, &|| family.make(&task))
         .with_context(|| format!("training PPO on {}", args.env))?;

@@ -12,7 +12,6 @@ use datagen::dataset::{Dataset, ObsNorm};
 use datagen::lock::FolderLock;
 use datagen::suite::{MAX_NAME_LEN, is_safe_name, safe_name};
 
-use crate::common::set_threads;
 use crate::plot::{Panel, Series, save_panels};
 
 #[derive(Args, Debug)]
@@ -137,19 +136,10 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 
-    /// Device: cpu or cuda (bf16 autocast on cuda).
-    #[arg(long, default_value = "cpu")]
-    pub device: String,
-
-    /// Torch intra-op threads (0: torch's default, one per core). On a machine shared with
-    /// other jobs, 1 avoids threads spinning while they wait for a busy core (measured on 2
-    /// cores under load: 650 tokens/s with the default, 8,900 with 1).
-    #[arg(long, default_value_t = 0)]
-    pub threads: i32,
-
-    /// No progress bar.
-    #[arg(long)]
-    pub quiet: bool,
+    /// --device (bf16 autocast on CUDA; a run resumes on the device its config.json names),
+    /// --threads, --quiet.
+    #[command(flatten)]
+    pub compute: crate::common::ComputeArgs,
 
     /// Print the final summary as one JSON document: `run`, `steps` (the run's last step),
     /// `parameters`, `first_loss`, `last_loss`, `val_loss` (per domain group, the last
@@ -159,10 +149,8 @@ pub struct TrainArgs {
 }
 
 pub fn run(args: &TrainArgs) -> Result<()> {
-    if args.threads < 0 {
-        bail!("--threads {}: expected 0 (torch's default) or a positive count", args.threads);
-    }
-    set_threads((args.threads > 0).then_some(args.threads));
+    // The device a new run records (a resumed run keeps its own).
+    let device = args.compute.apply()?;
     if let Some(name) = args.name.as_deref().filter(|n| !is_safe_name(n)) {
         bail!(
             "--name {name:?}: expected a folder name of ASCII letters, digits, `-`, `_` and `.` \
@@ -245,7 +233,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 group_weights,
                 group_context,
                 seed: args.seed,
-                device: args.device.clone(),
+                device: crate::common::device_name(device),
             };
             cfg.validate().map_err(|e| anyhow::anyhow!("invalid training flags: {e}"))?;
             let name = args.name.clone().unwrap_or_else(|| run_name(&cfg));
@@ -267,7 +255,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let data = cfg.open_data().with_context(|| format!("opening dataset {}", cfg.data))?;
     // Counted from the config (exact; equal to the built model's count, a tested identity).
     let (params, _) = agent::model::totals(&cfg.model, &agent::model::param_table(&cfg.model));
-    if !args.quiet {
+    if !args.compute.quiet {
         eprintln!(
             "train: {} ({} parameters) on {} ({} groups), {} steps of {}x{}x{} tokens, \
              estimated peak memory {} -> {}",
@@ -285,7 +273,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     }
     let opts = RunOptions {
         run_dir: run_dir.clone(),
-        progress: !args.quiet,
+        progress: !args.compute.quiet,
         stop_after: None,
         allow_data_change: args.allow_data_change,
         force: args.force,
