@@ -245,3 +245,21 @@ fn scales_beyond_f16_are_refused_and_fit_in_f32() {
     let back = q.dequantize().unwrap();
     assert!(bool::try_from(back.isfinite().all()).unwrap());
 }
+
+/// The same content gives the same bytes: the header's keys are sorted (the safetensors
+/// crate's writer took them from a HashMap, in an order that changed from call to call).
+#[test]
+fn the_same_file_is_written_to_the_same_bytes() {
+    let dir = Scratch::new("same-bytes");
+    let mut file = sample_file();
+    for k in 0..8 {
+        file.metadata.insert(format!("key{k}"), format!("value {k}"));
+    }
+    let (a, b) = (dir.0.join("a.safetensors"), dir.0.join("b.safetensors"));
+    write_quantized(&a, &file).unwrap();
+    write_quantized(&b, &file).unwrap();
+    assert_eq!(std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
+    // And it reads back.
+    let back = agent::quant::read_quantized(&a, tch::Device::Cpu).unwrap();
+    assert_eq!(back.metadata.get("key7").map(String::as_str), Some("value 7"));
+}

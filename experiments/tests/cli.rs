@@ -514,3 +514,49 @@ fn every_torch_command_takes_the_common_flags_with_one_default() {
         assert!(!out.status.success(), "{cmd:?} accepted --threads -1");
     }
 }
+
+/// A checkpoint's model.safetensors describes itself: copied out of its run it is evaluated
+/// alone (the same report as from the run), and the run's config.json repeats the run with
+/// the same bytes.
+#[test]
+fn a_model_file_evaluates_alone_and_a_config_repeats_its_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_dataset(dir.path());
+    let runs = dir.path().join("runs");
+    let runs = runs.to_str().unwrap();
+    let common = ["--threads", "1", "--quiet", "--runs-dir", runs];
+    let train = icrl(
+        &[
+            &["train", "--data", &data, "--preset", "tiny", "--steps", "3", "--batch-size", "2"],
+            &["--context", "40", "--name", "r"][..],
+            &common[..],
+        ]
+        .concat(),
+    );
+    assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
+    let config = format!("{runs}/r/config.json");
+    let again = icrl(&[&["train", "--config", &config, "--name", "r2"][..], &common[..]].concat());
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let model = |run: &str| std::fs::read(format!("{runs}/{run}/checkpoint/model.safetensors"));
+    assert_eq!(model("r").unwrap(), model("r2").unwrap(), "same config, same bytes");
+
+    let alone = dir.path().join("elsewhere/m.safetensors");
+    std::fs::create_dir_all(alone.parent().unwrap()).unwrap();
+    std::fs::copy(format!("{runs}/r/checkpoint/model.safetensors"), &alone).unwrap();
+    let eval = |source: &[&str], out: &str| {
+        let out = dir.path().join(out);
+        let args = ["--episodes", "2", "--seeds", "1", "--controls", "none", "--quiet", "--out"];
+        let run = icrl(&[&["eval"][..], source, &args[..], &[out.to_str().unwrap()][..]].concat());
+        assert!(run.status.success(), "{source:?}: {}", String::from_utf8_lossy(&run.stderr));
+        std::fs::read(out.join("report.json")).unwrap()
+    };
+    let from_run = eval(&["--run", &format!("{runs}/r")], "e-run");
+    let from_file = eval(&["--model", alone.to_str().unwrap()], "e-file");
+    assert_eq!(from_run, from_file);
+    // A plain safetensors file is not a model file of icrl train.
+    let plain = dir.path().join("plain.safetensors");
+    write_f32_safetensors(&plain, 4, 4, |i| i as f32);
+    let run = icrl(&["eval", "--model", plain.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success() && stderr.contains("not a model file"), "{stderr}");
+}

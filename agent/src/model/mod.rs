@@ -25,4 +25,7 @@ pub use inference::{InferenceState, StepOutput};
 pub use params::{ParamRow, param_table, totals};
 pub use quantized::{LayerReport, MODEL_CONFIG_KEY, ModelQuantOptions, ModelQuantReport, Targets};
 pub use remoe::{RemoeController, RouterCount};
-pub use transformer::{Aux, Batch, ForwardOutput, Model, RouterTally};
+pub use transformer::{
+    Aux, Batch, ForwardOutput, MODEL_FORMAT, MODEL_FORMAT_VERSION, Model, RouterTally,
+    read_model_file,
+};

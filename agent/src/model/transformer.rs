@@ -266,8 +266,21 @@ impl Model {
     }
 
     /// Writes every weight and the ReMoE controllers (`remoe.<layer>.lambda`,
-    /// `remoe.<layer>.sparsity`, f64; NaN before the first measurement) to a safetensors file.
+    /// `remoe.<layer>.sparsity`, f64; NaN before the first measurement) to a safetensors file
+    /// that describes itself: its header's metadata holds `format` (`icrl-model`),
+    /// `format_version` and `model_config` (the model's config as JSON), so the file alone can
+    /// be loaded ([`read_model_file`]).
     pub fn save(&self, path: &FsPath) -> Result<(), ModelError> {
+        self.save_with_metadata(path, &BTreeMap::new())
+    }
+
+    /// [`Model::save`] with more metadata (e.g. a training run's config under
+    /// `train_config`); the format's own keys cannot be overridden.
+    pub fn save_with_metadata(
+        &self,
+        path: &FsPath,
+        extra: &BTreeMap<String, String>,
+    ) -> Result<(), ModelError> {
         if self.is_quantized() {
             return Err(ckpt_err(
                 path,
@@ -283,9 +296,23 @@ impl Model {
                 Tensor::from(ctl.sparsity.unwrap_or(f64::NAN)),
             ));
         }
-        let named: Vec<(String, Tensor)> =
-            named.into_iter().map(|(n, t)| (n, t.to_device(Device::Cpu))).collect();
-        Tensor::write_safetensors(&named, path).map_err(|e| ckpt_err(path, e.to_string()))
+        let mut raw = Vec::with_capacity(named.len());
+        for (name, t) in &named {
+            let r = crate::quant::RawTensor::from_tensor(t)
+                .map_err(|e| ckpt_err(path, format!("tensor `{name}`: {e}")))?;
+            raw.push((name.clone(), r));
+        }
+        let config = serde_json::to_string(&self.cfg).map_err(|e| ckpt_err(path, e.to_string()))?;
+        let mut metadata: BTreeMap<String, String> = extra
+            .iter()
+            .filter(|(k, _)| !MODEL_FILE_KEYS.contains(&k.as_str()))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        metadata.insert("format".into(), MODEL_FORMAT.into());
+        metadata.insert("format_version".into(), MODEL_FORMAT_VERSION.to_string());
+        metadata.insert(super::MODEL_CONFIG_KEY.into(), config);
+        crate::quant::write_safetensors(path, &raw, &metadata)
+            .map_err(|e| ckpt_err(path, e.to_string()))
     }
 
     /// Loads weights and ReMoE controllers written by [`Model::save`] for the same config.
@@ -354,6 +381,59 @@ impl Model {
         }
         Ok(())
     }
+}
+
+/// The `format` value in a model file's metadata.
+pub const MODEL_FORMAT: &str = "icrl-model";
+/// The model file format's version: 1 is the first that describes itself.
+pub const MODEL_FORMAT_VERSION: u32 = 1;
+/// Metadata keys of the format itself.
+const MODEL_FILE_KEYS: [&str; 3] = ["format", "format_version", super::MODEL_CONFIG_KEY];
+/// Largest safetensors header read (a 300M model's is a few hundred KB).
+const MAX_HEADER_BYTES: u64 = 64 << 20;
+
+/// The model config and metadata of a file written by [`Model::save`], read from its header
+/// alone (the weights are not read): a file copied out of its run can be loaded with
+/// `Model::new(&config, ..)` and [`Model::load`]. A file without the metadata (written before
+/// format version 1, or by another tool) is an error that says so.
+pub fn read_model_file(path: &FsPath) -> Result<(Config, BTreeMap<String, String>), ModelError> {
+    use std::io::Read as _;
+    let bad = |m: String| ckpt_err(path, m);
+    let mut file = std::fs::File::open(path).map_err(|e| bad(e.to_string()))?;
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len).map_err(|e| bad(format!("not a safetensors file: {e}")))?;
+    let len = u64::from_le_bytes(len);
+    if len > MAX_HEADER_BYTES {
+        return Err(bad(format!("a header of {len} bytes, more than a model file's")));
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header).map_err(|e| bad(format!("a truncated header: {e}")))?;
+    let header: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|e| bad(format!("the header: {e}")))?;
+    let metadata: BTreeMap<String, String> = header
+        .get("__metadata__")
+        .and_then(|m| serde_json::from_value(m.clone()).ok())
+        .unwrap_or_default();
+    if metadata.get("format").map(String::as_str) != Some(MODEL_FORMAT) {
+        return Err(bad(format!(
+            "no `format: {MODEL_FORMAT}` in its metadata: not a model file of `icrl train` (or \
+             one from before the files described themselves; use its run folder)"
+        )));
+    }
+    let version = metadata.get("format_version").and_then(|v| v.parse::<u32>().ok());
+    if version != Some(MODEL_FORMAT_VERSION) {
+        return Err(bad(format!(
+            "format version {:?}; this icrl reads version {MODEL_FORMAT_VERSION}",
+            metadata.get("format_version")
+        )));
+    }
+    let config = metadata
+        .get(super::MODEL_CONFIG_KEY)
+        .ok_or_else(|| bad(format!("no `{}` in its metadata", super::MODEL_CONFIG_KEY)))?;
+    let config: Config = serde_json::from_str(config)
+        .map_err(|e| bad(format!("`{}`: {e}", super::MODEL_CONFIG_KEY)))?;
+    config.validate().map_err(|e| bad(format!("`{}`: {e}", super::MODEL_CONFIG_KEY)))?;
+    Ok((config, metadata))
 }
 
 fn ckpt_err(path: &FsPath, message: String) -> ModelError {

@@ -4,7 +4,7 @@
 //! (a temporary file in the same folder, then a rename) and validated on load.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use datagen::fsio::write_atomic_with;
@@ -179,7 +179,7 @@ pub fn write_quantized(path: &Path, file: &QuantizedFile) -> Result<(), QuantErr
         tensors.iter().map(|(name, raw)| (name.as_str(), checksum(&raw.data))).collect();
     let checksums = serde_json::to_string(&checksums)
         .map_err(|e| QuantError::config("header", format!("cannot encode the checksums: {e}")))?;
-    let mut header = HashMap::from([
+    let mut header = BTreeMap::from([
         ("format".to_string(), FORMAT_NAME.to_string()),
         ("format_version".to_string(), FORMAT_VERSION.to_string()),
         ("tool_version".to_string(), file.tool_version.clone()),
@@ -195,25 +195,66 @@ pub fn write_quantized(path: &Path, file: &QuantizedFile) -> Result<(), QuantErr
         }
         header.insert(key.clone(), value.clone());
     }
-    let views = tensors.iter().map(|(name, raw)| (name.as_str(), raw));
+    write_safetensors(path, &tensors, &header)
+}
+
+/// Writes a safetensors file atomically whose bytes depend on its content alone: tensors in
+/// name order, header and metadata keys sorted (the safetensors crate's writer takes the
+/// metadata as a `HashMap` and writes it in an order that changes from run to run, so the
+/// same model gave other bytes each time). The layout is the standard one: the header's
+/// length (u64, little-endian), the JSON header padded with spaces to a multiple of 8 bytes,
+/// then every tensor's bytes in offset order.
+pub fn write_safetensors(
+    path: &Path,
+    tensors: &[(String, RawTensor)],
+    metadata: &BTreeMap<String, String>,
+) -> Result<(), QuantError> {
+    use std::io::Write as _;
+    let mut sorted: Vec<&(String, RawTensor)> = tensors.iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut header = serde_json::Map::new();
+    if !metadata.is_empty() {
+        header.insert("__metadata__".into(), serde_json::to_value(metadata).unwrap_or_default());
+    }
+    let mut offset = 0usize;
+    for (name, raw) in &sorted {
+        let expected = (raw.numel() * raw.dtype.bitsize()).div_ceil(8);
+        if raw.data.len() != expected {
+            return Err(QuantError::config(
+                "tensor",
+                format!(
+                    "`{name}`: {} bytes for a {:?} of shape {:?}",
+                    raw.data.len(),
+                    raw.dtype,
+                    raw.shape
+                ),
+            ));
+        }
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": raw.dtype, "shape": raw.shape,
+                "data_offsets": [offset, offset + raw.data.len()]}),
+        );
+        offset += raw.data.len();
+    }
+    let mut text = serde_json::to_vec(&header)
+        .map_err(|e| QuantError::config("header", format!("cannot encode the header: {e}")))?;
+    text.resize(text.len().div_ceil(8) * 8, b' ');
+    let io = |file: &Path, action: &'static str| {
+        let file = file.to_path_buf();
+        move |source| QuantError::Io { action, file, source }
+    };
     write_atomic_with(
         path,
         |temp| {
-            // safetensors writes through a private (0600) temporary file of its own; the
-            // finished file gets the mode a plain `File::create` gives (0666 less the umask),
-            // like every other file this tool writes.
-            let mode =
-                std::fs::File::create(temp).and_then(|f| f.metadata()).map(|m| m.permissions());
-            safetensors::serialize_to_file(views, Some(header), temp)
-                .map_err(|source| QuantError::Safetensors { file: temp.into(), source })?;
-            match mode {
-                Ok(mode) => std::fs::set_permissions(temp, mode).map_err(|source| QuantError::Io {
-                    action: "setting the permissions of",
-                    file: temp.into(),
-                    source,
-                }),
-                Err(_) => Ok(()),
+            let mut out =
+                std::io::BufWriter::new(std::fs::File::create(temp).map_err(io(temp, "creating"))?);
+            out.write_all(&(text.len() as u64).to_le_bytes()).map_err(io(temp, "writing"))?;
+            out.write_all(&text).map_err(io(temp, "writing"))?;
+            for (_, raw) in &sorted {
+                out.write_all(&raw.data).map_err(io(temp, "writing"))?;
             }
+            out.flush().map_err(io(temp, "writing"))
         },
         |source| QuantError::Io {
             action: "renaming the finished temporary file onto",

@@ -23,6 +23,7 @@ use std::path::PathBuf;
 
 pub use checkpoint::{
     QuantizedFile, RawTensor, StoredTensor, read_quantized, read_safetensors, write_quantized,
+    write_safetensors,
 };
 pub use config::{GroupAxis, MetaDtype, Method, Nbits, QuantConfig, SolverConfig};
 pub use hqq::{QuantizedTensor, ReconstructionError, SolverReport, quantize, reconstruction_error};

@@ -67,6 +67,10 @@ pub struct RunOptions {
     pub memory_limit: Option<u64>,
 }
 
+/// The metadata key of a checkpoint's model file (and of a quantized file) that holds the
+/// run's config.json.
+pub const TRAIN_CONFIG_KEY: &str = "train_config";
+
 /// The run folder's record of its dataset, beside `config.json`.
 pub const DATA_FILE: &str = "data.json";
 
@@ -198,6 +202,11 @@ pub fn train(
     check_groups(cfg, data)?;
     check_data_record(run, data, checkpoint::find(run).is_some(), opts.allow_data_change)?;
 
+    // The checkpoint's model file carries the run's config, so that it can be evaluated or
+    // quantized alone, out of its run folder.
+    let file_metadata: std::collections::BTreeMap<String, String> =
+        [(TRAIN_CONFIG_KEY.to_string(), text.clone())].into();
+
     // Data: a fixed split (its own RNG stream), and the batch stream (checkpointed).
     let mut split = split(
         data,
@@ -325,7 +334,7 @@ pub fn train(
             let state = TrainState::new(step + 1, &rng);
             checkpoint::save(
                 run,
-                |p| model.save(p).map_err(|e| e.to_string()),
+                |p| model.save_with_metadata(p, &file_metadata).map_err(|e| e.to_string()),
                 opt.state(),
                 &state,
             )

@@ -22,8 +22,15 @@ use crate::plot::{Panel, Series, save_panels};
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// The training run folder (holds config.json and checkpoint/).
-    #[arg(long, required_unless_present = "quantized")]
+    #[arg(long, required_unless_present_any = ["quantized", "model"])]
     pub run: Option<PathBuf>,
+
+    /// Evaluate this model file instead of the run's checkpoint: a checkpoint's
+    /// model.safetensors, alone (it carries the model and run configs in its metadata; with
+    /// --run the run's config.json is used and must describe the same model). Output default:
+    /// beside the file.
+    #[arg(long, value_name = "FILE", conflicts_with = "quantized")]
+    pub model: Option<PathBuf>,
 
     /// Evaluate this quantized model instead of the run's checkpoint: a file written by
     /// `icrl quantize --in RUN` (it carries the model and run configs; with --run the run's
@@ -140,12 +147,51 @@ fn load_quantized(
     Ok((cfg, model))
 }
 
+/// A model file written by `icrl train` and the training config: the run's, or the one the
+/// file carries.
+fn load_model_file(
+    file: &Path,
+    run: Option<&Path>,
+    device: tch::Device,
+) -> Result<(TrainConfig, Model)> {
+    let (model_cfg, metadata) = agent::model::read_model_file(file)?;
+    let cfg = match run {
+        Some(run) => read_run_config(run)?,
+        None => {
+            let text = metadata.get(TRAIN_CONFIG_KEY).ok_or_else(|| {
+                anyhow!(
+                    "--model {}: the file does not carry a run's config.json; add --run RUN",
+                    file.display()
+                )
+            })?;
+            serde_json::from_str(text).with_context(|| {
+                format!("--model {}: parsing its `{TRAIN_CONFIG_KEY}`", file.display())
+            })?
+        }
+    };
+    if cfg.model != model_cfg {
+        bail!(
+            "--model {} holds another model than the run's config.json describes",
+            file.display()
+        );
+    }
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+    let mut model = Model::new(&model_cfg, device, &mut rng)?;
+    model.load(file)?;
+    Ok((cfg, model))
+}
+
 pub fn run(args: &EvalArgs) -> Result<()> {
     let device = args.compute.apply()?;
     let (mut cfg, model, label) = match (&args.quantized, &args.run) {
         (Some(file), run) => {
             let (cfg, model) = load_quantized(file, run.as_deref(), device)?;
             (cfg, model, file.clone())
+        }
+        (None, run) if args.model.is_some() => {
+            let file = args.model.clone().unwrap_or_default();
+            let (cfg, model) = load_model_file(&file, run.as_deref(), device)?;
+            (cfg, model, file)
         }
         (None, Some(run)) => {
             let cfg = read_run_config(run)?;
@@ -209,15 +255,19 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let report =
         evaluate(&model, &data, reference.as_ref(), &tasks, &opts).map_err(|e| anyhow!(e))?;
     let secs = start.elapsed().as_secs_f64();
-    let out = args.out.clone().unwrap_or_else(|| match &args.quantized {
-        Some(file) => {
-            let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned());
-            let name =
-                format!("eval-{}-{}", sanitize(&stem.unwrap_or_default()), sanitize(&args.tasks));
-            file.with_file_name(name)
-        }
-        None => label.join(format!("eval-{}", sanitize(&args.tasks))),
-    });
+    let out =
+        args.out.clone().unwrap_or_else(|| match args.quantized.as_ref().or(args.model.as_ref()) {
+            Some(file) => {
+                let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned());
+                let name = format!(
+                    "eval-{}-{}",
+                    sanitize(&stem.unwrap_or_default()),
+                    sanitize(&args.tasks)
+                );
+                file.with_file_name(name)
+            }
+            None => label.join(format!("eval-{}", sanitize(&args.tasks))),
+        });
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     write_atomic(&out.join("report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
     let summary = summary(&report, &label, secs);

@@ -26,7 +26,7 @@ use crate::common::{ComputeArgs, print_report, sync};
 
 /// The header key holding a training run's `config.json` (so `icrl eval --quantized` finds
 /// the run's data without the run folder).
-pub const TRAIN_CONFIG_KEY: &str = "train_config";
+pub use agent::train::trainer::TRAIN_CONFIG_KEY;
 
 #[derive(Args, Debug)]
 #[command(group(clap::ArgGroup::new("source").required(true).args(["input", "preset"])))]

@@ -16,9 +16,17 @@ use crate::plot::{Panel, Series, save_panels};
 
 #[derive(Args, Debug)]
 pub struct TrainArgs {
-    /// Dataset folder (an `icrl datagen --out` folder).
-    #[arg(long, required_unless_present = "resume")]
+    /// Dataset folder (an `icrl datagen --out` folder); with --config, it replaces the
+    /// config's.
+    #[arg(long, required_unless_present_any = ["resume", "config"])]
     pub data: Option<PathBuf>,
+
+    /// Start a new run from this training config: a run's config.json (to repeat the run) or
+    /// a hand-written one with the same fields. The model, data and training flags are then
+    /// the file's (--data may point it at a dataset); --runs-dir, --name and the common flags
+    /// still apply (the device recorded is the file's).
+    #[arg(long, value_name = "FILE", conflicts_with = "resume")]
+    pub config: Option<PathBuf>,
 
     /// Train on these families of the dataset only (repeatable or comma-separated), e.g. a
     /// specialist on one family of a many-family dataset; default: every family.
@@ -172,6 +180,30 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             let cfg: TrainConfig = serde_json::from_str(&text)
                 .with_context(|| format!("parsing {}", path.display()))?;
             (cfg, run.clone())
+        }
+        None if args.config.is_some() => {
+            let path = args.config.clone().unwrap_or_default();
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("--config {}: reading", path.display()))?;
+            let mut cfg: TrainConfig = serde_json::from_str(&text)
+                .with_context(|| format!("--config {}: not a training config", path.display()))?;
+            if let Some(data) = &args.data {
+                cfg.data = std::path::absolute(data)
+                    .with_context(|| format!("--data {}", data.display()))?
+                    .display()
+                    .to_string();
+            }
+            cfg.validate().map_err(|e| anyhow::anyhow!("--config {}: {e}", path.display()))?;
+            let name = args.name.clone().unwrap_or_else(|| run_name(&cfg));
+            let dir = args.runs_dir.join(name);
+            if dir.join("config.json").exists() {
+                bail!(
+                    "{} already holds a run; use --resume {} to continue it",
+                    dir.display(),
+                    dir.display()
+                );
+            }
+            (cfg, dir)
         }
         None => {
             let data_dir = args.data.clone().context("--data is required")?;
