@@ -194,15 +194,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                     .to_string();
             }
             cfg.validate().map_err(|e| anyhow::anyhow!("--config {}: {e}", path.display()))?;
-            let name = args.name.clone().unwrap_or_else(|| run_name(&cfg));
-            let dir = args.runs_dir.join(name);
-            if dir.join("config.json").exists() {
-                bail!(
-                    "{} already holds a run; use --resume {} to continue it",
-                    dir.display(),
-                    dir.display()
-                );
-            }
+            let dir = new_run_dir(args, &cfg)?;
             (cfg, dir)
         }
         None => {
@@ -268,15 +260,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
                 device: crate::common::device_name(device),
             };
             cfg.validate().map_err(|e| anyhow::anyhow!("invalid training flags: {e}"))?;
-            let name = args.name.clone().unwrap_or_else(|| run_name(&cfg));
-            let dir = args.runs_dir.join(name);
-            if dir.join("config.json").exists() {
-                bail!(
-                    "{} already holds a run; use --resume {} to continue it",
-                    dir.display(),
-                    dir.display()
-                );
-            }
+            let dir = new_run_dir(args, &cfg)?;
             (cfg, dir)
         }
     };
@@ -347,6 +331,21 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The folder of a new run: --name, or the generated name, under --runs-dir; refused where
+/// a run already is.
+fn new_run_dir(args: &TrainArgs, cfg: &TrainConfig) -> Result<PathBuf> {
+    let name = args.name.clone().unwrap_or_else(|| run_name(cfg));
+    let dir = args.runs_dir.join(name);
+    if dir.join("config.json").exists() {
+        bail!(
+            "{} already holds a run; use --resume {} to continue it",
+            dir.display(),
+            dir.display()
+        );
+    }
+    Ok(dir)
 }
 
 /// `--grad-clip`: a finite norm >= 0 (infinity is not "no clipping"; 0 is).
