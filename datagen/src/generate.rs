@@ -9,20 +9,22 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use envs::{Env, Space, Task};
+use histories::demonstrator::Demonstrator;
+use histories::format::{TaskFile, TaskMeta, observation_stats, read_task_file, write_task_file};
+use histories::fsio::{is_temp_name, write_atomic};
+use histories::group::domain_group;
+use histories::history::{DemoSource, History, mean_episode_at, mean_return_at, roll_out};
+use histories::lock::FolderLock;
+use histories::manifest::{GroupInfo, Manifest, ManifestTask};
+use histories::names::task_slug;
+use histories::progress::Progress;
+use histories::schedule::{NoisePoint, calibrate, linearity_r2};
 use rayon::prelude::*;
 
-use crate::demonstrator::Demonstrator;
-use crate::format::{TaskFile, TaskMeta, observation_stats, read_task_file, write_task_file};
-use crate::fsio::{is_temp_name, write_atomic};
-use crate::history::{DemoSource, History, mean_episode_at, mean_return_at, roll_out};
-use crate::lock::FolderLock;
-use crate::manifest::{GroupInfo, Manifest, ManifestTask};
 use crate::ppo::{PpoDemonstrator, TrainSpec, TrainedPolicy, train};
-use crate::progress::Progress;
-use crate::schedule::{NoisePoint, calibrate, linearity_r2};
 use crate::searcher::GridSearcher;
 use crate::seed::derive_seed;
-use crate::suite::{DemonstratorSpec, NoiseSpec, Suite, SuiteEntry, ppo_config, task_slug};
+use crate::suite::{DemonstratorSpec, NoiseSpec, Suite, SuiteEntry, ppo_config};
 
 /// Episodes used to measure the demonstrator's and the random policy's mean return.
 const REFERENCE_EPISODES: usize = 20;
@@ -60,15 +62,6 @@ pub struct GenerateError {
 
 fn fail(context: impl Into<String>, message: impl ToString) -> GenerateError {
     GenerateError { context: context.into(), message: message.to_string() }
-}
-
-/// The domain group of an env: tasks whose observation and action spaces have the same
-/// shape share encoders and decoders.
-pub fn domain_group(obs: &Space, act: &Space) -> String {
-    match act {
-        Space::Discrete { n } => format!("obs{}-discrete{n}", obs.flat_dim()),
-        Space::Box { low, .. } => format!("obs{}-box{}", obs.flat_dim(), low.len()),
-    }
 }
 
 /// Expand a suite into its jobs, in a fixed order (the order fixes the per-task seeds).
@@ -115,7 +108,7 @@ pub const SUITE_FILE: &str = "suite.json";
 
 /// Run the suite; returns the manifest it wrote. Everything is checked before the output
 /// folder is created; the folder is locked ([`FolderLock`]) for the whole run.
-pub fn generate(suite: &Suite, opts: &GenerateOptions) -> Result<Manifest, GenerateError> {
+pub fn generate(suite: &Suite, opts: &GenerateOptions) -> Result<Manifest<Suite>, GenerateError> {
     let jobs = plan(suite)?;
     let out = &opts.out;
     std::fs::create_dir_all(out).map_err(|e| fail(out.display().to_string(), e))?;
@@ -178,7 +171,7 @@ pub fn generate(suite: &Suite, opts: &GenerateOptions) -> Result<Manifest, Gener
         g.tasks += 1;
     }
     let manifest = Manifest {
-        format_version: crate::format::FORMAT_VERSION,
+        format_version: histories::format::FORMAT_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").into(),
         suite: suite.clone(),
         tasks,

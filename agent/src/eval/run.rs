@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
-use datagen::dataset::{Dataset, ObsNorm};
-use datagen::progress::Progress;
 use envs::{Action, Env, ResetOptions, Space, Task};
+use histories::dataset::{Dataset, ObsNorm};
+use histories::progress::Progress;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
@@ -220,7 +220,7 @@ fn prepare(
     for t in tasks {
         let mut env = envs::make(&t.family, &t.task)?;
         let group_name =
-            datagen::generate::domain_group(env.observation_space(), env.action_space());
+            histories::group::domain_group(env.observation_space(), env.action_space());
         let g = cfg.groups.iter().position(|g| g.name == group_name).ok_or_else(|| {
             EvalError::Invalid(format!(
                 "{} {}: its spaces form domain group `{group_name}`, which the agent was not trained on (its groups: {})",

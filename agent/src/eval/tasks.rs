@@ -1,8 +1,8 @@
 //! Which tasks to evaluate: the run's own training tasks, a family's held-out split, a
 //! self-correction set with physics beyond the run's training ranges, or an explicit list.
 
-use datagen::manifest::Manifest;
 use envs::Task;
+use histories::manifest::Manifest;
 use serde::{Deserialize, Serialize};
 
 /// A task to evaluate, with the split it belongs to.

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use datagen::dataset::ObsNorm;
+use histories::dataset::ObsNorm;
 
 use crate::model::Config;
 
@@ -193,8 +193,10 @@ impl TrainConfig {
     }
 
     /// The run's dataset: its folder, restricted to the run's families.
-    pub fn open_data(&self) -> Result<datagen::dataset::Dataset, datagen::dataset::DatasetError> {
-        datagen::dataset::Dataset::open_families(std::path::Path::new(&self.data), &self.families)
+    pub fn open_data(
+        &self,
+    ) -> Result<histories::dataset::Dataset, histories::dataset::DatasetError> {
+        histories::dataset::Dataset::open_families(std::path::Path::new(&self.data), &self.families)
     }
 
     /// The training target of the group named `group`.

@@ -1,8 +1,8 @@
 //! From a learning-history dataset to model batches: domain groups, a validation split of
 //! histories, episode sparsity, and batches of random windows from one group at a time.
 
-use datagen::dataset::{Dataset, TaskData, Window};
-use datagen::history::History;
+use histories::dataset::{Dataset, TaskData, Window};
+use histories::history::History;
 use rand::Rng;
 use rand::seq::SliceRandom;
 use tch::{Device, Kind, Tensor};
@@ -187,7 +187,7 @@ impl Sampler {
         batch_size: usize,
         context: usize,
         rng: &mut impl Rng,
-    ) -> Result<Vec<Window>, datagen::dataset::DatasetError> {
+    ) -> Result<Vec<Window>, histories::dataset::DatasetError> {
         // List the group's windows once per batch, not once per window.
         let slots = data.window_slots(&self.tasks[group], context)?;
         Ok((0..batch_size).map(|_| data.sample_from(&slots, rng)).collect())

@@ -1,5 +1,5 @@
 //! `metrics.jsonl` across resumes: cut back to the checkpoint's step, as the run's
-//! TensorBoard event files are ([`datagen::events`]).
+//! TensorBoard event files are ([`histories::events`]).
 
 use std::path::Path;
 
@@ -35,7 +35,7 @@ pub fn truncate_metrics(path: &Path, last: usize) -> Result<(), String> {
         }
     }
     if keep != text {
-        datagen::fsio::write_atomic(path, keep.as_bytes()).map_err(|e| e.to_string())?;
+        histories::fsio::write_atomic(path, keep.as_bytes()).map_err(|e| e.to_string())?;
     }
     Ok(())
 }

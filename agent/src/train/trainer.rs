@@ -7,10 +7,10 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use datagen::dataset::Dataset;
-use datagen::events::{EventLog, EventLogError};
-use datagen::progress::Progress;
-use datagen::suite::safe_name;
+use histories::dataset::Dataset;
+use histories::events::{EventLog, EventLogError};
+use histories::names::safe_name;
+use histories::progress::Progress;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -82,7 +82,7 @@ pub struct DataRecord {
 /// dataset, or a regenerated one with other content, has another fingerprint).
 pub fn data_fingerprint(dir: &Path) -> Result<String, TrainError> {
     use sha2::Digest as _;
-    let path = datagen::manifest::Manifest::path(dir);
+    let path = histories::manifest::Manifest::path(dir);
     let bytes = std::fs::read(&path).map_err(|e| err(format!("{}: {e}", path.display())))?;
     Ok(format!("sha256:{:x}", sha2::Sha256::digest(&bytes)))
 }
@@ -124,11 +124,11 @@ fn check_data_record(
         return Ok(());
     }
     let text = serde_json::to_string_pretty(&record).map_err(err)?;
-    datagen::fsio::write_atomic(&path, text.as_bytes()).map_err(err)
+    histories::fsio::write_atomic(&path, text.as_bytes()).map_err(err)
 }
 
 /// The run name: `{suite}__{preset}__{seed}__{unix_time}`, suite and preset as
-/// [`datagen::suite::safe_name`]s, so it is one folder inside the runs folder.
+/// [`histories::names::safe_name`]s, so it is one folder inside the runs folder.
 pub fn run_name(cfg: &TrainConfig) -> String {
     let time = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -184,7 +184,7 @@ pub fn train(
         }
     } else {
         // Atomic: a run folder never holds a half-written config.json.
-        datagen::fsio::write_atomic(&config_path, text.as_bytes()).map_err(err)?;
+        histories::fsio::write_atomic(&config_path, text.as_bytes()).map_err(err)?;
     }
     check_groups(cfg, data)?;
     check_data_record(run, data, checkpoint::find(run).is_some(), opts.allow_data_change)?;

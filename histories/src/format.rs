@@ -1,5 +1,5 @@
 //! The learning-history file format (version 1), one HDF5 file per task. The specification
-//! is `datagen/FORMAT.md`; this module is its only writer and reader.
+//! is `histories/FORMAT.md`; this module is its only writer and reader.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
