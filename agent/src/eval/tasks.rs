@@ -14,6 +14,20 @@ pub struct TaskRef {
     pub split: String,
 }
 
+/// A `--tasks` value that does not parse, or names tasks the run cannot be evaluated on.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskSetError {
+    #[error("--tasks `{item}`: expected train, heldout, shifted or FAMILY:JSON[;FAMILY:JSON...]")]
+    Syntax { item: String },
+    #[error("--tasks `{item}`: task is not a JSON object: {error}")]
+    NotJson { item: String, error: serde_json::Error },
+    /// A family of the run's dataset that is not registered (its message names it).
+    #[error("{0}")]
+    Family(envs::EnvError),
+    #[error("--tasks: family `{family}` is not one the agent was trained on ({})", .trained.join(", "))]
+    NotTrained { family: String, trained: Vec<String> },
+}
+
 /// Named task sets of `icrl eval --tasks`.
 #[derive(Clone, Debug, PartialEq)]
 pub enum TaskSet {
@@ -31,7 +45,7 @@ pub enum TaskSet {
 }
 
 impl TaskSet {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, TaskSetError> {
         match text {
             "train" => Ok(TaskSet::Train),
             "heldout" => Ok(TaskSet::Heldout),
@@ -39,11 +53,11 @@ impl TaskSet {
             _ => {
                 let mut list = Vec::new();
                 for item in text.split(';').filter(|s| !s.trim().is_empty()) {
-                    let (family, json) = item.split_once(':').ok_or_else(|| {
-                        format!("--tasks `{item}`: expected train, heldout, shifted or FAMILY:JSON[;FAMILY:JSON...]")
-                    })?;
+                    let (family, json) = item
+                        .split_once(':')
+                        .ok_or_else(|| TaskSetError::Syntax { item: item.to_string() })?;
                     let task: Task = serde_json::from_str(json)
-                        .map_err(|e| format!("--tasks `{item}`: task is not a JSON object: {e}"))?;
+                        .map_err(|error| TaskSetError::NotJson { item: item.to_string(), error })?;
                     list.push((family.trim().to_string(), task));
                 }
                 Ok(TaskSet::List(list))
@@ -61,7 +75,7 @@ pub fn families(manifest: &Manifest) -> Vec<String> {
 }
 
 /// The tasks of `set` for the families of the run's dataset `manifest`.
-pub fn select_tasks(set: &TaskSet, manifest: &Manifest) -> Result<Vec<TaskRef>, String> {
+pub fn select_tasks(set: &TaskSet, manifest: &Manifest) -> Result<Vec<TaskRef>, TaskSetError> {
     let trained: Vec<(String, Task)> = manifest
         .tasks
         .iter()
@@ -76,10 +90,10 @@ pub fn select_from(
     set: &TaskSet,
     families: &[String],
     trained: &[(String, Task)],
-) -> Result<Vec<TaskRef>, String> {
+) -> Result<Vec<TaskRef>, TaskSetError> {
     let mut out = Vec::new();
     for id in families {
-        let family = envs::family(id).map_err(|e| e.to_string())?;
+        let family = envs::family(id).map_err(TaskSetError::Family)?;
         let own: Vec<Task> =
             trained.iter().filter(|(f, _)| f == id).map(|(_, t)| t.clone()).collect();
         let tasks = match set {
@@ -103,10 +117,10 @@ pub fn select_from(
     if let TaskSet::List(list) = set {
         for (f, _) in list {
             if !families.contains(f) {
-                return Err(format!(
-                    "--tasks: family `{f}` is not one the agent was trained on ({})",
-                    families.join(", ")
-                ));
+                return Err(TaskSetError::NotTrained {
+                    family: f.clone(),
+                    trained: families.to_vec(),
+                });
             }
         }
     }
