@@ -5,7 +5,8 @@
 //! - [`demonstrator`]: the [`Demonstrator`] trait every trained or scripted demonstrator
 //!   implements.
 //! - [`format`]: the HDF5 task-file format (specified in `histories/FORMAT.md`).
-//! - [`manifest`]: `manifest.json`, what a dataset folder holds; [`group`]: domain groups.
+//! - [`manifest`]: `manifest.json`, what a dataset folder holds; [`group`]: domain groups
+//!   ([`group::DomainGroup`]); [`split`]: a task's split ([`split::Split`]).
 //! - [`dataset`]: the training-side reader (random windows across episode boundaries).
 //! - Utilities every crate shares: [`fsio`] (atomic file writes), [`lock`] (one writer per
 //!   folder), [`events`] (TensorBoard event logs), [`progress`] (progress bars), [`names`]
@@ -24,5 +25,6 @@ pub mod names;
 pub mod noise;
 pub mod progress;
 pub mod schedule;
+pub mod split;
 
 pub use demonstrator::Demonstrator;

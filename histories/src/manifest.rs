@@ -10,6 +10,8 @@ use serde_json::Value;
 
 use crate::format::FORMAT_VERSION;
 use crate::fsio::{WriteError, write_atomic};
+use crate::group::GroupAction;
+use crate::split::Split;
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 
@@ -34,8 +36,8 @@ pub struct ManifestTask {
     pub file: String,
     pub family: String,
     pub task: Value,
-    /// `train` or `heldout` (the family's split the task belongs to).
-    pub split: String,
+    /// The family's split the task belongs to.
+    pub split: Split,
     pub group: String,
     pub histories: usize,
     pub transitions: usize,
@@ -68,6 +70,19 @@ pub struct SuiteRecord {
     /// The seed every random choice of the dataset derives from.
     pub seed: u64,
     pub entries: Vec<Value>,
+}
+
+impl GroupInfo {
+    /// The group's action space: discrete with `num_actions` actions, otherwise continuous
+    /// with `act_dim` values (a read manifest's groups are consistent, see
+    /// [`Manifest::read`]).
+    pub fn action(&self) -> GroupAction {
+        if self.action_type == "discrete" {
+            GroupAction::Discrete { n: self.num_actions }
+        } else {
+            GroupAction::Continuous { dim: self.act_dim }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

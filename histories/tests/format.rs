@@ -22,7 +22,7 @@ fn task_file(seed: u64) -> TaskFile {
         meta: TaskMeta {
             family: "Corridor-v0".into(),
             task: r#"{"len":10}"#.into(),
-            split: "train".into(),
+            split: histories::split::Split::Train,
             group: "obs1-discrete2".into(),
             obs_dim: 1,
             act_dim: 1,

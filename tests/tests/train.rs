@@ -330,13 +330,16 @@ fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
     let other = vec![agent::eval::TaskRef {
         family: "Pendulum-v1".into(),
         task: envs::Task::new(),
-        split: "custom".into(),
+        split: histories::split::Split::Custom,
     }];
     let e = evaluate(&model, &data, None, &other, &opts).err().unwrap().to_string();
     assert!(e.contains("obs3-box1") && e.contains("not trained on"), "{e}");
     // `--tasks train` is the run's own training tasks, not the family's whole train split.
     let own = select_tasks(&TaskSet::Train, &data.manifest).unwrap();
-    assert_eq!(own.len(), data.manifest.tasks.iter().filter(|t| t.split == "train").count());
+    assert_eq!(
+        own.len(),
+        data.manifest.tasks.iter().filter(|t| t.split == histories::split::Split::Train).count()
+    );
     assert!(own.len() < envs::family("DarkRoom-v0").unwrap().train_tasks().len());
 
     // Controls: the same resets and sampling stream as the evaluation, one thing changed.

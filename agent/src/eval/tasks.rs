@@ -3,6 +3,7 @@
 
 use envs::Task;
 use histories::manifest::Manifest;
+use histories::split::Split;
 use serde::{Deserialize, Serialize};
 
 /// A task to evaluate, with the split it belongs to.
@@ -10,8 +11,7 @@ use serde::{Deserialize, Serialize};
 pub struct TaskRef {
     pub family: String,
     pub task: Task,
-    /// `train`, `heldout`, `shifted` or `custom`.
-    pub split: String,
+    pub split: Split,
 }
 
 /// A `--tasks` value that does not parse, or names tasks the run cannot be evaluated on.
@@ -79,7 +79,7 @@ pub fn select_tasks(set: &TaskSet, manifest: &Manifest) -> Result<Vec<TaskRef>, 
     let trained: Vec<(String, Task)> = manifest
         .tasks
         .iter()
-        .filter(|t| t.split == "train")
+        .filter(|t| t.split == Split::Train)
         .filter_map(|t| Some((t.family.clone(), t.task.as_object()?.clone())))
         .collect();
     select_from(set, &families(manifest), &trained)
@@ -97,21 +97,21 @@ pub fn select_from(
         let own: Vec<Task> =
             trained.iter().filter(|(f, _)| f == id).map(|(_, t)| t.clone()).collect();
         let tasks = match set {
-            TaskSet::Train => own.into_iter().map(|t| (t, "train")).collect(),
+            TaskSet::Train => own.into_iter().map(|t| (t, Split::Train)).collect(),
             TaskSet::Heldout => {
-                family.heldout_tasks().into_iter().map(|t| (t, "heldout")).collect()
+                family.heldout_tasks().into_iter().map(|t| (t, Split::Heldout)).collect()
             }
             TaskSet::Shifted => shifted(&family.default_task(), &own),
             TaskSet::List(list) => list
                 .iter()
                 .filter(|(f, _)| f == id)
-                .map(|(_, t)| (t.clone(), "custom"))
+                .map(|(_, t)| (t.clone(), Split::Custom))
                 .collect::<Vec<_>>(),
         };
         out.extend(tasks.into_iter().map(|(task, split)| TaskRef {
             family: id.clone(),
             task,
-            split: split.into(),
+            split,
         }));
     }
     if let TaskSet::List(list) = set {
@@ -127,6 +127,6 @@ pub fn select_from(
     Ok(out)
 }
 
-fn shifted(default: &Task, train: &[Task]) -> Vec<(Task, &'static str)> {
-    envs::task::shifted_tasks(default, train).into_iter().map(|t| (t, "shifted")).collect()
+fn shifted(default: &Task, train: &[Task]) -> Vec<(Task, Split)> {
+    envs::task::shifted_tasks(default, train).into_iter().map(|t| (t, Split::Shifted)).collect()
 }

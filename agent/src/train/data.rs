@@ -2,6 +2,7 @@
 //! histories, episode sparsity, and batches of random windows from one group at a time.
 
 use histories::dataset::{Dataset, TaskData, Window};
+use histories::group::GroupAction;
 use histories::history::History;
 use rand::Rng;
 use rand::seq::SliceRandom;
@@ -18,10 +19,9 @@ pub fn group_specs(data: &Dataset) -> Vec<GroupSpec> {
         .map(|(name, g)| GroupSpec {
             name: name.clone(),
             obs_dim: g.obs_dim as i64,
-            action: if g.action_type == "discrete" {
-                ActionSpec::Discrete { n: g.num_actions as i64 }
-            } else {
-                ActionSpec::Continuous { dim: g.act_dim as i64 }
+            action: match g.action() {
+                GroupAction::Discrete { n } => ActionSpec::Discrete { n: n as i64 },
+                GroupAction::Continuous { dim } => ActionSpec::Continuous { dim: dim as i64 },
             },
         })
         .collect()
