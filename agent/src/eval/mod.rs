@@ -28,6 +28,9 @@ pub enum EvalError {
     Model(#[from] crate::model::ModelError),
     #[error("torch: {0}")]
     Torch(#[from] tch::TchError),
+    /// The family's oracle could not be rolled out to measure a reference.
+    #[error("{family}: oracle reference: {error}")]
+    Oracle { family: String, error: histories::history::RolloutError },
     #[error(
         "the model's output became non-finite (NaN or infinite) for domain group `{group}` at \
          evaluation step {step}: the checkpoint or its quantization is broken"

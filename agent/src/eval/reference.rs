@@ -86,7 +86,7 @@ pub(super) fn reference(
         return Ok(reference(random, None, "measured (random only)"));
     }
     let expert = mean_return_at(env, &mut DemoSource::Oracle, 0.0, episodes, seed)
-        .map_err(|e| EvalError::Invalid(format!("{}: oracle reference: {e}", t.family)))?;
+        .map_err(|error| EvalError::Oracle { family: t.family.clone(), error })?;
     Ok(reference(random, Some(expert), "measured (oracle)"))
 }
 

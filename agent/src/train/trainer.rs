@@ -17,10 +17,10 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use tch::{Device, Kind};
 
-use super::checkpoint::{self, TrainState};
+use super::checkpoint::{self, CheckpointError, TrainState};
 use super::config::TrainConfig;
 use super::data::{Sampler, group_specs, split, to_batch};
-use super::events::truncate_metrics;
+use super::events::{MetricsError, truncate_metrics};
 use super::optim::AdamW;
 use crate::model::{Config, Model, ModelError, RouterTally};
 
@@ -50,12 +50,15 @@ pub enum TrainError {
     /// The TensorBoard event log could not be written.
     #[error("{0}")]
     Events(EventLogError),
-    /// The checkpoint (or its optimizer state) could not be saved or loaded; names the folder.
+    /// The checkpoint could not be saved or loaded; names the file or folder.
     #[error("{0}")]
-    Checkpoint(String),
+    Checkpoint(CheckpointError),
+    /// A checkpoint's optimizer moments or sampler state do not fit the run.
+    #[error("{}: {error}", dir.display())]
+    Resume { dir: PathBuf, error: CheckpointError },
     /// `metrics.jsonl` could not be cut back to the checkpoint's step; names the file.
     #[error("{0}")]
-    Metrics(String),
+    Metrics(MetricsError),
 }
 
 fn invalid(message: impl Into<String>) -> TrainError {
@@ -267,7 +270,7 @@ pub fn train(
         Some(dir) => {
             model.load(&dir.join(checkpoint::MODEL_FILE)).map_err(TrainError::Model)?;
             let (moments, state) = checkpoint::load(&dir).map_err(TrainError::Checkpoint)?;
-            let in_dir = |e: String| TrainError::Checkpoint(format!("{}: {e}", dir.display()));
+            let in_dir = |error| TrainError::Resume { dir: dir.clone(), error };
             opt.load_state(&moments, state.step).map_err(in_dir)?;
             (state.rng().map_err(in_dir)?, state.step)
         }
@@ -352,13 +355,8 @@ pub fn train(
         bar.inc(1);
         if step + 1 == end || (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0) {
             let state = TrainState::new(step + 1, &rng);
-            checkpoint::save(
-                run,
-                |p| model.save(p).map_err(|e| e.to_string()),
-                opt.state(),
-                &state,
-            )
-            .map_err(TrainError::Checkpoint)?;
+            checkpoint::save(run, |p| model.save(p), opt.state(), &state)
+                .map_err(TrainError::Checkpoint)?;
         }
         out.push(m);
     }
