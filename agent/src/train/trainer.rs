@@ -18,9 +18,10 @@ use serde::Serialize;
 use tch::{Device, Kind};
 
 use super::checkpoint::{self, CheckpointError, TrainState};
-use super::config::TrainConfig;
+use super::config::{ConfigError, TrainConfig};
 use super::data::{Sampler, group_specs, split, to_batch};
 use super::events::{MetricsError, truncate_metrics};
+use super::memory::TooBig;
 use super::optim::AdamW;
 use crate::model::{Config, Model, ModelError, RouterTally};
 
@@ -29,9 +30,15 @@ use crate::model::{Config, Model, ModelError, RouterTally};
 /// a caller printing the chain (`icrl: {e:#}`) says it once.
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
-    /// A flag, a config field or a run folder that does not fit (the message names it).
+    /// A flag or a run folder that does not fit (the message names it).
     #[error("{0}")]
     Invalid(String),
+    /// The training config cannot run or be written (names the field).
+    #[error("{0}")]
+    Config(ConfigError),
+    /// The run would not fit in memory (names the flags to lower).
+    #[error("{0}")]
+    Memory(TooBig),
     /// A file of the run or dataset folder could not be read or written.
     #[error("{}: {error}", path.display())]
     Io { path: PathBuf, error: std::io::Error },
@@ -203,17 +210,17 @@ pub fn train(
     data: &Dataset,
     opts: &RunOptions,
 ) -> Result<Vec<StepMetrics>, TrainError> {
-    cfg.validate().map_err(TrainError::Invalid)?;
+    cfg.validate().map_err(TrainError::Config)?;
     let device = device_of(&cfg.device)?;
     if device == Device::Cpu && !opts.force {
         if let Some(available) = opts.memory_limit.or_else(super::memory::available_memory) {
-            super::memory::check_fits(cfg, available).map_err(TrainError::Invalid)?;
+            super::memory::check_fits(cfg, available).map_err(TrainError::Memory)?;
         }
     }
     let run = &opts.run_dir;
     std::fs::create_dir_all(run).map_err(io_err(run))?;
     let config_path = run.join("config.json");
-    let text = cfg.to_json().map_err(TrainError::Invalid)?;
+    let text = cfg.to_json().map_err(TrainError::Config)?;
     if config_path.exists() {
         let old = std::fs::read_to_string(&config_path).map_err(io_err(&config_path))?;
         let old: TrainConfig = serde_json::from_str(&old).map_err(json_err(&config_path))?;
