@@ -9,20 +9,23 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use envs::{Env, Space, Task};
+use histories::demonstrator::Demonstrator;
+use histories::format::{TaskFile, TaskMeta, observation_stats, read_task_file, write_task_file};
+use histories::fsio::{is_temp_name, write_atomic};
+use histories::group::{DomainGroup, GroupAction};
+use histories::history::{DemoSource, History, mean_episode_at, mean_return_at, roll_out};
+use histories::lock::FolderLock;
+use histories::manifest::{GroupInfo, Manifest, ManifestTask};
+use histories::names::task_slug;
+use histories::progress::Progress;
+use histories::schedule::{NoisePoint, calibrate, linearity_r2};
+use histories::split::Split;
 use rayon::prelude::*;
 
-use crate::demonstrator::Demonstrator;
-use crate::format::{TaskFile, TaskMeta, observation_stats, read_task_file, write_task_file};
-use crate::fsio::{is_temp_name, write_atomic};
-use crate::history::{DemoSource, History, mean_episode_at, mean_return_at, roll_out};
-use crate::lock::FolderLock;
-use crate::manifest::{GroupInfo, Manifest, ManifestTask};
 use crate::ppo::{PpoDemonstrator, TrainSpec, TrainedPolicy, train};
-use crate::progress::Progress;
-use crate::schedule::{NoisePoint, calibrate, linearity_r2};
 use crate::searcher::GridSearcher;
 use crate::seed::derive_seed;
-use crate::suite::{DemonstratorSpec, NoiseSpec, Suite, SuiteEntry, ppo_config, task_slug};
+use crate::suite::{DemonstratorSpec, NoiseSpec, Suite, SuiteEntry, ppo_config};
 
 /// Episodes used to measure the demonstrator's and the random policy's mean return.
 const REFERENCE_EPISODES: usize = 20;
@@ -44,7 +47,7 @@ pub struct Job {
     pub entry: usize,
     pub family: String,
     pub task: Task,
-    pub split: String,
+    pub split: Split,
     /// Output file name (inside the output folder).
     pub file: String,
     pub seed: u64,
@@ -62,15 +65,6 @@ fn fail(context: impl Into<String>, message: impl ToString) -> GenerateError {
     GenerateError { context: context.into(), message: message.to_string() }
 }
 
-/// The domain group of an env: tasks whose observation and action spaces have the same
-/// shape share encoders and decoders.
-pub fn domain_group(obs: &Space, act: &Space) -> String {
-    match act {
-        Space::Discrete { n } => format!("obs{}-discrete{n}", obs.flat_dim()),
-        Space::Box { low, .. } => format!("obs{}-box{}", obs.flat_dim(), low.len()),
-    }
-}
-
 /// Expand a suite into its jobs, in a fixed order (the order fixes the per-task seeds).
 pub fn plan(suite: &Suite) -> Result<Vec<Job>, GenerateError> {
     suite.validate().map_err(|e| fail("suite", e))?;
@@ -81,11 +75,11 @@ pub fn plan(suite: &Suite) -> Result<Vec<Job>, GenerateError> {
         let heldout = family.heldout_tasks();
         let split_of = |t: &Task| {
             if train.contains(t) {
-                "train"
+                Split::Train
             } else if heldout.contains(t) {
-                "heldout"
+                Split::Heldout
             } else {
-                "custom"
+                Split::Custom
             }
         };
         let tasks = entry.tasks(family);
@@ -95,7 +89,7 @@ pub fn plan(suite: &Suite) -> Result<Vec<Job>, GenerateError> {
             jobs.push(Job {
                 entry: i,
                 family: entry.env.clone(),
-                split: split_of(&task).into(),
+                split: split_of(&task),
                 task,
                 file,
                 seed,
@@ -115,7 +109,7 @@ pub const SUITE_FILE: &str = "suite.json";
 
 /// Run the suite; returns the manifest it wrote. Everything is checked before the output
 /// folder is created; the folder is locked ([`FolderLock`]) for the whole run.
-pub fn generate(suite: &Suite, opts: &GenerateOptions) -> Result<Manifest, GenerateError> {
+pub fn generate(suite: &Suite, opts: &GenerateOptions) -> Result<Manifest<Suite>, GenerateError> {
     let jobs = plan(suite)?;
     let out = &opts.out;
     std::fs::create_dir_all(out).map_err(|e| fail(out.display().to_string(), e))?;
@@ -168,17 +162,18 @@ pub fn generate(suite: &Suite, opts: &GenerateOptions) -> Result<Manifest, Gener
     for (t, job) in tasks.iter().zip(&jobs) {
         let env = envs::make(&job.family, &job.task).map_err(|e| fail(&job.file, e))?;
         let (obs, act) = (env.observation_space(), env.action_space());
+        let action = GroupAction::of(act);
         let g = groups.entry(t.group.clone()).or_insert_with(|| GroupInfo {
             obs_dim: obs.flat_dim(),
             act_dim: act.flat_dim(),
-            action_type: action_type(act).into(),
-            num_actions: num_actions(act),
+            action_type: action.action_type().into(),
+            num_actions: action.num_actions(),
             tasks: 0,
         });
         g.tasks += 1;
     }
     let manifest = Manifest {
-        format_version: crate::format::FORMAT_VERSION,
+        format_version: histories::format::FORMAT_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").into(),
         suite: suite.clone(),
         tasks,
@@ -233,20 +228,6 @@ fn remove_stale_temporaries(dir: &Path) {
                 let _ = std::fs::remove_file(e.path());
             }
         }
-    }
-}
-
-fn action_type(space: &Space) -> &'static str {
-    match space {
-        Space::Discrete { .. } => "discrete",
-        Space::Box { .. } => "continuous",
-    }
-}
-
-fn num_actions(space: &Space) -> usize {
-    match space {
-        Space::Discrete { n } => *n,
-        Space::Box { .. } => 0,
     }
 }
 
@@ -330,6 +311,7 @@ fn run_job(
     let (obs_space, act_space) =
         (env_ref.observation_space().clone(), env_ref.action_space().clone());
     let (obs_mean, obs_std) = observation_stats(&histories, obs_space.flat_dim());
+    let group = DomainGroup::of(&obs_space, &act_space);
     let (action_low, action_high) = match &act_space {
         Space::Box { low, high } => (low.clone(), high.clone()),
         Space::Discrete { .. } => (vec![], vec![]),
@@ -338,12 +320,12 @@ fn run_job(
         meta: TaskMeta {
             family: job.family.clone(),
             task: serde_json::to_string(&job.task).map_err(|e| fail(&ctx, e))?,
-            split: job.split.clone(),
-            group: domain_group(&obs_space, &act_space),
+            split: job.split,
+            group: group.to_string(),
             obs_dim: obs_space.flat_dim(),
             act_dim: act_space.flat_dim(),
-            action_type: action_type(&act_space).into(),
-            num_actions: num_actions(&act_space),
+            action_type: group.action.action_type().into(),
+            num_actions: group.action.num_actions(),
             action_low,
             action_high,
             demonstrator: demo.kind().into(),
@@ -435,7 +417,7 @@ pub fn summarize(name: &str, file: &TaskFile) -> ManifestTask {
         file: name.to_string(),
         family: m.family.clone(),
         task: serde_json::from_str(&m.task).unwrap_or(serde_json::Value::String(m.task.clone())),
-        split: m.split.clone(),
+        split: m.split,
         group: m.group.clone(),
         histories: file.histories.len(),
         transitions: file.histories.iter().map(History::len).sum(),

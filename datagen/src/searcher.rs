@@ -12,7 +12,7 @@
 use envs::Action;
 use envs::grid::{Cell, STAY, distance, oracle_action};
 
-use crate::demonstrator::Demonstrator;
+use histories::demonstrator::Demonstrator;
 
 /// The searching demonstrator of a `size` x `size` grid room whose observation is the
 /// agent's cell `[x, y]`.
@@ -86,8 +86,8 @@ mod tests {
     use envs::Env;
 
     use super::*;
-    use crate::history::{DemoSource, mean_return_at, roll_out};
-    use crate::schedule::Schedule;
+    use histories::history::{DemoSource, mean_return_at, roll_out};
+    use histories::schedule::Schedule;
 
     fn dark_room(goal: [usize; 2]) -> Box<dyn Env> {
         envs::make(

@@ -5,7 +5,20 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::ppo::PpoConfig;
-use crate::schedule::Schedule;
+use histories::manifest::SuiteRecord;
+use histories::schedule::Schedule;
+
+/// The preset suites' files (`datagen/presets/NAME.json`), by name.
+const PRESET_FILES: &[(&str, &str)] = &[
+    ("dark-room", include_str!("../presets/dark-room.json")),
+    ("key-to-door", include_str!("../presets/key-to-door.json")),
+    ("classic-control", include_str!("../presets/classic-control.json")),
+    ("industrial-benchmark", include_str!("../presets/industrial-benchmark.json")),
+    ("dark-room-benchmark", include_str!("../presets/dark-room-benchmark.json")),
+    ("benchmark", include_str!("../presets/benchmark.json")),
+    ("quickstart", include_str!("../presets/quickstart.json")),
+    ("heldout-reference", include_str!("../presets/heldout-reference.json")),
+];
 
 /// A whole dataset recipe.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -283,7 +296,13 @@ impl Suite {
         Ok(suite)
     }
 
-    /// Names of the presets, for `--help` and error messages.
+    /// The suite a dataset's manifest records ([`SuiteRecord`]: name, seed, entries as JSON),
+    /// read back as this type, so it prints with its fields in the order it was written.
+    pub fn from_record(record: SuiteRecord) -> Result<Self, serde_json::Error> {
+        serde_json::to_value(record).and_then(serde_json::from_value)
+    }
+
+    /// Names of the presets, for `--help` and error messages (those of [`PRESET_FILES`]).
     pub const PRESETS: &'static [&'static str] = &[
         "dark-room",
         "key-to-door",
@@ -295,193 +314,13 @@ impl Suite {
         "heldout-reference",
     ];
 
-    /// A named preset.
+    /// A named preset: the suite file `datagen/presets/{name}.json` (built in; the folder's
+    /// README says why each preset is as it is).
     pub fn preset(name: &str) -> Option<Self> {
-        let epsilon_greedy =
-            NoiseSpec::Fixed { schedule: Schedule::Linear { start: 1.0, end: 0.0, f: 0.1 } };
-        // Histories paced for a 30-episode in-context evaluation: 30 episodes of 20 steps,
-        // epsilon falling linearly from 1 to 0 over the first 21 and 0 for the last 9, so an
-        // agent that imitates the pace reaches the goal within the evaluation's horizon.
-        let fast_paced =
-            NoiseSpec::Fixed { schedule: Schedule::Linear { start: 1.0, end: 0.0, f: 0.3 } };
-        let calibrated = NoiseSpec::Calibrated { grid: 11, episodes: 10, tail: 0.1 };
-        let fast_calibrated = NoiseSpec::Calibrated { grid: 11, episodes: 10, tail: 0.3 };
-        let entry = |env: &str,
-                     tasks,
-                     demonstrator,
-                     histories,
-                     transitions,
-                     noise: &NoiseSpec,
-                     reward_scale| {
-            SuiteEntry {
-                env: env.to_string(),
-                tasks,
-                max_tasks: None,
-                demonstrator,
-                histories_per_task: histories,
-                transitions_per_history: transitions,
-                noise: noise.clone(),
-                reward_scale,
-            }
-        };
-        let ppo = DemonstratorSpec::Ppo { total_steps: None, attempts: None };
-        let all = TaskSelection::Split(SplitName::All);
-        let train = TaskSelection::Split(SplitName::Train);
-        let dark_room_benchmark = || {
-            entry(
-                "DarkRoom-v0",
-                train.clone(),
-                DemonstratorSpec::Searcher,
-                40,
-                600,
-                &fast_paced,
-                1.0,
-            )
-        };
-        let entries = match name {
-            // ADε: every goal, ~1000 episodes of 20 steps per history.
-            "dark-room" => vec![entry(
-                "DarkRoom-v0",
-                all,
-                DemonstratorSpec::Oracle,
-                1,
-                20_000,
-                &epsilon_greedy,
-                1.0,
-            )],
-            // Calibrated rather than ADε's linear epsilon: with it the return saturated a third
-            // of the way along each history (median R^2 of return against episode 0.42, 0.91
-            // calibrated; successful episodes end early, so late histories hold many).
-            "key-to-door" => {
-                vec![entry(
-                    "KeyToDoor-v0",
-                    all,
-                    DemonstratorSpec::Oracle,
-                    1,
-                    40_000,
-                    &calibrated,
-                    1.0,
-                )]
-            }
-            "classic-control" => vec![
-                entry("CartPole-v1", all.clone(), ppo.clone(), 1, 50_000, &calibrated, 0.01),
-                // Up to three PPO runs per task: on hard physics a run can fail where another
-                // seed succeeds (g 14.21, l 1.44: -1118 with one seed, -205 with another).
-                entry(
-                    "Pendulum-v1",
-                    all.clone(),
-                    DemonstratorSpec::Ppo { total_steps: None, attempts: Some(3) },
-                    1,
-                    50_000,
-                    &calibrated,
-                    0.1,
-                ),
-                entry(
-                    "MountainCarContinuous-v0",
-                    all.clone(),
-                    ppo.clone(),
-                    1,
-                    50_000,
-                    &calibrated,
-                    0.1,
-                ),
-                entry("Acrobot-v1", all, ppo.clone(), 1, 50_000, &calibrated, 0.1),
-            ],
-            // Vintix: reward / 100 is already applied by the env.
-            "industrial-benchmark" => {
-                vec![entry("IndustrialBenchmark-v0", all, ppo, 1, 50_000, &calibrated, 1.0)]
-            }
-            // ADε's Dark Room split: the 65 train goals (the 16 held-out goals are for
-            // evaluation), 40 fast-paced histories per goal of the searching demonstrator.
-            "dark-room-benchmark" => vec![dark_room_benchmark()],
-            // The benchmark: the Dark Room benchmark's data, and every train task of Pendulum
-            // (20 constants) with 10 histories of 30 episodes paced like Dark Room's.
-            "benchmark" => vec![
-                dark_room_benchmark(),
-                entry("Pendulum-v1", train.clone(), ppo.clone(), 10, 6_000, &fast_calibrated, 0.1),
-            ],
-            // The quickstart: the train goals of Dark Room and Dark Room Hard (held-out goals
-            // are for evaluation) with the searching demonstrator, 30 episodes of 20 steps per
-            // history, small enough for 2 CPU cores. Both families share one domain group.
-            "quickstart" => vec![
-                entry(
-                    "DarkRoom-v0",
-                    train.clone(),
-                    DemonstratorSpec::Searcher,
-                    20,
-                    600,
-                    &fast_paced,
-                    1.0,
-                ),
-                entry(
-                    "DarkRoomHard-v0",
-                    train.clone(),
-                    DemonstratorSpec::Searcher,
-                    4,
-                    600,
-                    &fast_paced,
-                    1.0,
-                ),
-            ],
-            // References for evaluating on every held-out Pendulum task (quickstart and
-            // benchmark): their PPO demonstrators' returns and observation statistics (Dark
-            // Room's held-out references come from its oracle at evaluation time).
-            "heldout-reference" => vec![entry(
-                "Pendulum-v1",
-                TaskSelection::Split(SplitName::Heldout),
-                ppo,
-                1,
-                2_000,
-                &calibrated,
-                0.1,
-            )],
-            _ => return None,
-        };
-        Some(Suite { name: name.to_string(), seed: 0, entries })
+        let (_, text) = PRESET_FILES.iter().find(|(n, _)| *n == name)?;
+        // The files are checked by the tests (each parses, is valid and names itself).
+        Some(serde_json::from_str(text).expect("a built-in preset file parses"))
     }
-}
-
-/// Longest slug [`safe_name`] makes of user text (run names join a few of them).
-pub const MAX_NAME_LEN: usize = 64;
-
-/// Longest task slug: a task file name `{env}__{slug}.h5` stays under the usual 255 bytes.
-const MAX_TASK_SLUG_LEN: usize = 200;
-
-/// Task parameters as a short file-name-safe slug: `{"goal":[2,7]}` -> `goal-2-7`.
-pub fn task_slug(task: &serde_json::Map<String, Value>) -> String {
-    let text = serde_json::to_string(task).unwrap_or_default();
-    slug(&text, |c| c.is_ascii_alphanumeric() || c == '.' || c == '-', MAX_TASK_SLUG_LEN)
-}
-
-/// User text (a suite name, a preset) as one safe path component: ASCII letters, digits,
-/// `-`, `_` and `.` are kept, every run of other characters becomes one `-`, no leading `.`
-/// or `-` (so never `..` or a hidden name), at most [`MAX_NAME_LEN`] bytes; `default` if
-/// nothing is left. `../escaped` -> `escaped`, `/abs` -> `abs`.
-pub fn safe_name(text: &str) -> String {
-    let keep = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
-    slug(text, keep, MAX_NAME_LEN)
-}
-
-/// Whether `text` is already a [`safe_name`] (a flag that names a folder is checked, not
-/// silently changed).
-pub fn is_safe_name(text: &str) -> bool {
-    !text.is_empty() && safe_name(text) == text
-}
-
-/// The characters of `text` that `keep` accepts, other runs as one `-`, trimmed of `-` and of
-/// leading `.`, at most `max` bytes (ASCII only, so bytes are characters).
-fn slug(text: &str, keep: impl Fn(char) -> bool, max: usize) -> String {
-    let mut out = String::new();
-    for c in text.chars() {
-        if keep(c) {
-            out.push(c);
-        } else if !out.is_empty() && !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    let out = out.trim_start_matches(['.', '-']);
-    let out = out[..out.len().min(max)].trim_end_matches('-');
-    if out.is_empty() { "default".into() } else { out.to_string() }
 }
 
 #[cfg(test)]
@@ -527,11 +366,17 @@ mod tests {
 
     #[test]
     fn every_preset_is_valid_and_round_trips_through_json() {
-        for name in Suite::PRESETS {
+        let names: Vec<&str> = PRESET_FILES.iter().map(|(n, _)| *n).collect();
+        assert_eq!(names, Suite::PRESETS);
+        for (name, file) in PRESET_FILES {
             let suite = Suite::preset(name).unwrap();
             suite.validate().unwrap();
+            assert_eq!(suite.name, *name, "presets/{name}.json names itself");
             let text = serde_json::to_string_pretty(&suite).unwrap();
             assert_eq!(Suite::from_json(&text, name).unwrap(), suite);
+            // The file is exactly what a suite prints as (so `suite.json` of a preset's
+            // dataset is the preset's file).
+            assert_eq!(text + "\n", *file, "presets/{name}.json");
         }
         assert!(Suite::preset("nope").is_none());
     }
@@ -664,39 +509,5 @@ mod tests {
             DemonstratorSpec::Ppo { total_steps: Some(500_000), attempts: Some(3) }
         );
         assert_eq!(suite.entries[1].reward_scale, 1.0);
-    }
-
-    #[test]
-    fn slugs_are_file_safe() {
-        let task: serde_json::Map<String, Value> =
-            serde_json::from_str(r#"{"goal":[2,7]}"#).unwrap();
-        assert_eq!(task_slug(&task), "goal-2-7");
-        let task: serde_json::Map<String, Value> =
-            serde_json::from_str(r#"{"gravity":9.5,"length":1.0}"#).unwrap();
-        assert_eq!(task_slug(&task), "gravity-9.5-length-1.0");
-    }
-
-    /// A suite named `../escaped` or `/abs` put training runs outside `--runs-dir`.
-    #[test]
-    fn safe_names_stay_one_path_component() {
-        let cases = [
-            ("dark-room", "dark-room"),
-            ("my_suite.v2", "my_suite.v2"),
-            ("../escaped", "escaped"),
-            ("/abs", "abs"),
-            ("a/../../b", "a-..-..-b"),
-            ("..", "default"),
-            (".hidden", "hidden"),
-            ("", "default"),
-            ("été 2025", "t-2025"),
-        ];
-        for (text, want) in cases {
-            assert_eq!(safe_name(text), want, "{text:?}");
-            let path = std::path::Path::new(want);
-            assert_eq!(path.components().count(), 1, "{want}");
-            assert!(path.is_relative() && !want.starts_with('.'), "{want}");
-        }
-        assert_eq!(safe_name(&"x".repeat(1000)).len(), MAX_NAME_LEN);
-        assert!(is_safe_name("run-1") && !is_safe_name("../run") && !is_safe_name(""));
     }
 }

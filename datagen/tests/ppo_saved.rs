@@ -5,10 +5,10 @@ mod ppo_toy;
 
 use std::path::Path;
 
-use datagen::Demonstrator;
 use datagen::ppo::saved::{META_FILE, WEIGHTS_FILE};
 use datagen::ppo::{PpoConfig, PpoDemonstrator, TrainSpec, TrainedPolicy, train};
 use envs::{Action, Task};
+use histories::Demonstrator;
 
 fn trained(dir: &Path) -> TrainedPolicy {
     let config = PpoConfig {

@@ -86,7 +86,7 @@ pub fn save_panels(path: &Path, title: &str, panels: &[Panel], cols: usize) -> R
         }
         root.present().map_err(|e| anyhow!("writing {}: {e}", tmp.display()))
     };
-    datagen::fsio::write_atomic_with(path, draw, |e| {
+    histories::fsio::write_atomic_with(path, draw, |e| {
         anyhow!(e).context(format!("writing {}", path.display()))
     })
 }

@@ -218,7 +218,7 @@ fn a_folder_in_use_is_refused_naming_the_holder() {
     std::fs::create_dir(&out).unwrap();
     let temporary = out.join(".DarkRoom-v0__goal-1-1.h5.tmp");
     std::fs::write(&temporary, b"being written").unwrap();
-    let lock = datagen::lock::FolderLock::acquire(&out).unwrap();
+    let lock = histories::lock::FolderLock::acquire(&out).unwrap();
     let pid = format!("PID {}", std::process::id());
     let run = icrl(&["datagen", "--suite", "dark-room", "--out", out.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&run.stderr);
@@ -228,7 +228,7 @@ fn a_folder_in_use_is_refused_naming_the_holder() {
     let data = small_dataset(dir.path());
     let runs = dir.path().join("runs");
     std::fs::create_dir_all(runs.join("held")).unwrap();
-    let held = datagen::lock::FolderLock::acquire(&runs.join("held")).unwrap();
+    let held = histories::lock::FolderLock::acquire(&runs.join("held")).unwrap();
     let runs = runs.to_str().unwrap();
     let run = icrl(&["train", "--data", &data, "--runs-dir", runs, "--name", "held", "--quiet"]);
     let stderr = String::from_utf8_lossy(&run.stderr);

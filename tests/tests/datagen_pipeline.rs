@@ -2,10 +2,10 @@
 
 use std::path::Path;
 
-use datagen::dataset::Dataset;
-use datagen::format::read_task_file;
 use datagen::generate::{GenerateOptions, generate};
 use datagen::suite::Suite;
+use histories::dataset::Dataset;
+use histories::format::read_task_file;
 
 fn small_suite() -> Suite {
     Suite::from_json(
@@ -122,9 +122,10 @@ fn windows_cross_episode_boundaries_with_previous_actions_and_padding() {
 fn the_documented_python_reader_runs() {
     let dir = tempfile::tempdir().unwrap();
     run(dir.path(), 2);
-    let doc =
-        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../datagen/FORMAT.md"))
-            .unwrap();
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../histories/FORMAT.md"),
+    )
+    .unwrap();
     let start = doc.find("```python\n").expect("a python block in FORMAT.md") + "```python\n".len();
     let snippet = &doc[start..start + doc[start..].find("```").unwrap()];
     let script = dir.path().join("read.py");
@@ -171,7 +172,7 @@ fn family_statistics_pool_every_task_of_the_family() {
     assert!(data.family_stats("CartPole-v1").is_none());
     let pendulum = data.tasks.iter().position(|t| t.meta.family == "Pendulum-v1").unwrap();
     let before = data.tasks[pendulum].meta.obs_mean.clone();
-    data.apply_obs_norm(datagen::dataset::ObsNorm::Family);
+    data.apply_obs_norm(histories::dataset::ObsNorm::Family);
     for &t in &rooms {
         assert_eq!((&data.tasks[t].meta.obs_mean, &data.tasks[t].meta.obs_std), (&mean, &std));
     }

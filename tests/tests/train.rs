@@ -8,9 +8,9 @@ use std::sync::Mutex;
 static TORCH_RNG: Mutex<()> = Mutex::new(());
 
 use agent::train::{OptimConfig, RunOptions, TrainConfig, config_for, read_metrics, train};
-use datagen::dataset::Dataset;
 use datagen::generate::{GenerateOptions, generate};
 use datagen::suite::Suite;
+use histories::dataset::Dataset;
 
 fn dataset(dir: &Path) -> Dataset {
     dataset_seeded(dir, 1)
@@ -62,7 +62,7 @@ fn config(data: &Dataset, steps: usize) -> TrainConfig {
         context: 60,
         episode_sparsity: 1,
         val_fraction: 0.25,
-        obs_norm: datagen::dataset::ObsNorm::Task,
+        obs_norm: histories::dataset::ObsNorm::Task,
         target: agent::train::ActionTarget::Taken,
         group_target: vec![],
         eval_every: 5,
@@ -156,7 +156,7 @@ fn bad_inputs_are_clear_errors() {
 #[test]
 fn a_tampered_manifest_or_model_group_is_an_error_before_any_tensor_op() {
     let (_turn, tmp, data) = setup();
-    let manifest = datagen::manifest::Manifest::path(&data.dir);
+    let manifest = histories::manifest::Manifest::path(&data.dir);
     let original = std::fs::read_to_string(&manifest).unwrap();
     let group = data.manifest.groups.keys().next().unwrap().clone();
     // Each tampering of the group's entry, and a word its error must hold.
@@ -311,7 +311,7 @@ fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
         seed: 0,
         reference_episodes: 2,
         greedy: false,
-        obs_norm: datagen::dataset::ObsNorm::Task,
+        obs_norm: histories::dataset::ObsNorm::Task,
         controls: vec![],
         progress: false,
     };
@@ -330,13 +330,16 @@ fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
     let other = vec![agent::eval::TaskRef {
         family: "Pendulum-v1".into(),
         task: envs::Task::new(),
-        split: "custom".into(),
+        split: histories::split::Split::Custom,
     }];
     let e = evaluate(&model, &data, None, &other, &opts).err().unwrap().to_string();
     assert!(e.contains("obs3-box1") && e.contains("not trained on"), "{e}");
     // `--tasks train` is the run's own training tasks, not the family's whole train split.
     let own = select_tasks(&TaskSet::Train, &data.manifest).unwrap();
-    assert_eq!(own.len(), data.manifest.tasks.iter().filter(|t| t.split == "train").count());
+    assert_eq!(
+        own.len(),
+        data.manifest.tasks.iter().filter(|t| t.split == histories::split::Split::Train).count()
+    );
     assert!(own.len() < envs::family("DarkRoom-v0").unwrap().train_tasks().len());
 
     // Controls: the same resets and sampling stream as the evaluation, one thing changed.
@@ -390,7 +393,7 @@ fn the_demonstrator_target_trains_on_the_demonstrators_actions_with_the_taken_on
     let flat = |t: &tch::Tensor| Vec::<i64>::try_from(t.flatten(0, -1)).unwrap();
     let taken = to_batch(&windows, 0, spec, ActionTarget::Taken, tch::Device::Cpu);
     let demo = to_batch(&windows, 0, spec, ActionTarget::Demonstrator, tch::Device::Cpu);
-    let as_i64 = |f: &dyn Fn(&datagen::dataset::Window) -> &Vec<f32>| -> Vec<i64> {
+    let as_i64 = |f: &dyn Fn(&histories::dataset::Window) -> &Vec<f32>| -> Vec<i64> {
         windows.iter().flat_map(|w| f(w).iter().map(|a| *a as i64)).collect()
     };
     assert_eq!(flat(taken.target_actions.as_ref().unwrap()), as_i64(&|w| &w.actions));

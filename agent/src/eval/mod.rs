@@ -11,11 +11,11 @@ mod run;
 mod tasks;
 
 pub use report::{
-    Control, ControlResult, Discovery, EXPLOIT_RUN, EXPLOIT_THRESHOLD, EvalReport,
-    ExploitationStats, TaskResult, curve, exploitation, first_and_last, median,
+    Control, ControlResult, ControlsError, Discovery, EXPLOIT_RUN, EXPLOIT_THRESHOLD, EvalReport,
+    ExploitationStats, ReportError, TaskResult, curve, exploitation, first_and_last, median,
 };
 pub use run::{EvalOptions, evaluate};
-pub use tasks::{TaskRef, TaskSet, families, select_from, select_tasks};
+pub use tasks::{TaskRef, TaskSet, TaskSetError, families, select_from, select_tasks};
 
 /// A failure of an evaluation; the message names the task, flag or step.
 #[derive(Debug, thiserror::Error)]
@@ -28,6 +28,9 @@ pub enum EvalError {
     Model(#[from] crate::model::ModelError),
     #[error("torch: {0}")]
     Torch(#[from] tch::TchError),
+    /// The family's oracle could not be rolled out to measure a reference.
+    #[error("{family}: oracle reference: {error}")]
+    Oracle { family: String, error: histories::history::RolloutError },
     #[error(
         "the model's output became non-finite (NaN or infinite) for domain group `{group}` at \
          evaluation step {step}: the checkpoint or its quantization is broken"

@@ -2,10 +2,10 @@
 //! with: observation statistics (always from the training data), the reward scale, and the
 //! random and expert returns (from the training data, a reference dataset, or measured).
 
-use datagen::dataset::{Dataset, ObsNorm};
-use datagen::format::TaskMeta;
-use datagen::history::{DemoSource, mean_return_at};
 use envs::{Env, ResetOptions, Task};
+use histories::dataset::{Dataset, ObsNorm};
+use histories::format::TaskMeta;
+use histories::history::{DemoSource, mean_return_at};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -86,7 +86,7 @@ pub(super) fn reference(
         return Ok(reference(random, None, "measured (random only)"));
     }
     let expert = mean_return_at(env, &mut DemoSource::Oracle, 0.0, episodes, seed)
-        .map_err(|e| EvalError::Invalid(format!("{}: oracle reference: {e}", t.family)))?;
+        .map_err(|error| EvalError::Oracle { family: t.family.clone(), error })?;
     Ok(reference(random, Some(expert), "measured (oracle)"))
 }
 

@@ -16,6 +16,31 @@ pub const EXPLOIT_THRESHOLD: f64 = 0.5;
 /// 1 (Dark Room Hard) only reaching the goal again and again counts.
 pub const EXPLOIT_RUN: usize = 3;
 
+/// A `--controls` item that names no control.
+#[derive(Debug, thiserror::Error)]
+#[error("`{item}`: expected `none` or a list of zero-reward, other-task")]
+pub struct ControlsError {
+    pub item: String,
+}
+
+/// Why a report read back from a file is refused; names the task (condition, index, family
+/// and split) and what is wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("`seeds` and `episodes` must be at least 1, got {seeds} and {episodes}")]
+    Empty { seeds: usize, episodes: usize },
+    #[error("control `{0}` appears twice")]
+    DuplicateControl(&'static str),
+    #[error("control `{0}`: `episodes` must be at least 1")]
+    NoControlEpisodes(&'static str),
+    #[error("{task}: {error}")]
+    Family { task: String, error: envs::EnvError },
+    #[error("{task}: `{table}` must hold {seeds} seeds x {episodes} episodes")]
+    Shape { task: String, table: &'static str, seeds: usize, episodes: usize },
+    #[error("{task}: `{table}` holds a non-finite value")]
+    NonFinite { task: String, table: &'static str },
+}
+
 /// A control condition: the same agent, tasks, seeds and env resets as the evaluation, with
 /// one thing changed in what the agent sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -56,15 +81,16 @@ impl Control {
     }
 
     /// `none`, or a comma-separated list of control names.
-    pub fn parse_list(text: &str) -> Result<Vec<Control>, String> {
+    pub fn parse_list(text: &str) -> Result<Vec<Control>, ControlsError> {
         if text.trim() == "none" {
             return Ok(vec![]);
         }
         let mut out = Vec::new();
         for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-            let c = Control::ALL.into_iter().find(|c| c.name() == item).ok_or_else(|| {
-                format!("`{item}`: expected `none` or a list of zero-reward, other-task")
-            })?;
+            let c = Control::ALL
+                .into_iter()
+                .find(|c| c.name() == item)
+                .ok_or_else(|| ControlsError { item: item.to_string() })?;
             if !out.contains(&c) {
                 out.push(c);
             }
@@ -300,23 +326,17 @@ impl EvalReport {
     /// scored episodes (returns and normalised returns alike), every value is finite, and
     /// each control appears once. The message names the task and what is wrong, so that a
     /// damaged or hand-edited report is refused instead of misread.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ReportError> {
         if self.seeds == 0 || self.episodes == 0 {
-            return Err(format!(
-                "`seeds` and `episodes` must be at least 1, got {} and {}",
-                self.seeds, self.episodes
-            ));
+            return Err(ReportError::Empty { seeds: self.seeds, episodes: self.episodes });
         }
         check_rows("agent", &self.tasks, self.seeds, self.episodes)?;
         for (i, c) in self.controls.iter().enumerate() {
             if self.controls[..i].iter().any(|o| o.control == c.control) {
-                return Err(format!("control `{}` appears twice", c.control.name()));
+                return Err(ReportError::DuplicateControl(c.control.name()));
             }
             if c.episodes == 0 {
-                return Err(format!(
-                    "control `{}`: `episodes` must be at least 1",
-                    c.control.name()
-                ));
+                return Err(ReportError::NoControlEpisodes(c.control.name()));
             }
             check_rows(c.control.name(), &c.tasks, self.seeds, c.episodes)?;
         }
@@ -330,23 +350,20 @@ fn check_rows(
     tasks: &[TaskResult],
     seeds: usize,
     episodes: usize,
-) -> Result<(), String> {
+) -> Result<(), ReportError> {
     for (i, t) in tasks.iter().enumerate() {
         let name = || format!("{condition}: task {i} ({} {})", t.family, t.split);
-        envs::family(&t.family).map_err(|e| format!("{}: {e}", name()))?;
+        envs::family(&t.family).map_err(|error| ReportError::Family { task: name(), error })?;
         let mut tables = vec![("returns", &t.returns)];
         if let Some(n) = &t.normalized {
             tables.push(("normalized", n));
         }
         for (what, rows) in tables {
             if rows.len() != seeds || rows.iter().any(|r| r.len() != episodes) {
-                return Err(format!(
-                    "{}: `{what}` must hold {seeds} seeds x {episodes} episodes",
-                    name()
-                ));
+                return Err(ReportError::Shape { task: name(), table: what, seeds, episodes });
             }
             if rows.iter().flatten().any(|x| !x.is_finite()) {
-                return Err(format!("{}: `{what}` holds a non-finite value", name()));
+                return Err(ReportError::NonFinite { task: name(), table: what });
             }
         }
     }
@@ -435,18 +452,20 @@ mod tests {
             tasks: vec![row(vec![vec![0.0, 10.0], vec![5.0, 10.0]], false)],
             controls: vec![],
         };
-        assert!(good.validate().unwrap_err().contains("`F`"), "an unknown family");
+        assert!(good.validate().unwrap_err().to_string().contains("`F`"), "an unknown family");
         good.tasks[0].family = "DarkRoom-v0".into();
         good.validate().unwrap();
         let mut ragged = good.clone();
         ragged.tasks[0].returns[1].pop();
-        assert!(ragged.validate().unwrap_err().contains("`returns` must hold 2 seeds x 2"));
+        assert!(
+            ragged.validate().unwrap_err().to_string().contains("`returns` must hold 2 seeds x 2")
+        );
         let mut short = good.clone();
         short.tasks[0].normalized.as_mut().unwrap().pop();
-        assert!(short.validate().unwrap_err().contains("`normalized`"));
+        assert!(short.validate().unwrap_err().to_string().contains("`normalized`"));
         let mut nan = good.clone();
         nan.tasks[0].returns[0][0] = f64::NAN;
-        assert!(nan.validate().unwrap_err().contains("non-finite"));
+        assert!(nan.validate().unwrap_err().to_string().contains("non-finite"));
         let mut control = good.clone();
         control.controls.push(ControlResult {
             control: Control::OtherTask,
@@ -455,7 +474,7 @@ mod tests {
             episodes: 1,
             tasks: good.tasks.clone(),
         });
-        assert!(control.validate().unwrap_err().contains("other-task: task 0"));
+        assert!(control.validate().unwrap_err().to_string().contains("other-task: task 0"));
     }
 
     #[test]
@@ -465,7 +484,7 @@ mod tests {
             Control::parse_list("other-task,zero-reward,other-task").unwrap(),
             vec![Control::ZeroReward, Control::OtherTask]
         );
-        assert!(Control::parse_list("zero").unwrap_err().contains("`zero`"));
+        assert!(Control::parse_list("zero").unwrap_err().to_string().contains("`zero`"));
         assert_eq!(Control::OtherTask.first_scored(30), 15);
     }
 }

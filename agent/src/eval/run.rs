@@ -4,9 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use datagen::dataset::{Dataset, ObsNorm};
-use datagen::progress::Progress;
 use envs::{Action, Env, ResetOptions, Space, Task};
+use histories::dataset::{Dataset, ObsNorm};
+use histories::group::DomainGroup;
+use histories::progress::Progress;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
@@ -219,8 +220,7 @@ fn prepare(
     let mut refs = Vec::with_capacity(tasks.len());
     for t in tasks {
         let mut env = envs::make(&t.family, &t.task)?;
-        let group_name =
-            datagen::generate::domain_group(env.observation_space(), env.action_space());
+        let group_name = DomainGroup::of(env.observation_space(), env.action_space()).to_string();
         let g = cfg.groups.iter().position(|g| g.name == group_name).ok_or_else(|| {
             EvalError::Invalid(format!(
                 "{} {}: its spaces form domain group `{group_name}`, which the agent was not trained on (its groups: {})",
@@ -294,7 +294,7 @@ impl Lockstep<'_> {
         let mut row = TaskResult {
             family: t.family.clone(),
             task: t.task.clone(),
-            split: t.split.clone(),
+            split: t.split.to_string(),
             group: group.to_string(),
             returns,
             random_return: r.random,
@@ -499,12 +499,14 @@ fn sample_index(probs: &[f32], rng: &mut impl rand::Rng) -> usize {
 
 #[cfg(test)]
 mod tests {
+    use histories::split::Split;
+
     use super::*;
 
     fn task(family: &str, goal: i64) -> TaskRef {
         let mut t = envs::Task::new();
         t.insert("goal".into(), serde_json::json!([goal, 0]));
-        TaskRef { family: family.into(), task: t, split: "heldout".into() }
+        TaskRef { family: family.into(), task: t, split: Split::Heldout }
     }
 
     #[test]

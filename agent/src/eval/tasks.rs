@@ -1,8 +1,9 @@
 //! Which tasks to evaluate: the run's own training tasks, a family's held-out split, a
 //! self-correction set with physics beyond the run's training ranges, or an explicit list.
 
-use datagen::manifest::Manifest;
 use envs::Task;
+use histories::manifest::Manifest;
+use histories::split::Split;
 use serde::{Deserialize, Serialize};
 
 /// A task to evaluate, with the split it belongs to.
@@ -10,8 +11,21 @@ use serde::{Deserialize, Serialize};
 pub struct TaskRef {
     pub family: String,
     pub task: Task,
-    /// `train`, `heldout`, `shifted` or `custom`.
-    pub split: String,
+    pub split: Split,
+}
+
+/// A `--tasks` value that does not parse, or names tasks the run cannot be evaluated on.
+#[derive(Debug, thiserror::Error)]
+pub enum TaskSetError {
+    #[error("--tasks `{item}`: expected train, heldout, shifted or FAMILY:JSON[;FAMILY:JSON...]")]
+    Syntax { item: String },
+    #[error("--tasks `{item}`: task is not a JSON object: {error}")]
+    NotJson { item: String, error: serde_json::Error },
+    /// A family of the run's dataset that is not registered (its message names it).
+    #[error("{0}")]
+    Family(envs::EnvError),
+    #[error("--tasks: family `{family}` is not one the agent was trained on ({})", .trained.join(", "))]
+    NotTrained { family: String, trained: Vec<String> },
 }
 
 /// Named task sets of `icrl eval --tasks`.
@@ -31,7 +45,7 @@ pub enum TaskSet {
 }
 
 impl TaskSet {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, TaskSetError> {
         match text {
             "train" => Ok(TaskSet::Train),
             "heldout" => Ok(TaskSet::Heldout),
@@ -39,11 +53,11 @@ impl TaskSet {
             _ => {
                 let mut list = Vec::new();
                 for item in text.split(';').filter(|s| !s.trim().is_empty()) {
-                    let (family, json) = item.split_once(':').ok_or_else(|| {
-                        format!("--tasks `{item}`: expected train, heldout, shifted or FAMILY:JSON[;FAMILY:JSON...]")
-                    })?;
+                    let (family, json) = item
+                        .split_once(':')
+                        .ok_or_else(|| TaskSetError::Syntax { item: item.to_string() })?;
                     let task: Task = serde_json::from_str(json)
-                        .map_err(|e| format!("--tasks `{item}`: task is not a JSON object: {e}"))?;
+                        .map_err(|error| TaskSetError::NotJson { item: item.to_string(), error })?;
                     list.push((family.trim().to_string(), task));
                 }
                 Ok(TaskSet::List(list))
@@ -61,11 +75,11 @@ pub fn families(manifest: &Manifest) -> Vec<String> {
 }
 
 /// The tasks of `set` for the families of the run's dataset `manifest`.
-pub fn select_tasks(set: &TaskSet, manifest: &Manifest) -> Result<Vec<TaskRef>, String> {
+pub fn select_tasks(set: &TaskSet, manifest: &Manifest) -> Result<Vec<TaskRef>, TaskSetError> {
     let trained: Vec<(String, Task)> = manifest
         .tasks
         .iter()
-        .filter(|t| t.split == "train")
+        .filter(|t| t.split == Split::Train)
         .filter_map(|t| Some((t.family.clone(), t.task.as_object()?.clone())))
         .collect();
     select_from(set, &families(manifest), &trained)
@@ -76,43 +90,43 @@ pub fn select_from(
     set: &TaskSet,
     families: &[String],
     trained: &[(String, Task)],
-) -> Result<Vec<TaskRef>, String> {
+) -> Result<Vec<TaskRef>, TaskSetError> {
     let mut out = Vec::new();
     for id in families {
-        let family = envs::family(id).map_err(|e| e.to_string())?;
+        let family = envs::family(id).map_err(TaskSetError::Family)?;
         let own: Vec<Task> =
             trained.iter().filter(|(f, _)| f == id).map(|(_, t)| t.clone()).collect();
         let tasks = match set {
-            TaskSet::Train => own.into_iter().map(|t| (t, "train")).collect(),
+            TaskSet::Train => own.into_iter().map(|t| (t, Split::Train)).collect(),
             TaskSet::Heldout => {
-                family.heldout_tasks().into_iter().map(|t| (t, "heldout")).collect()
+                family.heldout_tasks().into_iter().map(|t| (t, Split::Heldout)).collect()
             }
             TaskSet::Shifted => shifted(&family.default_task(), &own),
             TaskSet::List(list) => list
                 .iter()
                 .filter(|(f, _)| f == id)
-                .map(|(_, t)| (t.clone(), "custom"))
+                .map(|(_, t)| (t.clone(), Split::Custom))
                 .collect::<Vec<_>>(),
         };
         out.extend(tasks.into_iter().map(|(task, split)| TaskRef {
             family: id.clone(),
             task,
-            split: split.into(),
+            split,
         }));
     }
     if let TaskSet::List(list) = set {
         for (f, _) in list {
             if !families.contains(f) {
-                return Err(format!(
-                    "--tasks: family `{f}` is not one the agent was trained on ({})",
-                    families.join(", ")
-                ));
+                return Err(TaskSetError::NotTrained {
+                    family: f.clone(),
+                    trained: families.to_vec(),
+                });
             }
         }
     }
     Ok(out)
 }
 
-fn shifted(default: &Task, train: &[Task]) -> Vec<(Task, &'static str)> {
-    envs::task::shifted_tasks(default, train).into_iter().map(|t| (t, "shifted")).collect()
+fn shifted(default: &Task, train: &[Task]) -> Vec<(Task, Split)> {
+    envs::task::shifted_tasks(default, train).into_iter().map(|t| (t, Split::Shifted)).collect()
 }

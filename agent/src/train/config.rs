@@ -3,9 +3,31 @@
 
 use serde::{Deserialize, Serialize};
 
-use datagen::dataset::ObsNorm;
+use histories::dataset::ObsNorm;
 
-use crate::model::Config;
+use crate::model::{Config, ModelError};
+
+/// A training config that cannot run or be written as `config.json`; the message names the
+/// field (or flag) and what was expected.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A field out of its range.
+    #[error("{0}")]
+    Field(String),
+    /// The model's part of the config.
+    #[error("{0}")]
+    Model(ModelError),
+    #[error("{0}")]
+    Json(serde_json::Error),
+    #[error("the config does not read back as written (config.json)")]
+    NotAsWritten,
+    #[error("the config would not read back from config.json: {0}")]
+    ReadBack(serde_json::Error),
+}
+
+fn field(message: impl Into<String>) -> ConfigError {
+    ConfigError::Field(message.into())
+}
 
 /// AdamW with warmup then cosine decay (Vintix's recipe by default).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -142,7 +164,7 @@ pub struct TrainConfig {
 
 impl TrainConfig {
     /// Check what a user can set; the message names the field and what was expected.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), ConfigError> {
         let positive = [
             ("steps", self.steps),
             ("batch_size", self.batch_size),
@@ -153,48 +175,55 @@ impl TrainConfig {
         ];
         for (name, v) in positive {
             if v == 0 {
-                return Err(format!("`{name}` must be at least 1"));
+                return Err(field(format!("`{name}` must be at least 1")));
             }
         }
         self.check_finite()?;
         if !(0.0..0.9).contains(&self.val_fraction) {
-            return Err(format!("`val_fraction` must be in [0, 0.9), got {}", self.val_fraction));
+            return Err(field(format!(
+                "`val_fraction` must be in [0, 0.9), got {}",
+                self.val_fraction
+            )));
         }
         let o = &self.optim;
         if !(o.lr > 0.0 && o.lr.is_finite()) || o.min_lr < 0.0 || o.min_lr > o.lr {
-            return Err(format!(
+            return Err(field(format!(
                 "`optim.lr` must be > 0 and >= min_lr >= 0, got lr {} min_lr {}",
                 o.lr, o.min_lr
-            ));
+            )));
         }
         if !(0.0..1.0).contains(&o.beta1) || !(0.0..1.0).contains(&o.beta2) {
-            return Err("`optim.beta1` and `optim.beta2` must be in [0, 1)".into());
+            return Err(field("`optim.beta1` and `optim.beta2` must be in [0, 1)"));
         }
         if o.eps <= 0.0 {
-            return Err(format!("`optim.eps` must be > 0, got {}", o.eps));
+            return Err(field(format!("`optim.eps` must be > 0, got {}", o.eps)));
         }
         if !(0.0..1.0).contains(&o.warmup_fraction) || o.weight_decay < 0.0 || o.grad_clip < 0.0 {
-            return Err(
-                "`optim.warmup_fraction` must be in [0, 1), weight_decay and grad_clip >= 0".into(),
-            );
+            return Err(field(
+                "`optim.warmup_fraction` must be in [0, 1), weight_decay and grad_clip >= 0",
+            ));
         }
-        self.model.validate().map_err(|e| e.to_string())?;
+        self.model.validate().map_err(ConfigError::Model)?;
         for (g, w) in &self.group_weights {
             if !(w.is_finite() && *w >= 0.0) {
-                return Err(format!("group weight of `{g}` must be a finite number >= 0, got {w}"));
+                return Err(field(format!(
+                    "group weight of `{g}` must be a finite number >= 0, got {w}"
+                )));
             }
         }
         for (g, len) in &self.group_context {
             if *len == 0 {
-                return Err(format!("group context of `{g}` must be at least 1"));
+                return Err(field(format!("group context of `{g}` must be at least 1")));
             }
         }
         Ok(())
     }
 
     /// The run's dataset: its folder, restricted to the run's families.
-    pub fn open_data(&self) -> Result<datagen::dataset::Dataset, datagen::dataset::DatasetError> {
-        datagen::dataset::Dataset::open_families(std::path::Path::new(&self.data), &self.families)
+    pub fn open_data(
+        &self,
+    ) -> Result<histories::dataset::Dataset, histories::dataset::DatasetError> {
+        histories::dataset::Dataset::open_families(std::path::Path::new(&self.data), &self.families)
     }
 
     /// The training target of the group named `group`.
@@ -204,7 +233,7 @@ impl TrainConfig {
 
     /// Every float a user can set is finite: a non-finite one would be written into
     /// `config.json` as `null`, which no later command can read back.
-    fn check_finite(&self) -> Result<(), String> {
+    fn check_finite(&self) -> Result<(), ConfigError> {
         let o = &self.optim;
         let floats = [
             ("val_fraction", self.val_fraction),
@@ -220,20 +249,20 @@ impl TrainConfig {
             ("model.remoe_alpha", self.model.remoe_alpha),
         ];
         match floats.iter().find(|(_, v)| !v.is_finite()) {
-            Some((name, v)) => Err(format!("`{name}` must be a finite number, got {v}")),
+            Some((name, v)) => Err(field(format!("`{name}` must be a finite number, got {v}"))),
             None => Ok(()),
         }
     }
 
     /// The config as `config.json` text, checked to read back as this same config (so a
     /// run folder never holds a config that `--resume`, `eval` or `quantize` cannot use).
-    pub fn to_json(&self) -> Result<String, String> {
+    pub fn to_json(&self) -> Result<String, ConfigError> {
         self.validate()?;
-        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
+        let text = serde_json::to_string_pretty(self).map_err(ConfigError::Json)?;
         match serde_json::from_str::<TrainConfig>(&text) {
             Ok(back) if &back == self => Ok(text),
-            Ok(_) => Err("the config does not read back as written (config.json)".into()),
-            Err(e) => Err(format!("the config would not read back from config.json: {e}")),
+            Ok(_) => Err(ConfigError::NotAsWritten),
+            Err(e) => Err(ConfigError::ReadBack(e)),
         }
     }
 
@@ -269,7 +298,7 @@ mod tests {
         assert_eq!(cfg.batch_shape("mid"), (4, 1200));
         assert!(cfg.validate().is_ok());
         cfg.group_context.push(("zero".into(), 0));
-        assert!(cfg.validate().unwrap_err().contains("`zero`"));
+        assert!(cfg.validate().unwrap_err().to_string().contains("`zero`"));
     }
 
     fn tiny_config() -> TrainConfig {
@@ -316,7 +345,7 @@ mod tests {
         for (field, spoil) in cases {
             let mut cfg = good.clone();
             spoil(&mut cfg);
-            let e = cfg.validate().unwrap_err();
+            let e = cfg.validate().unwrap_err().to_string();
             assert!(e.contains(field) && e.contains("finite"), "{field}: {e}");
             assert!(cfg.to_json().is_err(), "{field}");
         }

@@ -1,8 +1,9 @@
 //! From a learning-history dataset to model batches: domain groups, a validation split of
 //! histories, episode sparsity, and batches of random windows from one group at a time.
 
-use datagen::dataset::{Dataset, TaskData, Window};
-use datagen::history::History;
+use histories::dataset::{Dataset, TaskData, Window};
+use histories::group::GroupAction;
+use histories::history::History;
 use rand::Rng;
 use rand::seq::SliceRandom;
 use tch::{Device, Kind, Tensor};
@@ -18,10 +19,9 @@ pub fn group_specs(data: &Dataset) -> Vec<GroupSpec> {
         .map(|(name, g)| GroupSpec {
             name: name.clone(),
             obs_dim: g.obs_dim as i64,
-            action: if g.action_type == "discrete" {
-                ActionSpec::Discrete { n: g.num_actions as i64 }
-            } else {
-                ActionSpec::Continuous { dim: g.act_dim as i64 }
+            action: match g.action() {
+                GroupAction::Discrete { n } => ActionSpec::Discrete { n: n as i64 },
+                GroupAction::Continuous { dim } => ActionSpec::Continuous { dim: dim as i64 },
             },
         })
         .collect()
@@ -187,7 +187,7 @@ impl Sampler {
         batch_size: usize,
         context: usize,
         rng: &mut impl Rng,
-    ) -> Result<Vec<Window>, datagen::dataset::DatasetError> {
+    ) -> Result<Vec<Window>, histories::dataset::DatasetError> {
         // List the group's windows once per batch, not once per window.
         let slots = data.window_slots(&self.tasks[group], context)?;
         Ok((0..batch_size).map(|_| data.sample_from(&slots, rng)).collect())

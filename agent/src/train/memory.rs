@@ -70,22 +70,32 @@ pub fn available_memory() -> Option<u64> {
 }
 
 /// Refuse `cfg` if its estimate exceeds `available` bytes, naming the flags to lower.
-pub fn check_fits(cfg: &TrainConfig, available: u64) -> Result<MemoryEstimate, String> {
-    let e = estimate_peak(cfg);
-    if e.total() <= available {
-        return Ok(e);
+pub fn check_fits(cfg: &TrainConfig, available: u64) -> Result<MemoryEstimate, TooBig> {
+    let estimate = estimate_peak(cfg);
+    if estimate.total() <= available {
+        return Ok(estimate);
     }
-    Err(format!(
-        "estimated peak memory {} ({} of activations for {} tokens per micro-batch, {} of \
-         parameters, gradients and optimizer state) exceeds the {} available; lower \
-         --batch-size or --context (or --group-context, or the model with --model \
-         hidden=/layers=), or pass --force to try anyway",
-        gib(e.total()),
-        gib(e.activations),
-        e.tokens,
-        gib(e.state),
-        gib(available)
-    ))
+    Err(TooBig { estimate, available })
+}
+
+/// A run whose estimated peak memory exceeds what is available; the message names the flags
+/// to lower.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "estimated peak memory {} ({} of activations for {} tokens per micro-batch, {} of \
+     parameters, gradients and optimizer state) exceeds the {} available; lower \
+     --batch-size or --context (or --group-context, or the model with --model \
+     hidden=/layers=), or pass --force to try anyway",
+    gib(estimate.total()),
+    gib(estimate.activations),
+    estimate.tokens,
+    gib(estimate.state),
+    gib(*available)
+)]
+pub struct TooBig {
+    pub estimate: MemoryEstimate,
+    /// Bytes available.
+    pub available: u64,
 }
 
 #[cfg(test)]
@@ -129,7 +139,7 @@ mod tests {
         let cfg = config(8, 100);
         let need = estimate_peak(&cfg).total();
         assert!(check_fits(&cfg, need).is_ok());
-        let e = check_fits(&cfg, need - 1).unwrap_err();
+        let e = check_fits(&cfg, need - 1).unwrap_err().to_string();
         assert!(e.contains("--batch-size") && e.contains("--context") && e.contains("--force"));
     }
 }

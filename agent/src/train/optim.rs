@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use tch::{Kind, Tensor};
 
+use super::checkpoint::CheckpointError;
 use super::config::OptimConfig;
 
 /// One parameter with its moments.
@@ -123,18 +124,19 @@ impl AdamW {
         &mut self,
         tensors: &BTreeMap<String, Tensor>,
         step: usize,
-    ) -> Result<(), String> {
+    ) -> Result<(), CheckpointError> {
         for s in &mut self.slots {
             for (prefix, dst) in [("m", &mut s.m), ("v", &mut s.v)] {
                 let key = format!("{prefix}.{}", s.name);
-                let src =
-                    tensors.get(&key).ok_or_else(|| format!("optimizer state `{key}` missing"))?;
+                let src = tensors.get(&key).ok_or_else(|| {
+                    CheckpointError::Optimizer(format!("optimizer state `{key}` missing"))
+                })?;
                 if src.size() != dst.size() {
-                    return Err(format!(
+                    return Err(CheckpointError::Optimizer(format!(
                         "optimizer state `{key}` has shape {:?}, the parameter has {:?}",
                         src.size(),
                         dst.size()
-                    ));
+                    )));
                 }
                 tch::no_grad(|| dst.copy_(src));
             }

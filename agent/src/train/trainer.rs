@@ -7,29 +7,77 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use datagen::dataset::Dataset;
-use datagen::events::{EventLog, EventLogError};
-use datagen::progress::Progress;
-use datagen::suite::safe_name;
+use histories::dataset::{Dataset, DatasetError};
+use histories::events::{EventLog, EventLogError};
+use histories::fsio::WriteError;
+use histories::names::safe_name;
+use histories::progress::Progress;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 use tch::{Device, Kind};
 
-use super::checkpoint::{self, TrainState};
-use super::config::TrainConfig;
+use super::checkpoint::{self, CheckpointError, TrainState};
+use super::config::{ConfigError, TrainConfig};
 use super::data::{Sampler, group_specs, split, to_batch};
-use super::events::truncate_metrics;
+use super::events::{MetricsError, truncate_metrics};
+use super::memory::TooBig;
 use super::optim::AdamW;
-use crate::model::{Config, Model, RouterTally};
+use crate::model::{Config, Model, ModelError, RouterTally};
 
-/// A failure of a training run; the message names the file, field or flag.
+/// A failure of a training run; the message names the file, field or flag. Variants that
+/// wrap another error print its whole message (file and cause) and leave `source` empty, so
+/// a caller printing the chain (`icrl: {e:#}`) says it once.
 #[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct TrainError(pub String);
+pub enum TrainError {
+    /// A flag or a run folder that does not fit (the message names it).
+    #[error("{0}")]
+    Invalid(String),
+    /// The training config cannot run or be written (names the field).
+    #[error("{0}")]
+    Config(ConfigError),
+    /// The run would not fit in memory (names the flags to lower).
+    #[error("{0}")]
+    Memory(TooBig),
+    /// A file of the run or dataset folder could not be read or written.
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
+    /// A JSON file of the run folder that does not parse, or a record that does not print.
+    #[error("{}: {error}", path.display())]
+    Json { path: PathBuf, error: serde_json::Error },
+    /// An atomic write (config.json, data.json) failed.
+    #[error("{0}")]
+    Write(WriteError),
+    /// The model could not be built, run, saved or loaded.
+    #[error("{0}")]
+    Model(ModelError),
+    /// The dataset could not give a batch.
+    #[error("{0}")]
+    Data(DatasetError),
+    /// The TensorBoard event log could not be written.
+    #[error("{0}")]
+    Events(EventLogError),
+    /// The checkpoint could not be saved or loaded; names the file or folder.
+    #[error("{0}")]
+    Checkpoint(CheckpointError),
+    /// A checkpoint's optimizer moments or sampler state do not fit the run.
+    #[error("{}: {error}", dir.display())]
+    Resume { dir: PathBuf, error: CheckpointError },
+    /// `metrics.jsonl` could not be cut back to the checkpoint's step; names the file.
+    #[error("{0}")]
+    Metrics(MetricsError),
+}
 
-fn err(e: impl ToString) -> TrainError {
-    TrainError(e.to_string())
+fn invalid(message: impl Into<String>) -> TrainError {
+    TrainError::Invalid(message.into())
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> TrainError + '_ {
+    move |error| TrainError::Io { path: path.to_path_buf(), error }
+}
+
+fn json_err(path: &Path) -> impl FnOnce(serde_json::Error) -> TrainError + '_ {
+    move |error| TrainError::Json { path: path.to_path_buf(), error }
 }
 
 /// One logged optimizer step (a line of `metrics.jsonl`).
@@ -86,8 +134,8 @@ pub struct DataRecord {
 /// dataset, or a regenerated one with other content, has another fingerprint).
 pub fn data_fingerprint(dir: &Path) -> Result<String, TrainError> {
     use sha2::Digest as _;
-    let path = datagen::manifest::Manifest::path(dir);
-    let bytes = std::fs::read(&path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+    let path = histories::manifest::Manifest::path(dir);
+    let bytes = std::fs::read(&path).map_err(io_err(&path))?;
     Ok(format!("sha256:{:x}", sha2::Sha256::digest(&bytes)))
 }
 
@@ -105,15 +153,14 @@ fn check_data_record(
         data: data.dir.display().to_string(),
         data_fingerprint: data_fingerprint(&data.dir)?,
     };
-    let io = |e: &dyn std::fmt::Display| err(format!("{}: {e}", path.display()));
     if path.exists() {
-        let text = std::fs::read_to_string(&path).map_err(|e| io(&e))?;
-        let old: DataRecord = serde_json::from_str(&text).map_err(|e| io(&e))?;
+        let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+        let old: DataRecord = serde_json::from_str(&text).map_err(json_err(&path))?;
         if old.data_fingerprint == record.data_fingerprint {
             return Ok(());
         }
         if !allow_change {
-            return Err(err(format!(
+            return Err(invalid(format!(
                 "{}: the run trained on dataset {} with fingerprint {}, but {} now has \
                  fingerprint {} (another dataset, or a changed one); resume on it anyway with \
                  --allow-data-change",
@@ -127,12 +174,12 @@ fn check_data_record(
     } else if resuming {
         return Ok(());
     }
-    let text = serde_json::to_string_pretty(&record).map_err(err)?;
-    datagen::fsio::write_atomic(&path, text.as_bytes()).map_err(err)
+    let text = serde_json::to_string_pretty(&record).map_err(json_err(&path))?;
+    histories::fsio::write_atomic(&path, text.as_bytes()).map_err(TrainError::Write)
 }
 
 /// The run name: `{suite}__{preset}__{seed}__{unix_time}`, suite and preset as
-/// [`datagen::suite::safe_name`]s, so it is one folder inside the runs folder.
+/// [`histories::names::safe_name`]s, so it is one folder inside the runs folder.
 pub fn run_name(cfg: &TrainConfig) -> String {
     let time = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -144,7 +191,7 @@ pub fn run_name(cfg: &TrainConfig) -> String {
 
 /// Build a config from a preset and a dataset (the dataset's groups become the model's).
 pub fn config_for(preset: &str, data: &Dataset) -> Result<Config, TrainError> {
-    let mut model = Config::preset(preset).map_err(err)?;
+    let mut model = Config::preset(preset).map_err(TrainError::Model)?;
     model.groups = group_specs(data);
     Ok(model)
 }
@@ -154,7 +201,7 @@ pub fn device_of(name: &str) -> Result<Device, TrainError> {
         if tch::Cuda::is_available() && i < tch::Cuda::device_count() as usize {
             Ok(Device::Cuda(i))
         } else {
-            Err(err(format!(
+            Err(invalid(format!(
                 "device {name}: no such CUDA device on this machine (see `icrl doctor`)"
             )))
         }
@@ -164,7 +211,7 @@ pub fn device_of(name: &str) -> Result<Device, TrainError> {
         "cuda" => cuda(0),
         _ => match name.strip_prefix("cuda:").and_then(|n| n.parse::<usize>().ok()) {
             Some(i) => cuda(i),
-            None => Err(err(format!("device {name}: expected `cpu`, `cuda` or `cuda:N`"))),
+            None => Err(invalid(format!("device {name}: expected `cpu`, `cuda` or `cuda:N`"))),
         },
     }
 }
@@ -176,28 +223,26 @@ pub fn train(
     data: &Dataset,
     opts: &RunOptions,
 ) -> Result<Vec<StepMetrics>, TrainError> {
-    cfg.validate().map_err(err)?;
+    cfg.validate().map_err(TrainError::Config)?;
     let device = device_of(&cfg.device)?;
     if device == Device::Cpu && !opts.force {
         if let Some(available) = opts.memory_limit.or_else(super::memory::available_memory) {
-            super::memory::check_fits(cfg, available).map_err(err)?;
+            super::memory::check_fits(cfg, available).map_err(TrainError::Memory)?;
         }
     }
     let run = &opts.run_dir;
-    std::fs::create_dir_all(run).map_err(|e| err(format!("{}: {e}", run.display())))?;
+    std::fs::create_dir_all(run).map_err(io_err(run))?;
     let config_path = run.join("config.json");
-    let text = cfg.to_json().map_err(err)?;
+    let text = cfg.to_json().map_err(TrainError::Config)?;
     if config_path.exists() {
-        let old = std::fs::read_to_string(&config_path)
-            .map_err(|e| err(format!("{}: {e}", config_path.display())))?;
-        let old: TrainConfig = serde_json::from_str(&old)
-            .map_err(|e| err(format!("{}: {e}", config_path.display())))?;
+        let old = std::fs::read_to_string(&config_path).map_err(io_err(&config_path))?;
+        let old: TrainConfig = serde_json::from_str(&old).map_err(json_err(&config_path))?;
         if &old != cfg {
-            return Err(err(format!("{} holds a run with another config", run.display())));
+            return Err(invalid(format!("{} holds a run with another config", run.display())));
         }
     } else {
         // Atomic: a run folder never holds a half-written config.json.
-        datagen::fsio::write_atomic(&config_path, text.as_bytes()).map_err(err)?;
+        histories::fsio::write_atomic(&config_path, text.as_bytes()).map_err(TrainError::Write)?;
     }
     check_groups(cfg, data)?;
     check_data_record(run, data, checkpoint::find(run).is_some(), opts.allow_data_change)?;
@@ -234,7 +279,7 @@ pub fn train(
         .collect();
     let sampler = Sampler::new(&split.train, groups, &weights);
     if sampler.is_empty() {
-        return Err(err(format!(
+        return Err(invalid(format!(
             "dataset {} has no training data for the model's groups",
             data.dir.display()
         )));
@@ -242,17 +287,17 @@ pub fn train(
     let val_sampler = Sampler::new(&split.val, groups, &vec![1.0; groups.len()]);
 
     // Model and optimizer, fresh or from the checkpoint.
-    let mut model =
-        Model::new(&cfg.model, device, &mut ChaCha8Rng::seed_from_u64(cfg.seed)).map_err(err)?;
+    let mut model = Model::new(&cfg.model, device, &mut ChaCha8Rng::seed_from_u64(cfg.seed))
+        .map_err(TrainError::Model)?;
     let vars: BTreeMap<String, tch::Tensor> = model.var_store().variables().into_iter().collect();
     let mut opt = AdamW::new(vars);
     let (mut rng, start) = match checkpoint::find(run) {
         Some(dir) => {
-            model.load(&dir.join(checkpoint::MODEL_FILE)).map_err(err)?;
-            let (moments, state) = checkpoint::load(&dir).map_err(err)?;
-            opt.load_state(&moments, state.step)
-                .map_err(|e| err(format!("{}: {e}", dir.display())))?;
-            (state.rng().map_err(|e| err(format!("{}: {e}", dir.display())))?, state.step)
+            model.load(&dir.join(checkpoint::MODEL_FILE)).map_err(TrainError::Model)?;
+            let (moments, state) = checkpoint::load(&dir).map_err(TrainError::Checkpoint)?;
+            let in_dir = |error| TrainError::Resume { dir: dir.clone(), error };
+            opt.load_state(&moments, state.step).map_err(in_dir)?;
+            (state.rng().map_err(in_dir)?, state.step)
         }
         None => (ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xba7c4), 0),
     };
@@ -261,13 +306,13 @@ pub fn train(
     // Steps after the checkpoint, logged by an invocation that was killed, are dropped: from
     // metrics.jsonl here, and in TensorBoard by the new event file's SessionLog START.
     let metrics_path = run.join("metrics.jsonl");
-    truncate_metrics(&metrics_path, start).map_err(err)?;
-    let mut tb = EventLog::create(&run.join("tb"), start + 1).map_err(err)?;
+    truncate_metrics(&metrics_path, start).map_err(TrainError::Metrics)?;
+    let mut tb = EventLog::create(&run.join("tb"), start + 1).map_err(TrainError::Events)?;
     let mut metrics_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(&metrics_path)
-        .map_err(|e| err(format!("{}: {e}", metrics_path.display())))?;
+        .map_err(io_err(&metrics_path))?;
     let bar = Progress::new(opts.progress, (end - start) as u64, "train", "steps");
     let mut out = Vec::new();
     let use_bf16 = device.is_cuda();
@@ -279,14 +324,16 @@ pub fn train(
         for _ in 0..cfg.optim.accumulation {
             let g = sampler.pick_group(&mut rng);
             let (batch_size, len) = cfg.batch_shape(&groups[g].name);
-            let windows =
-                sampler.windows(&split.train, g, batch_size, len, &mut rng).map_err(err)?;
+            let windows = sampler
+                .windows(&split.train, g, batch_size, len, &mut rng)
+                .map_err(TrainError::Data)?;
             tokens += batch_size * len;
             let target = cfg.target_of(&groups[g].name);
             let batch = to_batch(&windows, g, &groups[g], target, device);
-            let fwd = tch::autocast(use_bf16, || model.forward(&batch)).map_err(err)?;
+            let fwd =
+                tch::autocast(use_bf16, || model.forward(&batch)).map_err(TrainError::Model)?;
             let (Some(loss), Some(task)) = (fwd.loss, fwd.task_loss) else {
-                return Err(err("the model returned no loss for a batch with targets"));
+                return Err(invalid("the model returned no loss for a batch with targets"));
             };
             (loss / cfg.optim.accumulation as f64).backward();
             let e = group_loss.entry(groups[g].name.clone()).or_insert((0.0, 0));
@@ -302,7 +349,7 @@ pub fn train(
         let n: usize = group_loss.values().map(|v| v.1).sum();
         let loss = group_loss.values().map(|v| v.0).sum::<f64>() / n.max(1) as f64;
         if !loss.is_finite() {
-            return Err(err(format!("loss became {loss} at step {step}; lower --lr")));
+            return Err(invalid(format!("loss became {loss} at step {step}; lower --lr")));
         }
         let mut m = StepMetrics {
             step: step + 1,
@@ -326,23 +373,24 @@ pub fn train(
         {
             m.val_loss = validate(&model, cfg, &split.val, &val_sampler, device)?;
         }
-        log(&mut tb, &m).map_err(err)?;
-        writeln!(metrics_file, "{}", serde_json::to_string(&m).map_err(err)?).map_err(err)?;
+        log(&mut tb, &m).map_err(TrainError::Events)?;
+        let line = serde_json::to_string(&m).map_err(json_err(&metrics_path))?;
+        writeln!(metrics_file, "{line}").map_err(io_err(&metrics_path))?;
         bar.set_message(format!("loss {:.4}", m.loss));
         bar.inc(1);
         if step + 1 == end || (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0) {
             let state = TrainState::new(step + 1, &rng);
             checkpoint::save(
                 run,
-                |p| model.save_with_metadata(p, &file_metadata).map_err(|e| e.to_string()),
+                |p| model.save_with_metadata(p, &file_metadata),
                 opt.state(),
                 &state,
             )
-            .map_err(err)?;
+            .map_err(TrainError::Checkpoint)?;
         }
         out.push(m);
     }
-    tb.flush().map_err(err)?;
+    tb.flush().map_err(TrainError::Events)?;
     bar.finish_and_clear();
     Ok(out)
 }
@@ -354,14 +402,14 @@ fn check_groups(cfg: &TrainConfig, data: &Dataset) -> Result<(), TrainError> {
     for g in &cfg.model.groups {
         match specs.iter().find(|s| s.name == g.name) {
             None => {
-                return Err(err(format!(
+                return Err(invalid(format!(
                     "the model's domain group `{}` is not in dataset {}",
                     g.name,
                     data.dir.display()
                 )));
             }
             Some(s) if s != g => {
-                return Err(err(format!(
+                return Err(invalid(format!(
                     "the model's domain group `{}` has obs_dim {} and action {:?}, dataset {} \
                      has obs_dim {} and action {:?} (config.json's `model.groups` and the \
                      dataset's manifest must agree)",
@@ -403,7 +451,7 @@ fn validate(
             }
             let batch = to_batch(&windows, g, spec, cfg.target_of(&spec.name), device);
             let fwd = tch::no_grad(|| tch::autocast(device.is_cuda(), || model.forward(&batch)))
-                .map_err(err)?;
+                .map_err(TrainError::Model)?;
             if let Some(l) = fwd.task_loss {
                 total += l.to_kind(Kind::Double).double_value(&[]);
                 n += 1;
@@ -439,10 +487,9 @@ fn log(tb: &mut EventLog, m: &StepMetrics) -> Result<(), EventLogError> {
 /// Read a run's `metrics.jsonl` (for plots and tests).
 pub fn read_metrics(run: &Path) -> Result<Vec<StepMetrics>, TrainError> {
     let path = run.join("metrics.jsonl");
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| err(format!("{}: {e}", path.display())))?;
+    let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
     text.lines()
         .filter(|l| !l.trim().is_empty())
-        .map(|l| serde_json::from_str(l).map_err(|e| err(format!("{}: {e}", path.display()))))
+        .map(|l| serde_json::from_str(l).map_err(json_err(&path)))
         .collect()
 }

@@ -9,7 +9,7 @@ use envs::{Action, Space};
 use super::normalize::RunningMeanStd;
 use super::policy::{ActorCritic, Linear, to_vec};
 use super::saved::TrainedPolicy;
-use crate::demonstrator::Demonstrator;
+use histories::demonstrator::Demonstrator;
 
 /// One dense layer in plain vectors: `weight` is (outputs, inputs) row-major.
 #[derive(Clone, Debug)]

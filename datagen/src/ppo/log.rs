@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::PpoError;
-use crate::events::EventLog;
+use histories::events::EventLog;
 
 /// A TensorBoard writer, or nothing when the run has no folder.
 pub struct MetricLog {

@@ -10,7 +10,7 @@
 //! - [`train`]: the rollout/update loop with TensorBoard metrics and a progress bar;
 //! - [`eval`]: deterministic evaluation over K seeded episodes;
 //! - [`saved`]: the policy on disk (safetensors + JSON), written atomically;
-//! - [`demonstrator`]: a trained policy as a [`crate::Demonstrator`].
+//! - [`demonstrator`]: a trained policy as a [`histories::Demonstrator`].
 
 pub mod config;
 pub mod demonstrator;
@@ -48,7 +48,7 @@ pub enum PpoError {
     #[error("policy file {path}: {reason}")]
     PolicyFile { path: PathBuf, reason: String },
     #[error("TensorBoard log {0}")]
-    Log(#[from] crate::events::EventLogError),
+    Log(#[from] histories::events::EventLogError),
 }
 
 impl PpoError {

@@ -16,7 +16,7 @@ use super::PpoError;
 use super::config::PpoConfig;
 use super::normalize::RunningMeanStd;
 use super::policy::ActorCritic;
-use crate::fsio::write_atomic_with;
+use histories::fsio::write_atomic_with;
 
 /// Version of the policy file pair; bumped on any incompatible change.
 pub const POLICY_FORMAT_VERSION: u32 = 1;

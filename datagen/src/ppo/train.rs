@@ -25,8 +25,8 @@ use super::normalize::{RewardScaler, RunningMeanStd};
 use super::policy::{ActorCritic, from_rows, to_vec};
 use super::saved::{POLICY_FORMAT_VERSION, PolicyMeta, TrainedPolicy};
 use super::vec_env::VecEnv;
-use crate::demonstrator::Demonstrator;
-use crate::progress::Progress;
+use histories::demonstrator::Demonstrator;
+use histories::progress::Progress;
 
 /// Builds one copy of the env to train on (the task is already bound).
 pub type MakeEnv<'a> = dyn Fn() -> Result<Box<dyn Env>, EnvError> + 'a;
@@ -174,7 +174,7 @@ fn train_once(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoE
     if let Some(dir) = spec.run_dir {
         let path = dir.join("config.json");
         let json = serde_json::json!({"env_id": spec.env_id, "task": spec.task, "seed": spec.seed, "config": cfg});
-        crate::fsio::write_atomic(&path, format!("{json:#}").as_bytes())
+        histories::fsio::write_atomic(&path, format!("{json:#}").as_bytes())
             .map_err(|e| PpoError::io(&path, e.source))?;
     }
     let bar =

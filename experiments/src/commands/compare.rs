@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use agent::eval::{Control, EvalReport, curve, exploitation, first_and_last};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
-use datagen::lock::FolderLock;
-use datagen::suite::is_safe_name;
+use histories::lock::FolderLock;
+use histories::names::is_safe_name;
 use serde::Serialize;
 
 use crate::plot::{Panel, Series, save_panels};
@@ -276,7 +276,7 @@ pub fn run(args: &CompareArgs) -> Result<()> {
     let _lock = FolderLock::acquire(&args.out)?;
     let table = markdown(&args.title, &evals, &rows);
     let write = |name: &str, bytes: &[u8]| {
-        datagen::fsio::write_atomic(&args.out.join(name), bytes).map_err(|e| anyhow!(e))
+        histories::fsio::write_atomic(&args.out.join(name), bytes).map_err(|e| anyhow!(e))
     };
     write("compare.md", table.as_bytes())?;
     write("compare.json", serde_json::to_string_pretty(&rows)?.as_bytes())?;

@@ -89,7 +89,10 @@ pub fn run(args: &DatagenArgs) -> Result<()> {
     };
     let manifest = generate(&suite, &opts)?;
     if !args.quiet {
-        println!("{}", super::dataset::summary_table(&manifest));
+        println!(
+            "{}",
+            super::dataset::summary_table(&manifest, &manifest.suite.name, manifest.suite.seed)
+        );
     }
     Ok(())
 }

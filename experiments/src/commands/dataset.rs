@@ -6,8 +6,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
-use datagen::dataset::Dataset;
-use datagen::manifest::Manifest;
+use datagen::suite::Suite;
+use histories::dataset::Dataset;
+use histories::manifest::Manifest;
 
 use crate::plot::{Panel, Series, save_panels};
 
@@ -46,9 +47,13 @@ pub fn run(args: &DatasetArgs) -> Result<()> {
         DatasetCommand::Info { dir, json, verify } => {
             let manifest = Dataset::verify(dir, *verify)?;
             if *json {
+                // The suite as datagen's type, its fields in the order the manifest has them.
+                let manifest = manifest
+                    .map_suite(Suite::from_record)
+                    .with_context(|| format!("{}: the manifest's suite", dir.display()))?;
                 println!("{}", serde_json::to_string_pretty(&manifest)?);
             } else {
-                println!("{}", summary_table(&manifest));
+                println!("{}", summary_table(&manifest, &manifest.suite.name, manifest.suite.seed));
             }
             Ok(())
         }
@@ -61,8 +66,8 @@ pub fn run(args: &DatasetArgs) -> Result<()> {
     }
 }
 
-/// One line per task and a total.
-pub fn summary_table(m: &Manifest) -> String {
+/// One line per task and a total; `suite` and `seed` are the suite that made the dataset.
+pub fn summary_table<S>(m: &Manifest<S>, suite: &str, seed: u64) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -105,8 +110,8 @@ pub fn summary_table(m: &Manifest) -> String {
         m.groups.len(),
         steps,
         episodes,
-        m.suite.name,
-        m.suite.seed
+        suite,
+        seed
     );
     s
 }

@@ -13,7 +13,7 @@ use agent::quant::DequantMode;
 use agent::train::{TrainConfig, checkpoint};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
-use datagen::dataset::Dataset;
+use histories::dataset::Dataset;
 use rand::SeedableRng;
 
 use super::quantize::TRAIN_CONFIG_KEY;
@@ -320,7 +320,7 @@ fn sanitize(s: &str) -> String {
 }
 
 fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    datagen::fsio::write_atomic(path, bytes).map_err(|e| anyhow!(e))
+    histories::fsio::write_atomic(path, bytes).map_err(|e| anyhow!(e))
 }
 
 /// One of the in-context targets, checked on an evaluation.

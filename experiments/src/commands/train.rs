@@ -8,9 +8,9 @@ use agent::train::{
 };
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use datagen::dataset::{Dataset, ObsNorm};
-use datagen::lock::FolderLock;
-use datagen::suite::{MAX_NAME_LEN, is_safe_name, safe_name};
+use histories::dataset::{Dataset, ObsNorm};
+use histories::lock::FolderLock;
+use histories::names::{MAX_NAME_LEN, is_safe_name, safe_name};
 
 use crate::plot::{Panel, Series, save_panels};
 

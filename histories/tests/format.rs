@@ -1,12 +1,12 @@
 mod common;
 
 use common::{Corridor, GoRight};
-use datagen::format::{
+use histories::format::{
     Expected, TaskFile, TaskMeta, observation_stats, read_task_file, read_task_file_expecting,
     write_task_file,
 };
-use datagen::history::{DemoSource, mean_return_at, roll_out};
-use datagen::schedule::Schedule;
+use histories::history::{DemoSource, mean_return_at, roll_out};
+use histories::schedule::Schedule;
 
 fn task_file(seed: u64) -> TaskFile {
     let schedule = Schedule::Vintix { f: 0.1, p: 1.0 };
@@ -22,7 +22,7 @@ fn task_file(seed: u64) -> TaskFile {
         meta: TaskMeta {
             family: "Corridor-v0".into(),
             task: r#"{"len":10}"#.into(),
-            split: "train".into(),
+            split: histories::split::Split::Train,
             group: "obs1-discrete2".into(),
             obs_dim: 1,
             act_dim: 1,

@@ -1,5 +1,5 @@
 //! The learning-history file format (version 1), one HDF5 file per task. The specification
-//! is `datagen/FORMAT.md`; this module is its only writer and reader.
+//! is `histories/FORMAT.md`; this module is its only writer and reader.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::fsio::write_atomic_with;
 use crate::history::History;
+use crate::split::Split;
 
 /// The format version written into every file; readers refuse other versions.
 pub const FORMAT_VERSION: u32 = 1;
@@ -22,9 +23,10 @@ pub struct TaskMeta {
     pub family: String,
     /// Task parameters as JSON text, e.g. `{"goal":[2,7]}`.
     pub task: String,
-    /// `train` or `heldout`.
-    pub split: String,
-    /// Domain group: tasks with the same observation and action spaces share encoders.
+    /// The family's split the task belongs to.
+    pub split: Split,
+    /// Domain group ([`crate::group::DomainGroup`]'s name): tasks with the same observation
+    /// and action spaces share encoders.
     pub group: String,
     pub obs_dim: usize,
     pub act_dim: usize,
@@ -175,7 +177,7 @@ fn write_to(path: &Path, file: &TaskFile) -> hdf5::Result<()> {
     f.new_attr::<u32>().create("format_version")?.write_scalar(&FORMAT_VERSION)?;
     write_str(&f, "family", &m.family)?;
     write_str(&f, "task", &m.task)?;
-    write_str(&f, "split", &m.split)?;
+    write_str(&f, "split", m.split.as_str())?;
     write_str(&f, "group", &m.group)?;
     f.new_attr::<u64>().create("obs_dim")?.write_scalar(&(m.obs_dim as u64))?;
     f.new_attr::<u64>().create("act_dim")?.write_scalar(&(m.act_dim as u64))?;
@@ -394,7 +396,7 @@ fn read_meta(f: &hdf5::File, path: &Path) -> Result<TaskMeta, FormatError> {
     Ok(TaskMeta {
         family: s("family")?,
         task: s("task")?,
-        split: s("split")?,
+        split: s("split")?.parse().map_err(|e| invalid(path, format!("attribute `split`: {e}")))?,
         group: s("group")?,
         obs_dim: u("obs_dim")? as usize,
         act_dim: u("act_dim")? as usize,

@@ -1,7 +1,7 @@
-//! A toy env and demonstrator for datagen tests (the real families live in `envs`).
+//! A toy env and demonstrator for the histories tests (the real families live in `envs`).
 
-use datagen::Demonstrator;
 use envs::{Action, Env, EnvError, EnvRng, EnvSpec, Info, ResetOptions, Space, Step};
+use histories::Demonstrator;
 use rand::Rng;
 
 /// A 1-D corridor of `len` cells; reward 1 on reaching the right end (terminates), random

@@ -4,20 +4,26 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::format::FORMAT_VERSION;
 use crate::fsio::{WriteError, write_atomic};
+use crate::group::GroupAction;
+use crate::split::Split;
 
 pub const MANIFEST_FILE: &str = "manifest.json";
 
+/// A dataset's manifest. `S` is the suite that made the dataset: the generator writes its own
+/// typed suite (`datagen::suite::Suite`, so its fields keep their order in the file); readers
+/// that only need the suite's name and seed use the default, [`SuiteRecord`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Manifest {
+pub struct Manifest<S = SuiteRecord> {
     pub format_version: u32,
     pub tool_version: String,
     /// The suite that made the dataset, as run (presets expanded).
-    pub suite: crate::suite::Suite,
+    pub suite: S,
     pub tasks: Vec<ManifestTask>,
     /// Domain groups: name -> the observation and action spaces shared by their tasks.
     pub groups: BTreeMap<String, GroupInfo>,
@@ -30,8 +36,8 @@ pub struct ManifestTask {
     pub file: String,
     pub family: String,
     pub task: Value,
-    /// `train` or `heldout` (the family's split the task belongs to).
-    pub split: String,
+    /// The family's split the task belongs to.
+    pub split: Split,
     pub group: String,
     pub histories: usize,
     pub transitions: usize,
@@ -55,6 +61,30 @@ pub struct GroupInfo {
     pub tasks: usize,
 }
 
+/// The suite that made a dataset as the format sees it: its name and seed, and its entries as
+/// JSON (their meaning belongs to the generator, which reads them as its own suite type).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SuiteRecord {
+    /// The suite's name (training run names start with it).
+    pub name: String,
+    /// The seed every random choice of the dataset derives from.
+    pub seed: u64,
+    pub entries: Vec<Value>,
+}
+
+impl GroupInfo {
+    /// The group's action space: discrete with `num_actions` actions, otherwise continuous
+    /// with `act_dim` values (a read manifest's groups are consistent, see
+    /// [`Manifest::read`]).
+    pub fn action(&self) -> GroupAction {
+        if self.action_type == "discrete" {
+            GroupAction::Discrete { n: self.num_actions }
+        } else {
+            GroupAction::Continuous { dim: self.act_dim }
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("{path}: {message}")]
@@ -64,46 +94,27 @@ pub enum ManifestError {
 }
 
 impl Manifest {
-    /// Transitions over every task.
-    pub fn transitions(&self) -> usize {
-        self.tasks.iter().map(|t| t.transitions).sum()
-    }
-
     pub fn path(dir: &Path) -> PathBuf {
         dir.join(MANIFEST_FILE)
     }
 
     /// Read `dir/manifest.json`.
     pub fn read(dir: &Path) -> Result<Self, ManifestError> {
-        let path = Self::path(dir);
-        if !dir.is_dir() {
-            return Err(ManifestError::Invalid {
-                path: dir.to_path_buf(),
-                message: "no such dataset folder".into(),
-            });
-        }
-        let text = std::fs::read_to_string(&path).map_err(|e| ManifestError::Invalid {
-            path: path.clone(),
-            message: format!(
-                "cannot read the manifest ({e}); is this a finished `icrl datagen` output folder?"
-            ),
-        })?;
-        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
-            ManifestError::Invalid { path: path.clone(), message: format!("invalid manifest: {e}") }
-        })?;
-        if manifest.format_version != FORMAT_VERSION {
-            return Err(ManifestError::Invalid {
-                path,
-                message: format!(
-                    "format version {}, this build reads version {FORMAT_VERSION}",
-                    manifest.format_version
-                ),
-            });
-        }
-        if let Some(message) = manifest.first_inconsistent_group() {
-            return Err(ManifestError::Invalid { path, message });
-        }
-        Ok(manifest)
+        Self::read_as(dir)
+    }
+}
+
+impl<S> Manifest<S> {
+    /// Transitions over every task.
+    pub fn transitions(&self) -> usize {
+        self.tasks.iter().map(|t| t.transitions).sum()
+    }
+
+    /// The same manifest with its suite converted by `f` (e.g. a [`SuiteRecord`] read back as
+    /// the generator's suite type).
+    pub fn map_suite<T, E>(self, f: impl FnOnce(S) -> Result<T, E>) -> Result<Manifest<T>, E> {
+        let Manifest { format_version, tool_version, suite, tasks, groups } = self;
+        Ok(Manifest { format_version, tool_version, suite: f(suite)?, tasks, groups })
     }
 
     /// The first group whose fields contradict each other or the task list: an action type
@@ -133,14 +144,52 @@ impl Manifest {
             Some(format!("group `{name}`: {problem}"))
         })
     }
+}
 
+impl<S: DeserializeOwned> Manifest<S> {
+    /// Read `dir/manifest.json` with its suite as `S`.
+    pub fn read_as(dir: &Path) -> Result<Self, ManifestError> {
+        let path = Manifest::path(dir);
+        if !dir.is_dir() {
+            return Err(ManifestError::Invalid {
+                path: dir.to_path_buf(),
+                message: "no such dataset folder".into(),
+            });
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| ManifestError::Invalid {
+            path: path.clone(),
+            message: format!(
+                "cannot read the manifest ({e}); is this a finished `icrl datagen` output folder?"
+            ),
+        })?;
+        let manifest: Self = serde_json::from_str(&text).map_err(|e| ManifestError::Invalid {
+            path: path.clone(),
+            message: format!("invalid manifest: {e}"),
+        })?;
+        if manifest.format_version != FORMAT_VERSION {
+            return Err(ManifestError::Invalid {
+                path,
+                message: format!(
+                    "format version {}, this build reads version {FORMAT_VERSION}",
+                    manifest.format_version
+                ),
+            });
+        }
+        if let Some(message) = manifest.first_inconsistent_group() {
+            return Err(ManifestError::Invalid { path, message });
+        }
+        Ok(manifest)
+    }
+}
+
+impl<S: Serialize> Manifest<S> {
     /// Write `dir/manifest.json` atomically.
     pub fn write(&self, dir: &Path) -> Result<(), ManifestError> {
         let text = serde_json::to_string_pretty(self).map_err(|e| ManifestError::Invalid {
-            path: Self::path(dir),
+            path: Manifest::path(dir),
             message: e.to_string(),
         })?;
-        write_atomic(&Self::path(dir), text.as_bytes())
+        write_atomic(&Manifest::path(dir), text.as_bytes())
             .map_err(|WriteError { path, source }| ManifestError::Io { path, source })
     }
 }

@@ -14,7 +14,7 @@ pub trait Demonstrator: Send {
     /// Called at every episode start (oracles that track the episode reset here).
     fn reset(&mut self) {}
     /// Called after every step with its reward and the next observation (demonstrators that
-    /// learn within a history, like [`crate::searcher::GridSearcher`], remember them).
+    /// learn within a history, like `datagen`'s grid searcher, remember them).
     fn observe(&mut self, _reward: f64, _next_obs: &[f32]) {}
     /// Called at the start of every history: forget what was learned in the last one.
     fn new_history(&mut self) {}
