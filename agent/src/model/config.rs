@@ -176,6 +176,12 @@ impl Config {
 
     /// Vintix's shape (20 layers, hidden 1024, 16 heads of 64, GELU FFN 4096, 8192-step
     /// context) with MiniMax's 7 lightning : 1 softmax pattern, and six domain groups.
+    ///
+    /// The groups are Vintix's domains (MuJoCo locomotion bodies, Meta-World, Dark Room) by
+    /// observation and action size, so that `icrl model info` counts the parameters of the
+    /// model Vintix trained; no env here produces the MuJoCo or Meta-World ones yet. Training
+    /// replaces a preset's groups with its dataset's (`agent::train::config_for`), so they
+    /// never reach a trained model.
     pub fn vintix_300m() -> Self {
         Config {
             hidden: 1024,
