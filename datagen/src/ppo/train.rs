@@ -145,44 +145,11 @@ fn train_once(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoE
     let mut eval_rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x5EED_E7A1_u64);
 
     // --- Envs, agent and optimiser.
-    let copies = (0..cfg.num_envs).map(|_| make_env()).collect::<Result<Vec<_>, _>>()?;
-    let mut eval_env = make_env()?;
-    let obs_space = eval_env.observation_space().clone();
-    let action_space = eval_env.action_space().clone();
-    let obs_dim = match &obs_space {
-        Space::Box { low, .. } if !low.is_empty() => low.len(),
-        other => {
-            return Err(PpoError::Unsupported(format!(
-                "{}: PPO needs a non-empty Box observation space, got {other:?}",
-                spec.env_id
-            )));
-        }
-    };
-    let envs = VecEnv::new(copies, rng.random())?;
+    let (envs, mut eval_env, action_space, obs_dim) = make_envs(spec, make_env, &mut rng)?;
     let mut learner = Learner::new(cfg, envs, obs_dim, &action_space, rng)?;
     let n = learner.envs.num_envs();
 
-    // --- Run folder, metrics, progress.
-    let mut log = MetricLog::new(spec.run_dir)?;
-    if let Some(dir) = spec.run_dir {
-        let path = dir.join("config.json");
-        let json = serde_json::json!({"env_id": spec.env_id, "task": spec.task, "seed": spec.seed, "config": cfg});
-        histories::fsio::write_atomic(&path, format!("{json:#}").as_bytes())
-            .map_err(|e| PpoError::io(&path, e.source))?;
-    }
-    let bar =
-        Progress::new(spec.progress, (cfg.num_updates() * cfg.batch_size()) as u64, "ppo", "steps");
-    if spec.progress {
-        bar.println(format!(
-            "ppo {} seed {}: {} parameters, {} envs x {} steps, {} updates",
-            spec.env_id,
-            spec.seed,
-            learner.net.parameter_count(),
-            n,
-            cfg.num_steps,
-            cfg.num_updates()
-        ));
-    }
+    let (mut log, bar) = open_run(spec, &learner)?;
 
     let mut storage = RolloutStorage::new(cfg.num_steps, n, obs_dim, learner.net.action_width());
     let mut updates = Vec::with_capacity(cfg.num_updates());
@@ -235,20 +202,86 @@ fn train_once(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoE
     let global_step = learner.global_step;
     log.scalar("charts/eval_return", result.mean(), global_step)?;
     log.flush()?;
+    let policy = finish(spec, learner, action_space, &result, train_seconds, solved);
+    Ok(TrainOutcome { policy, updates, solved })
+}
+
+/// The `num_envs` training copies (seeded from `rng`), the evaluation copy, its action space
+/// and its observation width.
+fn make_envs(
+    spec: &TrainSpec,
+    make_env: &MakeEnv,
+    rng: &mut ChaCha8Rng,
+) -> Result<(VecEnv, Box<dyn Env>, Space, usize), PpoError> {
+    let cfg = spec.config;
+    let copies = (0..cfg.num_envs).map(|_| make_env()).collect::<Result<Vec<_>, _>>()?;
+    let eval_env = make_env()?;
+    let obs_space = eval_env.observation_space().clone();
+    let action_space = eval_env.action_space().clone();
+    let obs_dim = match &obs_space {
+        Space::Box { low, .. } if !low.is_empty() => low.len(),
+        other => {
+            return Err(PpoError::Unsupported(format!(
+                "{}: PPO needs a non-empty Box observation space, got {other:?}",
+                spec.env_id
+            )));
+        }
+    };
+    let envs = VecEnv::new(copies, rng.random())?;
+    Ok((envs, eval_env, action_space, obs_dim))
+}
+
+/// The run's metrics log and `config.json` (in `spec.run_dir`, if any) and its progress bar,
+/// with the opening line when showing progress.
+fn open_run(spec: &TrainSpec, learner: &Learner) -> Result<(MetricLog, Progress), PpoError> {
+    let cfg = spec.config;
+    let log = MetricLog::new(spec.run_dir)?;
+    if let Some(dir) = spec.run_dir {
+        let path = dir.join("config.json");
+        let json = serde_json::json!({"env_id": spec.env_id, "task": spec.task, "seed": spec.seed, "config": cfg});
+        histories::fsio::write_atomic(&path, format!("{json:#}").as_bytes())
+            .map_err(|e| PpoError::io(&path, e.source))?;
+    }
+    let bar =
+        Progress::new(spec.progress, (cfg.num_updates() * cfg.batch_size()) as u64, "ppo", "steps");
+    if spec.progress {
+        bar.println(format!(
+            "ppo {} seed {}: {} parameters, {} envs x {} steps, {} updates",
+            spec.env_id,
+            spec.seed,
+            learner.net.parameter_count(),
+            learner.envs.num_envs(),
+            cfg.num_steps,
+            cfg.num_updates()
+        ));
+    }
+    Ok((log, bar))
+}
+
+/// The trained policy with its metadata from the final evaluation `result`, and the closing
+/// summary line when showing progress.
+fn finish(
+    spec: &TrainSpec,
+    learner: Learner,
+    action_space: Space,
+    result: &EvalResult,
+    train_seconds: f64,
+    solved: Option<Solved>,
+) -> TrainedPolicy {
     let meta = PolicyMeta {
         format_version: POLICY_FORMAT_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         env_id: spec.env_id.to_string(),
         task: spec.task.clone(),
         seed: spec.seed,
-        config: cfg.clone(),
-        observation_dim: obs_dim,
+        config: spec.config.clone(),
+        observation_dim: learner.obs_dim,
         action_space,
         obs_norm: learner.obs_rms,
         eval_mean_return: result.mean(),
         eval_std_return: result.std(),
         eval_episodes: result.returns.len(),
-        train_steps: global_step,
+        train_steps: learner.global_step,
         train_seconds,
         attempt: 1,
     };
@@ -256,9 +289,9 @@ fn train_once(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoE
         println!(
             "ppo {}: {} env steps in {:.1} s ({:.0} steps/s); eval return {:.2} +- {:.2} over {} episodes{}",
             spec.env_id,
-            global_step,
+            learner.global_step,
             train_seconds,
-            global_step as f64 / train_seconds.max(1e-9),
+            learner.global_step as f64 / train_seconds.max(1e-9),
             meta.eval_mean_return,
             meta.eval_std_return,
             meta.eval_episodes,
@@ -268,7 +301,7 @@ fn train_once(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoE
             }
         );
     }
-    Ok(TrainOutcome { policy: TrainedPolicy { meta, net: learner.net }, updates, solved })
+    TrainedPolicy { meta, net: learner.net }
 }
 
 /// The rollout buffers of one iteration, as CleanRL's storage tensors: time-major, row
