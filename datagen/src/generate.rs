@@ -18,7 +18,7 @@ use histories::lock::FolderLock;
 use histories::manifest::{GroupInfo, Manifest, ManifestTask};
 use histories::names::task_slug;
 use histories::progress::Progress;
-use histories::schedule::{NoisePoint, calibrate, linearity_r2};
+use histories::schedule::{NoisePoint, Schedule, calibrate, linearity_r2};
 use histories::split::Split;
 use rayon::prelude::*;
 
@@ -248,28 +248,7 @@ fn run_job(
         return Ok(summarize(&job.file, &file));
     }
     let mut env = envs::make(&job.family, &job.task).map_err(|e| fail(&ctx, e))?;
-    let mut policy: Option<Box<dyn Demonstrator>> = match &entry.demonstrator {
-        DemonstratorSpec::Oracle => None,
-        DemonstratorSpec::Searcher => Some(Box::new(searcher_for(&job.family, env.as_ref())?)),
-        DemonstratorSpec::Saved { dir } => {
-            let ctx = format!("{} (saved demonstrator {dir})", job.file);
-            let policy = TrainedPolicy::load(Path::new(dir)).map_err(|e| fail(&ctx, e))?;
-            if policy.meta.env_id != job.family {
-                return Err(fail(
-                    &ctx,
-                    format!("the policy was trained on {}, not {}", policy.meta.env_id, job.family),
-                ));
-            }
-            if &policy.meta.action_space != env.action_space() {
-                return Err(fail(&ctx, "the policy's action space is not the task's"));
-            }
-            Some(Box::new(PpoDemonstrator::from_policy(&policy)))
-        }
-        DemonstratorSpec::Ppo { total_steps, attempts } => {
-            bar.set_message(format!("training PPO for {}", job.file));
-            Some(ppo_demonstrator(job, *total_steps, *attempts, out, env.action_space())?)
-        }
-    };
+    let mut policy = demonstrator_for(job, entry, env.as_ref(), out, bar)?;
     let mut demo = match policy.as_deref_mut() {
         None => DemoSource::Oracle,
         Some(p) => DemoSource::Policy(p),
@@ -286,20 +265,7 @@ fn run_job(
     .map_err(|e| fail(&ctx, e))?;
     let random = mean_return_at(env_ref, &mut demo, 1.0, REFERENCE_EPISODES, job.seed ^ 2)
         .map_err(|e| fail(&ctx, e))?;
-    let schedule = match &entry.noise {
-        NoiseSpec::Fixed { schedule } => schedule.clone(),
-        NoiseSpec::Calibrated { grid, episodes, tail } => {
-            let mut curve = Vec::with_capacity(*grid);
-            for k in 0..*grid {
-                let eps = k as f64 / (*grid - 1) as f64;
-                let (ret, len) =
-                    mean_episode_at(env_ref, &mut demo, eps, *episodes, job.seed ^ (16 + k as u64))
-                        .map_err(|e| fail(&ctx, e))?;
-                curve.push(NoisePoint { eps, ret, len });
-            }
-            calibrate(&curve, *tail, 2 * grid).map_err(|e| fail(&ctx, e))?
-        }
-    };
+    let schedule = noise_schedule(entry, env_ref, &mut demo, job.seed, &ctx)?;
     let mut histories: Vec<History> = Vec::with_capacity(entry.histories_per_task);
     for h in 0..entry.histories_per_task {
         let seed = derive_seed(job.seed, 1000 + h as u64);
@@ -342,6 +308,63 @@ fn run_job(
     };
     write_task_file(&path, &file).map_err(|e| fail(&ctx, e))?;
     Ok(summarize(&job.file, &file))
+}
+
+/// The demonstrator `entry` names for `job` (none: the env's oracle); a PPO demonstrator is
+/// trained here.
+fn demonstrator_for(
+    job: &Job,
+    entry: &SuiteEntry,
+    env: &dyn Env,
+    out: &Path,
+    bar: &Progress,
+) -> Result<Option<Box<dyn Demonstrator>>, GenerateError> {
+    Ok(match &entry.demonstrator {
+        DemonstratorSpec::Oracle => None,
+        DemonstratorSpec::Searcher => Some(Box::new(searcher_for(&job.family, env)?)),
+        DemonstratorSpec::Saved { dir } => {
+            let ctx = format!("{} (saved demonstrator {dir})", job.file);
+            let policy = TrainedPolicy::load(Path::new(dir)).map_err(|e| fail(&ctx, e))?;
+            if policy.meta.env_id != job.family {
+                return Err(fail(
+                    &ctx,
+                    format!("the policy was trained on {}, not {}", policy.meta.env_id, job.family),
+                ));
+            }
+            if &policy.meta.action_space != env.action_space() {
+                return Err(fail(&ctx, "the policy's action space is not the task's"));
+            }
+            Some(Box::new(PpoDemonstrator::from_policy(&policy)))
+        }
+        DemonstratorSpec::Ppo { total_steps, attempts } => {
+            bar.set_message(format!("training PPO for {}", job.file));
+            Some(ppo_demonstrator(job, *total_steps, *attempts, out, env.action_space())?)
+        }
+    })
+}
+
+/// The noise schedule of `entry`: fixed, or calibrated on `demo`'s returns at a grid of noise
+/// levels (episodes seeded from `seed`).
+fn noise_schedule(
+    entry: &SuiteEntry,
+    env: &mut dyn Env,
+    demo: &mut DemoSource<'_>,
+    seed: u64,
+    ctx: &str,
+) -> Result<Schedule, GenerateError> {
+    Ok(match &entry.noise {
+        NoiseSpec::Fixed { schedule } => schedule.clone(),
+        NoiseSpec::Calibrated { grid, episodes, tail } => {
+            let mut curve = Vec::with_capacity(*grid);
+            for k in 0..*grid {
+                let eps = k as f64 / (*grid - 1) as f64;
+                let (ret, len) = mean_episode_at(env, demo, eps, *episodes, seed ^ (16 + k as u64))
+                    .map_err(|e| fail(ctx, e))?;
+                curve.push(NoisePoint { eps, ret, len });
+            }
+            calibrate(&curve, *tail, 2 * grid).map_err(|e| fail(ctx, e))?
+        }
+    })
 }
 
 /// The searching demonstrator of a Dark Room family task (a square grid whose observation is

@@ -293,35 +293,7 @@ pub fn read_quantized(path: &Path, device: Device) -> Result<QuantizedFile, Quan
     let file = SafeTensors::deserialize(&bytes)
         .map_err(|e| bad("(header)", format!("corrupt or truncated safetensors file: {e}")))?;
     let header = metadata.metadata().clone().unwrap_or_default();
-    let field = |key: &str| {
-        header.get(key).ok_or_else(|| {
-            bad("(header)", format!("no `{key}` in the header: not a quantized checkpoint"))
-        })
-    };
-    if field("format")? != FORMAT_NAME {
-        return Err(bad(
-            "(header)",
-            format!("`format` is `{}`, expected `{FORMAT_NAME}`", field("format")?),
-        ));
-    }
-    let version = field("format_version")?;
-    if version.parse::<u32>().ok() != Some(FORMAT_VERSION) {
-        return Err(bad(
-            "(header)",
-            format!(
-                "unknown format version `{version}` (this build reads version {FORMAT_VERSION})"
-            ),
-        ));
-    }
-    let tool_version = field("tool_version")?.clone();
-    let index: BTreeMap<String, EntryHeader> = serde_json::from_str(field("tensors")?)
-        .map_err(|e| bad("(header)", format!("the `tensors` index does not parse: {e}")))?;
-    // Files written before checksums existed have none; they load unchecked.
-    let checksums: Option<BTreeMap<String, String>> = header
-        .get("checksums")
-        .map(|text| serde_json::from_str(text))
-        .transpose()
-        .map_err(|e| bad("(header)", format!("the `checksums` map does not parse: {e}")))?;
+    let Header { tool_version, index, checksums } = read_header(&header, &bad)?;
     let checksums = checksums.as_ref();
 
     let mut used: Vec<String> = Vec::new();
@@ -386,6 +358,51 @@ pub fn read_quantized(path: &Path, device: Device) -> Result<QuantizedFile, Quan
     let metadata =
         header.into_iter().filter(|(key, _)| !RESERVED_KEYS.contains(&key.as_str())).collect();
     Ok(QuantizedFile { tensors, tool_version, metadata })
+}
+
+/// The header fields of a quantized file that [`read_quantized`] uses.
+struct Header {
+    tool_version: String,
+    index: BTreeMap<String, EntryHeader>,
+    /// None in files written before checksums existed.
+    checksums: Option<BTreeMap<String, String>>,
+}
+
+/// Checks a quantized file's header: its format name and version; returns its fields.
+fn read_header(
+    header: &std::collections::HashMap<String, String>,
+    bad: &dyn Fn(&str, String) -> QuantError,
+) -> Result<Header, QuantError> {
+    let field = |key: &str| {
+        header.get(key).ok_or_else(|| {
+            bad("(header)", format!("no `{key}` in the header: not a quantized checkpoint"))
+        })
+    };
+    if field("format")? != FORMAT_NAME {
+        return Err(bad(
+            "(header)",
+            format!("`format` is `{}`, expected `{FORMAT_NAME}`", field("format")?),
+        ));
+    }
+    let version = field("format_version")?;
+    if version.parse::<u32>().ok() != Some(FORMAT_VERSION) {
+        return Err(bad(
+            "(header)",
+            format!(
+                "unknown format version `{version}` (this build reads version {FORMAT_VERSION})"
+            ),
+        ));
+    }
+    let tool_version = field("tool_version")?.clone();
+    let index: BTreeMap<String, EntryHeader> = serde_json::from_str(field("tensors")?)
+        .map_err(|e| bad("(header)", format!("the `tensors` index does not parse: {e}")))?;
+    // Files written before checksums existed have none; they load unchecked.
+    let checksums: Option<BTreeMap<String, String>> = header
+        .get("checksums")
+        .map(|text| serde_json::from_str(text))
+        .transpose()
+        .map_err(|e| bad("(header)", format!("the `checksums` map does not parse: {e}")))?;
+    Ok(Header { tool_version, index, checksums })
 }
 
 /// One tensor of the file, checked against the dtype and shape the header implies and, when

@@ -231,76 +231,15 @@ pub fn train(
         }
     }
     let run = &opts.run_dir;
-    std::fs::create_dir_all(run).map_err(io_err(run))?;
-    let config_path = run.join("config.json");
-    let text = cfg.to_json().map_err(TrainError::Config)?;
-    if config_path.exists() {
-        let old = std::fs::read_to_string(&config_path).map_err(io_err(&config_path))?;
-        let old: TrainConfig = serde_json::from_str(&old).map_err(json_err(&config_path))?;
-        if &old != cfg {
-            return Err(invalid(format!("{} holds a run with another config", run.display())));
-        }
-    } else {
-        // Atomic: a run folder never holds a half-written config.json.
-        histories::fsio::write_atomic(&config_path, text.as_bytes()).map_err(TrainError::Write)?;
-    }
-    check_groups(cfg, data)?;
-    check_data_record(run, data, checkpoint::find(run).is_some(), opts.allow_data_change)?;
+    let text = open_run_dir(cfg, data, opts)?;
 
     // The checkpoint's model file carries the run's config, so that it can be evaluated or
     // quantized alone, out of its run folder.
     let file_metadata: std::collections::BTreeMap<String, String> =
         [(TRAIN_CONFIG_KEY.to_string(), text.clone())].into();
 
-    // Data: a fixed split (its own RNG stream), and the batch stream (checkpointed).
-    let mut split = split(
-        data,
-        cfg.val_fraction,
-        cfg.episode_sparsity,
-        &mut ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5_9117),
-    );
-    split.train.apply_obs_norm(cfg.obs_norm);
-    split.val.apply_obs_norm(cfg.obs_norm);
-    let groups = &cfg.model.groups;
-    let weights: Vec<f64> = groups
-        .iter()
-        .map(|g| {
-            cfg.group_weights.iter().find(|(n, _)| n == &g.name).map(|(_, w)| *w).unwrap_or_else(
-                || {
-                    split
-                        .train
-                        .tasks_of_group(&g.name)
-                        .iter()
-                        .map(|&t| split.train.tasks[t].transitions())
-                        .sum::<usize>() as f64
-                },
-            )
-        })
-        .collect();
-    let sampler = Sampler::new(&split.train, groups, &weights);
-    if sampler.is_empty() {
-        return Err(invalid(format!(
-            "dataset {} has no training data for the model's groups",
-            data.dir.display()
-        )));
-    }
-    let val_sampler = Sampler::new(&split.val, groups, &vec![1.0; groups.len()]);
-
-    // Model and optimizer, fresh or from the checkpoint.
-    let mut model = Model::new(&cfg.model, device, &mut ChaCha8Rng::seed_from_u64(cfg.seed))
-        .map_err(TrainError::Model)?;
-    let vars: BTreeMap<String, tch::Tensor> = model.var_store().variables().into_iter().collect();
-    let mut opt = AdamW::new(vars);
-    let (mut rng, start) = match checkpoint::find(run) {
-        Some(dir) => {
-            model.load(&dir.join(checkpoint::MODEL_FILE)).map_err(TrainError::Model)?;
-            let (moments, state) = checkpoint::load(&dir).map_err(TrainError::Checkpoint)?;
-            let in_dir = |error| TrainError::Resume { dir: dir.clone(), error };
-            opt.load_state(&moments, state.step).map_err(in_dir)?;
-            (state.rng().map_err(in_dir)?, state.step)
-        }
-        None => (ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xba7c4), 0),
-    };
+    let batches = Batches::new(cfg, data)?;
+    let (mut model, mut opt, mut rng, start) = model_and_optimizer(cfg, run, device)?;
     let end = opts.stop_after.map(|s| (start + s).min(cfg.steps)).unwrap_or(cfg.steps);
 
     // Steps after the checkpoint, logged by an invocation that was killed, are dropped: from
@@ -315,63 +254,15 @@ pub fn train(
         .map_err(io_err(&metrics_path))?;
     let bar = Progress::new(opts.progress, (end - start) as u64, "train", "steps");
     let mut out = Vec::new();
-    let use_bf16 = device.is_cuda();
     for step in start..end {
-        let t0 = Instant::now();
-        let mut group_loss: BTreeMap<String, (f64, usize)> = BTreeMap::new();
-        let mut router = RouterTally::default();
-        let mut tokens = 0;
-        for _ in 0..cfg.optim.accumulation {
-            let g = sampler.pick_group(&mut rng);
-            let (batch_size, len) = cfg.batch_shape(&groups[g].name);
-            let windows = sampler
-                .windows(&split.train, g, batch_size, len, &mut rng)
-                .map_err(TrainError::Data)?;
-            tokens += batch_size * len;
-            let target = cfg.target_of(&groups[g].name);
-            let batch = to_batch(&windows, g, &groups[g], target, device);
-            let fwd =
-                tch::autocast(use_bf16, || model.forward(&batch)).map_err(TrainError::Model)?;
-            let (Some(loss), Some(task)) = (fwd.loss, fwd.task_loss) else {
-                return Err(invalid("the model returned no loss for a batch with targets"));
-            };
-            (loss / cfg.optim.accumulation as f64).backward();
-            let e = group_loss.entry(groups[g].name.clone()).or_insert((0.0, 0));
-            e.0 += task.double_value(&[]);
-            e.1 += 1;
-            router.add(&fwd.aux);
-        }
-        let grad_norm = opt.clip_grad_norm(cfg.optim.grad_clip);
-        let lr = cfg.optim.lr_at(step, cfg.steps);
-        opt.apply(&cfg.optim, lr);
-        opt.zero_grad();
-        model.update_remoe(&router);
-        let n: usize = group_loss.values().map(|v| v.1).sum();
-        let loss = group_loss.values().map(|v| v.0).sum::<f64>() / n.max(1) as f64;
-        if !loss.is_finite() {
-            return Err(invalid(format!("loss became {loss} at step {step}; lower --lr")));
-        }
-        let mut m = StepMetrics {
-            step: step + 1,
-            loss,
-            group_loss: group_loss.into_iter().map(|(k, v)| (k, v.0 / v.1 as f64)).collect(),
-            lr,
-            grad_norm,
-            tokens_per_sec: tokens as f64 / t0.elapsed().as_secs_f64().max(1e-9),
-            remoe: model
-                .remoe_state()
-                .into_iter()
-                .map(|(l, c)| (l, c.sparsity.unwrap_or(f64::NAN), c.lambda))
-                .collect(),
-            val_loss: BTreeMap::new(),
-        };
+        let mut m = train_step(cfg, &mut model, &mut opt, &batches, &mut rng, step, device)?;
         // Validation at fixed steps of the run (not of this invocation), so a resumed run logs
         // exactly what an uninterrupted one does.
         let final_step = step + 1 == cfg.steps;
-        if !val_sampler.is_empty()
+        if !batches.val_sampler.is_empty()
             && (final_step || (cfg.eval_every > 0 && (step + 1) % cfg.eval_every == 0))
         {
-            m.val_loss = validate(&model, cfg, &split.val, &val_sampler, device)?;
+            m.val_loss = validate(&model, cfg, &batches.split.val, &batches.val_sampler, device)?;
         }
         log(&mut tb, &m).map_err(TrainError::Events)?;
         let line = serde_json::to_string(&m).map_err(json_err(&metrics_path))?;
@@ -393,6 +284,167 @@ pub fn train(
     tb.flush().map_err(TrainError::Events)?;
     bar.finish_and_clear();
     Ok(out)
+}
+
+/// Creates the run folder and its config.json, or checks that an existing one holds this
+/// config, and checks the dataset against the model's groups and the run's data record.
+/// Returns the config's JSON text.
+fn open_run_dir(
+    cfg: &TrainConfig,
+    data: &Dataset,
+    opts: &RunOptions,
+) -> Result<String, TrainError> {
+    let run = &opts.run_dir;
+    std::fs::create_dir_all(run).map_err(io_err(run))?;
+    let config_path = run.join("config.json");
+    let text = cfg.to_json().map_err(TrainError::Config)?;
+    if config_path.exists() {
+        let old = std::fs::read_to_string(&config_path).map_err(io_err(&config_path))?;
+        let old: TrainConfig = serde_json::from_str(&old).map_err(json_err(&config_path))?;
+        if &old != cfg {
+            return Err(invalid(format!("{} holds a run with another config", run.display())));
+        }
+    } else {
+        // Atomic: a run folder never holds a half-written config.json.
+        histories::fsio::write_atomic(&config_path, text.as_bytes()).map_err(TrainError::Write)?;
+    }
+    check_groups(cfg, data)?;
+    check_data_record(run, data, checkpoint::find(run).is_some(), opts.allow_data_change)?;
+    Ok(text)
+}
+
+/// The run's data: a fixed split (its own RNG stream) and the samplers over its two halves.
+struct Batches {
+    split: super::data::Split,
+    sampler: Sampler,
+    val_sampler: Sampler,
+}
+
+impl Batches {
+    fn new(cfg: &TrainConfig, data: &Dataset) -> Result<Self, TrainError> {
+        let mut split = split(
+            data,
+            cfg.val_fraction,
+            cfg.episode_sparsity,
+            &mut ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x5_9117),
+        );
+        split.train.apply_obs_norm(cfg.obs_norm);
+        split.val.apply_obs_norm(cfg.obs_norm);
+        let groups = &cfg.model.groups;
+        let weights: Vec<f64> = groups
+            .iter()
+            .map(|g| {
+                cfg.group_weights
+                    .iter()
+                    .find(|(n, _)| n == &g.name)
+                    .map(|(_, w)| *w)
+                    .unwrap_or_else(|| {
+                        split
+                            .train
+                            .tasks_of_group(&g.name)
+                            .iter()
+                            .map(|&t| split.train.tasks[t].transitions())
+                            .sum::<usize>() as f64
+                    })
+            })
+            .collect();
+        let sampler = Sampler::new(&split.train, groups, &weights);
+        if sampler.is_empty() {
+            return Err(invalid(format!(
+                "dataset {} has no training data for the model's groups",
+                data.dir.display()
+            )));
+        }
+        let val_sampler = Sampler::new(&split.val, groups, &vec![1.0; groups.len()]);
+        Ok(Batches { split, sampler, val_sampler })
+    }
+}
+
+/// Model and optimizer, fresh or from the run's checkpoint, with the batch stream and the
+/// step to start from.
+fn model_and_optimizer(
+    cfg: &TrainConfig,
+    run: &Path,
+    device: Device,
+) -> Result<(Model, AdamW, ChaCha8Rng, usize), TrainError> {
+    let mut model = Model::new(&cfg.model, device, &mut ChaCha8Rng::seed_from_u64(cfg.seed))
+        .map_err(TrainError::Model)?;
+    let vars: BTreeMap<String, tch::Tensor> = model.var_store().variables().into_iter().collect();
+    let mut opt = AdamW::new(vars);
+    let (rng, start) = match checkpoint::find(run) {
+        Some(dir) => {
+            model.load(&dir.join(checkpoint::MODEL_FILE)).map_err(TrainError::Model)?;
+            let (moments, state) = checkpoint::load(&dir).map_err(TrainError::Checkpoint)?;
+            let in_dir = |error| TrainError::Resume { dir: dir.clone(), error };
+            opt.load_state(&moments, state.step).map_err(in_dir)?;
+            (state.rng().map_err(in_dir)?, state.step)
+        }
+        None => (ChaCha8Rng::seed_from_u64(cfg.seed ^ 0xba7c4), 0),
+    };
+    Ok((model, opt, rng, start))
+}
+
+/// One optimizer step: accumulate micro-batches (each from one domain group), clip, AdamW,
+/// ReMoE controller update. Returns the step's metrics, without validation losses.
+fn train_step(
+    cfg: &TrainConfig,
+    model: &mut Model,
+    opt: &mut AdamW,
+    batches: &Batches,
+    rng: &mut ChaCha8Rng,
+    step: usize,
+    device: Device,
+) -> Result<StepMetrics, TrainError> {
+    let groups = &cfg.model.groups;
+    let use_bf16 = device.is_cuda();
+    let t0 = Instant::now();
+    let mut group_loss: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    let mut router = RouterTally::default();
+    let mut tokens = 0;
+    for _ in 0..cfg.optim.accumulation {
+        let g = batches.sampler.pick_group(rng);
+        let (batch_size, len) = cfg.batch_shape(&groups[g].name);
+        let windows = batches
+            .sampler
+            .windows(&batches.split.train, g, batch_size, len, rng)
+            .map_err(TrainError::Data)?;
+        tokens += batch_size * len;
+        let target = cfg.target_of(&groups[g].name);
+        let batch = to_batch(&windows, g, &groups[g], target, device);
+        let fwd = tch::autocast(use_bf16, || model.forward(&batch)).map_err(TrainError::Model)?;
+        let (Some(loss), Some(task)) = (fwd.loss, fwd.task_loss) else {
+            return Err(invalid("the model returned no loss for a batch with targets"));
+        };
+        (loss / cfg.optim.accumulation as f64).backward();
+        let e = group_loss.entry(groups[g].name.clone()).or_insert((0.0, 0));
+        e.0 += task.double_value(&[]);
+        e.1 += 1;
+        router.add(&fwd.aux);
+    }
+    let grad_norm = opt.clip_grad_norm(cfg.optim.grad_clip);
+    let lr = cfg.optim.lr_at(step, cfg.steps);
+    opt.apply(&cfg.optim, lr);
+    opt.zero_grad();
+    model.update_remoe(&router);
+    let n: usize = group_loss.values().map(|v| v.1).sum();
+    let loss = group_loss.values().map(|v| v.0).sum::<f64>() / n.max(1) as f64;
+    if !loss.is_finite() {
+        return Err(invalid(format!("loss became {loss} at step {step}; lower --lr")));
+    }
+    Ok(StepMetrics {
+        step: step + 1,
+        loss,
+        group_loss: group_loss.into_iter().map(|(k, v)| (k, v.0 / v.1 as f64)).collect(),
+        lr,
+        grad_norm,
+        tokens_per_sec: tokens as f64 / t0.elapsed().as_secs_f64().max(1e-9),
+        remoe: model
+            .remoe_state()
+            .into_iter()
+            .map(|(l, c)| (l, c.sparsity.unwrap_or(f64::NAN), c.lambda))
+            .collect(),
+        val_loss: BTreeMap::new(),
+    })
 }
 
 /// Every domain group of the model is one of the dataset's, with the same observation width

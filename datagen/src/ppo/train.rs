@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use envs::{Action, Env, EnvError, Space, Task};
+use envs::{Action, Env, EnvError, Space, Task, VecStep};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -18,11 +18,11 @@ use super::PpoError;
 use super::config::PpoConfig;
 use super::demonstrator::PpoDemonstrator;
 use super::eval::{EvalResult, evaluate};
-use super::gae::{Rollout, compute_gae};
+use super::gae::{Gae, Rollout, compute_gae};
 use super::log::MetricLog;
 use super::loss;
 use super::normalize::{RewardScaler, RunningMeanStd};
-use super::policy::{ActorCritic, from_rows, to_vec};
+use super::policy::{ActorCritic, Sampled, from_rows, to_vec};
 use super::saved::{POLICY_FORMAT_VERSION, PolicyMeta, TrainedPolicy};
 use super::vec_env::VecEnv;
 use histories::demonstrator::Demonstrator;
@@ -144,9 +144,78 @@ fn train_once(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoE
     // Evaluation has its own stream so that evaluating does not change the training run.
     let mut eval_rng = ChaCha8Rng::seed_from_u64(spec.seed ^ 0x5EED_E7A1_u64);
 
-    // --- Envs.
+    // --- Envs, agent and optimiser.
+    let (envs, mut eval_env, action_space, obs_dim) = make_envs(spec, make_env, &mut rng)?;
+    let mut learner = Learner::new(cfg, envs, obs_dim, &action_space, rng)?;
+    let n = learner.envs.num_envs();
+
+    let (mut log, bar) = open_run(spec, &learner)?;
+
+    let mut storage = RolloutStorage::new(cfg.num_steps, n, obs_dim, learner.net.action_width());
+    let mut updates = Vec::with_capacity(cfg.num_updates());
+    let mut solved = None;
+    let mut passed_checks = 0;
+    for update in 1..=cfg.num_updates() {
+        let learning_rate = if cfg.anneal_lr {
+            cfg.learning_rate * (1.0 - (update - 1) as f64 / cfg.num_updates() as f64)
+        } else {
+            cfg.learning_rate
+        };
+        learner.opt.set_lr(learning_rate);
+
+        let finished_returns = learner.collect_rollout(&mut storage, &mut log)?;
+        // --- Advantages: GAE through truncation, not through termination.
+        let gae = storage.gae(&learner.next_values(), cfg.gamma as f32, cfg.gae_lambda as f32);
+        let stats = learner.update(&storage, &gae);
+
+        let global_step = learner.global_step;
+        let record = stats.record(global_step, learning_rate, &finished_returns, &storage, &gae);
+        let sps = global_step as f64 / start.elapsed().as_secs_f64().max(1e-9);
+        record.log(&mut log, sps)?;
+        bar.set_position(global_step as u64);
+        if let Some(r) = record.episodic_return {
+            bar.set_message(format!("return {r:.1}"));
+        }
+        updates.push(record);
+
+        // --- Periodic deterministic evaluation and early stop once solved.
+        if let Some(target) = cfg.solve_return {
+            if cfg.eval_interval > 0 && update % cfg.eval_interval == 0 {
+                let result = learner.eval(&action_space, eval_env.as_mut(), &mut eval_rng)?;
+                log.scalar("charts/eval_return", result.mean(), global_step)?;
+                passed_checks = if result.mean() >= target { passed_checks + 1 } else { 0 };
+                if passed_checks >= cfg.solve_checks.max(1) {
+                    solved = Some(Solved {
+                        env_steps: global_step,
+                        seconds: start.elapsed().as_secs_f64(),
+                    });
+                    break;
+                }
+            }
+        }
+    }
+    bar.finish_and_clear();
+    let train_seconds = start.elapsed().as_secs_f64();
+
+    // --- Final evaluation and the policy with its metadata.
+    let result = learner.eval(&action_space, eval_env.as_mut(), &mut eval_rng)?;
+    let global_step = learner.global_step;
+    log.scalar("charts/eval_return", result.mean(), global_step)?;
+    log.flush()?;
+    let policy = finish(spec, learner, action_space, &result, train_seconds, solved);
+    Ok(TrainOutcome { policy, updates, solved })
+}
+
+/// The `num_envs` training copies (seeded from `rng`), the evaluation copy, its action space
+/// and its observation width.
+fn make_envs(
+    spec: &TrainSpec,
+    make_env: &MakeEnv,
+    rng: &mut ChaCha8Rng,
+) -> Result<(VecEnv, Box<dyn Env>, Space, usize), PpoError> {
+    let cfg = spec.config;
     let copies = (0..cfg.num_envs).map(|_| make_env()).collect::<Result<Vec<_>, _>>()?;
-    let mut eval_env = make_env()?;
+    let eval_env = make_env()?;
     let obs_space = eval_env.observation_space().clone();
     let action_space = eval_env.action_space().clone();
     let obs_dim = match &obs_space {
@@ -158,19 +227,15 @@ fn train_once(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoE
             )));
         }
     };
-    let mut envs = VecEnv::new(copies, rng.random())?;
-    let n = envs.num_envs();
+    let envs = VecEnv::new(copies, rng.random())?;
+    Ok((envs, eval_env, action_space, obs_dim))
+}
 
-    // --- Agent and optimiser.
-    let net = ActorCritic::new(obs_dim, &action_space, cfg.hidden, cfg.init_log_std, &mut rng)?;
-    let mut opt = nn::Adam { eps: 1e-5, ..Default::default() }.build(&net.vs, cfg.learning_rate)?;
-    let mut obs_rms = cfg.normalize_obs.then(|| RunningMeanStd::new(obs_dim));
-    let mut reward_scaler =
-        cfg.normalize_reward.then(|| RewardScaler::new(n, cfg.gamma, cfg.clip_reward));
-    let width = net.action_width();
-
-    // --- Run folder, metrics, progress.
-    let mut log = MetricLog::new(spec.run_dir)?;
+/// The run's metrics log and `config.json` (in `spec.run_dir`, if any) and its progress bar,
+/// with the opening line when showing progress.
+fn open_run(spec: &TrainSpec, learner: &Learner) -> Result<(MetricLog, Progress), PpoError> {
+    let cfg = spec.config;
+    let log = MetricLog::new(spec.run_dir)?;
     if let Some(dir) = spec.run_dir {
         let path = dir.join("config.json");
         let json = serde_json::json!({"env_id": spec.env_id, "task": spec.task, "seed": spec.seed, "config": cfg});
@@ -184,116 +249,231 @@ fn train_once(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoE
             "ppo {} seed {}: {} parameters, {} envs x {} steps, {} updates",
             spec.env_id,
             spec.seed,
-            net.parameter_count(),
-            n,
+            learner.net.parameter_count(),
+            learner.envs.num_envs(),
             cfg.num_steps,
             cfg.num_updates()
         ));
     }
+    Ok((log, bar))
+}
 
-    // --- Rollout storage, time-major: index t * n + e.
-    let steps = cfg.num_steps;
-    let mut b_obs = vec![0f32; steps * n * obs_dim];
-    let mut b_actions = vec![0f32; steps * n * width];
-    let mut b_log_probs = vec![0f32; steps * n];
-    let mut b_rewards = vec![0f32; steps * n];
-    let mut b_values = vec![0f32; steps * n];
-    let mut b_terminated = vec![false; steps * n];
-    let mut b_truncated = vec![false; steps * n];
-    let mut b_final_values = vec![0f32; steps * n];
+/// The trained policy with its metadata from the final evaluation `result`, and the closing
+/// summary line when showing progress.
+fn finish(
+    spec: &TrainSpec,
+    learner: Learner,
+    action_space: Space,
+    result: &EvalResult,
+    train_seconds: f64,
+    solved: Option<Solved>,
+) -> TrainedPolicy {
+    let meta = PolicyMeta {
+        format_version: POLICY_FORMAT_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        env_id: spec.env_id.to_string(),
+        task: spec.task.clone(),
+        seed: spec.seed,
+        config: spec.config.clone(),
+        observation_dim: learner.obs_dim,
+        action_space,
+        obs_norm: learner.obs_rms,
+        eval_mean_return: result.mean(),
+        eval_std_return: result.std(),
+        eval_episodes: result.returns.len(),
+        train_steps: learner.global_step,
+        train_seconds,
+        attempt: 1,
+    };
+    if spec.progress {
+        println!(
+            "ppo {}: {} env steps in {:.1} s ({:.0} steps/s); eval return {:.2} +- {:.2} over {} episodes{}",
+            spec.env_id,
+            learner.global_step,
+            train_seconds,
+            learner.global_step as f64 / train_seconds.max(1e-9),
+            meta.eval_mean_return,
+            meta.eval_std_return,
+            meta.eval_episodes,
+            match solved {
+                Some(s) => format!("; solved at {} steps, {:.1} s", s.env_steps, s.seconds),
+                None => String::new(),
+            }
+        );
+    }
+    TrainedPolicy { meta, net: learner.net }
+}
 
-    let mut updates = Vec::with_capacity(cfg.num_updates());
-    let mut solved = None;
-    let mut passed_checks = 0;
-    let mut global_step = 0usize;
-    for update in 1..=cfg.num_updates() {
-        let learning_rate = if cfg.anneal_lr {
-            cfg.learning_rate * (1.0 - (update - 1) as f64 / cfg.num_updates() as f64)
-        } else {
-            cfg.learning_rate
-        };
-        opt.set_lr(learning_rate);
+/// The rollout buffers of one iteration, as CleanRL's storage tensors: time-major, row
+/// t * num_envs + e holds step t of env copy e.
+struct RolloutStorage {
+    num_envs: usize,
+    obs_dim: usize,
+    action_width: usize,
+    obs: Vec<f32>,
+    actions: Vec<f32>,
+    log_probs: Vec<f32>,
+    rewards: Vec<f32>,
+    values: Vec<f32>,
+    terminated: Vec<bool>,
+    truncated: Vec<bool>,
+    /// V(final observation) of an episode truncated at this step, else 0.
+    final_values: Vec<f32>,
+}
 
-        // --- Rollout: num_steps lock-step transitions of every copy.
+impl RolloutStorage {
+    fn new(steps: usize, num_envs: usize, obs_dim: usize, action_width: usize) -> Self {
+        let rows = steps * num_envs;
+        RolloutStorage {
+            num_envs,
+            obs_dim,
+            action_width,
+            obs: vec![0f32; rows * obs_dim],
+            actions: vec![0f32; rows * action_width],
+            log_probs: vec![0f32; rows],
+            rewards: vec![0f32; rows],
+            values: vec![0f32; rows],
+            terminated: vec![false; rows],
+            truncated: vec![false; rows],
+            final_values: vec![0f32; rows],
+        }
+    }
+
+    /// Stores step `t`: the (normalised) observations the actions were sampled from, the
+    /// sample, the env's outcome and the (scaled) rewards.
+    fn record(&mut self, t: usize, obs: &[f32], sampled: &Sampled, out: &VecStep, rewards: &[f32]) {
+        let (n, d, w) = (self.num_envs, self.obs_dim, self.action_width);
+        let rows = t * n..(t + 1) * n;
+        self.obs[t * n * d..(t + 1) * n * d].copy_from_slice(obs);
+        self.actions[t * n * w..(t + 1) * n * w].copy_from_slice(&sampled.actions);
+        self.log_probs[rows.clone()].copy_from_slice(&sampled.log_probs);
+        self.values[rows.clone()].copy_from_slice(&sampled.values);
+        self.terminated[rows.clone()].copy_from_slice(&out.terminated);
+        self.truncated[rows.clone()].copy_from_slice(&out.truncated);
+        self.rewards[rows].copy_from_slice(rewards);
+    }
+
+    /// Advantages and returns of the stored rollout; `next_values` are V(obs after it).
+    fn gae(&self, next_values: &[f32], gamma: f32, lambda: f32) -> Gae {
+        compute_gae(
+            &Rollout {
+                num_envs: self.num_envs,
+                rewards: &self.rewards,
+                values: &self.values,
+                terminated: &self.terminated,
+                truncated: &self.truncated,
+                final_values: &self.final_values,
+                next_values,
+            },
+            gamma,
+            lambda,
+        )
+    }
+}
+
+/// The state one run trains: envs, agent, optimiser, normalisers and the training stream.
+struct Learner<'a> {
+    cfg: &'a PpoConfig,
+    envs: VecEnv,
+    net: ActorCritic,
+    opt: nn::Optimizer,
+    obs_rms: Option<RunningMeanStd>,
+    reward_scaler: Option<RewardScaler>,
+    rng: ChaCha8Rng,
+    obs_dim: usize,
+    global_step: usize,
+}
+
+impl<'a> Learner<'a> {
+    fn new(
+        cfg: &'a PpoConfig,
+        envs: VecEnv,
+        obs_dim: usize,
+        action_space: &Space,
+        mut rng: ChaCha8Rng,
+    ) -> Result<Self, PpoError> {
+        let net = ActorCritic::new(obs_dim, action_space, cfg.hidden, cfg.init_log_std, &mut rng)?;
+        let opt = nn::Adam { eps: 1e-5, ..Default::default() }.build(&net.vs, cfg.learning_rate)?;
+        let obs_rms = cfg.normalize_obs.then(|| RunningMeanStd::new(obs_dim));
+        let n = envs.num_envs();
+        let reward_scaler =
+            cfg.normalize_reward.then(|| RewardScaler::new(n, cfg.gamma, cfg.clip_reward));
+        Ok(Learner { cfg, envs, net, opt, obs_rms, reward_scaler, rng, obs_dim, global_step: 0 })
+    }
+
+    /// Rollout: num_steps lock-step transitions of every copy into `storage`. Returns the
+    /// returns of the episodes that ended.
+    fn collect_rollout(
+        &mut self,
+        storage: &mut RolloutStorage,
+        log: &mut MetricLog,
+    ) -> Result<Vec<f64>, PpoError> {
+        let (cfg, n, width) = (self.cfg, self.envs.num_envs(), self.net.action_width());
         let mut finished_returns = Vec::new();
-        for t in 0..steps {
-            let mut obs = envs.obs().to_vec();
-            if let Some(rms) = &mut obs_rms {
+        for t in 0..cfg.num_steps {
+            let mut obs = self.envs.obs().to_vec();
+            if let Some(rms) = &mut self.obs_rms {
                 rms.update(&obs);
                 rms.normalize(&mut obs, cfg.clip_obs);
             }
-            let sampled = net.sample(&from_rows(&obs, obs_dim), &mut rng);
+            let sampled = self.net.sample(&from_rows(&obs, self.obs_dim), &mut self.rng);
             let actions: Vec<Action> =
-                sampled.actions.chunks(width).map(|row| net.env_action(row)).collect();
-            let (out, finished) = envs.step(&actions)?;
-            global_step += n;
+                sampled.actions.chunks(width).map(|row| self.net.env_action(row)).collect();
+            let (out, finished) = self.envs.step(&actions)?;
+            self.global_step += n;
 
-            let rows = t * n..(t + 1) * n;
-            b_obs[t * n * obs_dim..(t + 1) * n * obs_dim].copy_from_slice(&obs);
-            b_actions[t * n * width..(t + 1) * n * width].copy_from_slice(&sampled.actions);
-            b_log_probs[rows.clone()].copy_from_slice(&sampled.log_probs);
-            b_values[rows.clone()].copy_from_slice(&sampled.values);
-            b_terminated[rows.clone()].copy_from_slice(&out.terminated);
-            b_truncated[rows.clone()].copy_from_slice(&out.truncated);
             let ended: Vec<bool> =
                 out.terminated.iter().zip(&out.truncated).map(|(a, b)| *a || *b).collect();
-            let rewards = match &mut reward_scaler {
+            let rewards = match &mut self.reward_scaler {
                 Some(scaler) => scaler.scale(&out.rewards, &ended),
                 None => out.rewards.iter().map(|&r| r as f32).collect(),
             };
-            b_rewards[rows.clone()].copy_from_slice(&rewards);
+            storage.record(t, &obs, &sampled, &out, &rewards);
             // V(final observation) for truncated episodes: the bootstrap target of GAE.
             for (e, final_obs) in out.final_obs.iter().enumerate() {
-                b_final_values[t * n + e] = match final_obs {
+                storage.final_values[t * n + e] = match final_obs {
                     Some(o) if out.truncated[e] && !out.terminated[e] => {
-                        value_of(&net, o, obs_rms.as_ref(), cfg.clip_obs)
+                        value_of(&self.net, o, self.obs_rms.as_ref(), cfg.clip_obs)
                     }
                     _ => 0.0,
                 };
             }
             for &(ret, len) in &finished {
-                log.scalar("charts/episodic_return", ret, global_step)?;
-                log.scalar("charts/episodic_length", len as f64, global_step)?;
+                log.scalar("charts/episodic_return", ret, self.global_step)?;
+                log.scalar("charts/episodic_length", len as f64, self.global_step)?;
                 finished_returns.push(ret);
             }
         }
-        let mut next_obs = envs.obs().to_vec();
-        if let Some(rms) = &obs_rms {
-            rms.normalize(&mut next_obs, cfg.clip_obs);
+        Ok(finished_returns)
+    }
+
+    /// V of the observations after the rollout (normalised, without updating the statistics).
+    fn next_values(&self) -> Vec<f32> {
+        let mut next_obs = self.envs.obs().to_vec();
+        if let Some(rms) = &self.obs_rms {
+            rms.normalize(&mut next_obs, self.cfg.clip_obs);
         }
-        let next_values = tch::no_grad(|| to_vec(&net.value(&from_rows(&next_obs, obs_dim))));
+        tch::no_grad(|| to_vec(&self.net.value(&from_rows(&next_obs, self.obs_dim))))
+    }
 
-        // --- Advantages: GAE through truncation, not through termination.
-        let gae = compute_gae(
-            &Rollout {
-                num_envs: n,
-                rewards: &b_rewards,
-                values: &b_values,
-                terminated: &b_terminated,
-                truncated: &b_truncated,
-                final_values: &b_final_values,
-                next_values: &next_values,
-            },
-            cfg.gamma as f32,
-            cfg.gae_lambda as f32,
-        );
-
-        // --- Update: epochs of shuffled minibatches.
-        let batch = cfg.batch_size();
-        let t_obs = from_rows(&b_obs, obs_dim);
-        let t_actions = from_rows(&b_actions, width);
-        let t_log_probs = Tensor::from_slice(&b_log_probs);
+    /// Update: epochs of shuffled minibatches over the stored rollout.
+    fn update(&mut self, storage: &RolloutStorage, gae: &Gae) -> MinibatchStats {
+        let cfg = self.cfg;
+        let t_obs = from_rows(&storage.obs, storage.obs_dim);
+        let t_actions = from_rows(&storage.actions, storage.action_width);
+        let t_log_probs = Tensor::from_slice(&storage.log_probs);
         let t_advantages = Tensor::from_slice(&gae.advantages);
         let t_returns = Tensor::from_slice(&gae.returns);
-        let t_values = Tensor::from_slice(&b_values);
-        let mut indices: Vec<i64> = (0..batch as i64).collect();
+        let t_values = Tensor::from_slice(&storage.values);
+        let mut indices: Vec<i64> = (0..cfg.batch_size() as i64).collect();
         let mut stats = MinibatchStats::default();
         'epochs: for _ in 0..cfg.update_epochs {
-            indices.shuffle(&mut rng);
+            indices.shuffle(&mut self.rng);
             for mb in indices.chunks(cfg.minibatch_size()) {
                 let idx = Tensor::from_slice(mb);
-                let (new_log_prob, entropy, new_value) =
-                    net.evaluate(&t_obs.index_select(0, &idx), &t_actions.index_select(0, &idx));
+                let (new_log_prob, entropy, new_value) = self
+                    .net
+                    .evaluate(&t_obs.index_select(0, &idx), &t_actions.index_select(0, &idx));
                 let log_ratio = new_log_prob - t_log_probs.index_select(0, &idx);
                 let ratio = log_ratio.exp();
                 stats.old_approx_kl =
@@ -314,10 +494,10 @@ fn train_once(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoE
                 );
                 let entropy_loss = entropy.mean(None);
                 let total = &pg_loss - &entropy_loss * cfg.ent_coef + &v_loss * cfg.vf_coef;
-                opt.zero_grad();
+                self.opt.zero_grad();
                 total.backward();
-                opt.clip_grad_norm(cfg.max_grad_norm);
-                opt.step();
+                self.opt.clip_grad_norm(cfg.max_grad_norm);
+                self.opt.step();
                 stats.policy_loss = f64::try_from(&pg_loss).unwrap_or(f64::NAN);
                 stats.value_loss = f64::try_from(&v_loss).unwrap_or(f64::NAN);
                 stats.entropy = f64::try_from(&entropy_loss).unwrap_or(f64::NAN);
@@ -326,106 +506,38 @@ fn train_once(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoE
                 break 'epochs;
             }
         }
+        stats
+    }
 
-        // --- Metrics.
-        let episodic_return = (!finished_returns.is_empty())
-            .then(|| finished_returns.iter().sum::<f64>() / finished_returns.len() as f64);
-        let record = UpdateStats {
-            global_step,
-            learning_rate,
-            value_loss: stats.value_loss,
-            policy_loss: stats.policy_loss,
-            entropy: stats.entropy,
-            old_approx_kl: stats.old_approx_kl,
-            approx_kl: stats.approx_kl,
-            clipfrac: stats.clipfracs.iter().sum::<f64>() / stats.clipfracs.len().max(1) as f64,
-            explained_variance: loss::explained_variance(&b_values, &gae.returns),
-            episodic_return,
-        };
-        let sps = global_step as f64 / start.elapsed().as_secs_f64().max(1e-9);
+    /// Deterministic evaluation of the current weights.
+    fn eval(
+        &self,
+        action_space: &Space,
+        env: &mut dyn Env,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<EvalResult, PpoError> {
+        eval_policy(&self.net, &self.obs_rms, self.cfg, action_space, env, rng)
+    }
+}
+
+impl UpdateStats {
+    /// Sends the iteration's metrics (and the steps per second so far) to TensorBoard.
+    fn log(&self, log: &mut MetricLog, sps: f64) -> Result<(), PpoError> {
         for (tag, value) in [
-            ("charts/learning_rate", record.learning_rate),
+            ("charts/learning_rate", self.learning_rate),
             ("charts/SPS", sps),
-            ("losses/value_loss", record.value_loss),
-            ("losses/policy_loss", record.policy_loss),
-            ("losses/entropy", record.entropy),
-            ("losses/old_approx_kl", record.old_approx_kl),
-            ("losses/approx_kl", record.approx_kl),
-            ("losses/clipfrac", record.clipfrac),
-            ("losses/explained_variance", record.explained_variance),
+            ("losses/value_loss", self.value_loss),
+            ("losses/policy_loss", self.policy_loss),
+            ("losses/entropy", self.entropy),
+            ("losses/old_approx_kl", self.old_approx_kl),
+            ("losses/approx_kl", self.approx_kl),
+            ("losses/clipfrac", self.clipfrac),
+            ("losses/explained_variance", self.explained_variance),
         ] {
-            log.scalar(tag, value, global_step)?;
+            log.scalar(tag, value, self.global_step)?;
         }
-        bar.set_position(global_step as u64);
-        if let Some(r) = episodic_return {
-            bar.set_message(format!("return {r:.1}"));
-        }
-        updates.push(record);
-
-        // --- Periodic deterministic evaluation and early stop once solved.
-        if let Some(target) = cfg.solve_return {
-            if cfg.eval_interval > 0 && update % cfg.eval_interval == 0 {
-                let result = eval_policy(
-                    &net,
-                    &obs_rms,
-                    cfg,
-                    &action_space,
-                    eval_env.as_mut(),
-                    &mut eval_rng,
-                )?;
-                log.scalar("charts/eval_return", result.mean(), global_step)?;
-                passed_checks = if result.mean() >= target { passed_checks + 1 } else { 0 };
-                if passed_checks >= cfg.solve_checks.max(1) {
-                    solved = Some(Solved {
-                        env_steps: global_step,
-                        seconds: start.elapsed().as_secs_f64(),
-                    });
-                    break;
-                }
-            }
-        }
+        Ok(())
     }
-    bar.finish_and_clear();
-    let train_seconds = start.elapsed().as_secs_f64();
-
-    // --- Final evaluation and the policy with its metadata.
-    let result = eval_policy(&net, &obs_rms, cfg, &action_space, eval_env.as_mut(), &mut eval_rng)?;
-    log.scalar("charts/eval_return", result.mean(), global_step)?;
-    log.flush()?;
-    let meta = PolicyMeta {
-        format_version: POLICY_FORMAT_VERSION,
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        env_id: spec.env_id.to_string(),
-        task: spec.task.clone(),
-        seed: spec.seed,
-        config: cfg.clone(),
-        observation_dim: obs_dim,
-        action_space,
-        obs_norm: obs_rms,
-        eval_mean_return: result.mean(),
-        eval_std_return: result.std(),
-        eval_episodes: result.returns.len(),
-        train_steps: global_step,
-        train_seconds,
-        attempt: 1,
-    };
-    if spec.progress {
-        println!(
-            "ppo {}: {} env steps in {:.1} s ({:.0} steps/s); eval return {:.2} +- {:.2} over {} episodes{}",
-            spec.env_id,
-            global_step,
-            train_seconds,
-            global_step as f64 / train_seconds.max(1e-9),
-            meta.eval_mean_return,
-            meta.eval_std_return,
-            meta.eval_episodes,
-            match solved {
-                Some(s) => format!("; solved at {} steps, {:.1} s", s.env_steps, s.seconds),
-                None => String::new(),
-            }
-        );
-    }
-    Ok(TrainOutcome { policy: TrainedPolicy { meta, net }, updates, solved })
 }
 
 /// The last minibatch's losses (as CleanRL logs them) and every minibatch's clip fraction.
@@ -437,6 +549,34 @@ struct MinibatchStats {
     old_approx_kl: f64,
     approx_kl: f64,
     clipfracs: Vec<f64>,
+}
+
+impl MinibatchStats {
+    /// The iteration's metrics: these losses, the mean return of the episodes that ended in
+    /// the rollout, and how well the values explained the returns.
+    fn record(
+        &self,
+        global_step: usize,
+        learning_rate: f64,
+        finished_returns: &[f64],
+        storage: &RolloutStorage,
+        gae: &Gae,
+    ) -> UpdateStats {
+        let episodic_return = (!finished_returns.is_empty())
+            .then(|| finished_returns.iter().sum::<f64>() / finished_returns.len() as f64);
+        UpdateStats {
+            global_step,
+            learning_rate,
+            value_loss: self.value_loss,
+            policy_loss: self.policy_loss,
+            entropy: self.entropy,
+            old_approx_kl: self.old_approx_kl,
+            approx_kl: self.approx_kl,
+            clipfrac: self.clipfracs.iter().sum::<f64>() / self.clipfracs.len().max(1) as f64,
+            explained_variance: loss::explained_variance(&storage.values, &gae.returns),
+            episodic_return,
+        }
+    }
 }
 
 /// V(s) of one raw observation.

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use agent::eval::{
-    Control, EvalOptions, EvalReport, TaskResult, TaskSet, evaluate, exploitation, families,
-    first_and_last, select_tasks,
+    Control, EvalOptions, EvalReport, TaskRef, TaskResult, TaskSet, evaluate, exploitation,
+    families, first_and_last, select_tasks,
 };
 use agent::model::Model;
 use agent::quant::DequantMode;
@@ -14,7 +14,9 @@ use agent::train::{TrainConfig, checkpoint};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
 use histories::dataset::Dataset;
+use histories::manifest::Manifest;
 use rand::SeedableRng;
+use tch::Device;
 
 use super::quantize::TRAIN_CONFIG_KEY;
 use crate::plot::{Panel, Series, save_panels};
@@ -183,28 +185,7 @@ fn load_model_file(
 
 pub fn run(args: &EvalArgs) -> Result<()> {
     let device = args.compute.apply()?;
-    let (mut cfg, model, label) = match (&args.quantized, &args.run) {
-        (Some(file), run) => {
-            let (cfg, model) = load_quantized(file, run.as_deref(), device)?;
-            (cfg, model, file.clone())
-        }
-        (None, run) if args.model.is_some() => {
-            let file = args.model.clone().unwrap_or_default();
-            let (cfg, model) = load_model_file(&file, run.as_deref(), device)?;
-            (cfg, model, file)
-        }
-        (None, Some(run)) => {
-            let cfg = read_run_config(run)?;
-            let ckpt = checkpoint::find(run).ok_or_else(|| {
-                anyhow!("--run {}: no checkpoint yet (train it first)", run.display())
-            })?;
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-            let mut model = Model::new(&cfg.model, device, &mut rng)?;
-            model.load(&ckpt.join(checkpoint::MODEL_FILE))?;
-            (cfg, model, run.clone())
-        }
-        (None, None) => bail!("give --run RUN or --quantized FILE"),
-    };
+    let (mut cfg, model, label) = load_agent(args, device)?;
     if let Some(dir) = &args.data {
         check_moved_data(args.run.as_deref(), dir)?;
         cfg.data = dir.display().to_string();
@@ -217,22 +198,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         }
         None => None,
     };
-    let set = TaskSet::parse(&args.tasks).map_err(|e| anyhow!(e))?;
-    let mut tasks = select_tasks(&set, &data.manifest).map_err(|e| anyhow!(e))?;
-    if !args.families.is_empty() {
-        let trained = families(&data.manifest);
-        if let Some(f) = args.families.iter().find(|f| !trained.contains(f)) {
-            bail!("--family {f}: not a family the agent was trained on ({})", trained.join(", "));
-        }
-        tasks.retain(|t| args.families.contains(&t.family));
-    }
-    if tasks.is_empty() {
-        bail!(
-            "--tasks {}: no such tasks in the families {}",
-            args.tasks,
-            families(&data.manifest).join(", ")
-        );
-    }
+    let tasks = selected_tasks(args, &data.manifest)?;
     let controls = Control::parse_list(&args.controls).map_err(|e| anyhow!("--controls {e}"))?;
     let opts = EvalOptions {
         episodes: args.episodes as usize,
@@ -255,19 +221,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let report =
         evaluate(&model, &data, reference.as_ref(), &tasks, &opts).map_err(|e| anyhow!(e))?;
     let secs = start.elapsed().as_secs_f64();
-    let out =
-        args.out.clone().unwrap_or_else(|| match args.quantized.as_ref().or(args.model.as_ref()) {
-            Some(file) => {
-                let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned());
-                let name = format!(
-                    "eval-{}-{}",
-                    sanitize(&stem.unwrap_or_default()),
-                    sanitize(&args.tasks)
-                );
-                file.with_file_name(name)
-            }
-            None => label.join(format!("eval-{}", sanitize(&args.tasks))),
-        });
+    let out = out_dir(args, &label);
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     write_atomic(&out.join("report.json"), serde_json::to_string_pretty(&report)?.as_bytes())?;
     let summary = summary(&report, &label, secs);
@@ -286,6 +240,67 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         out.join("curves.png").display()
     );
     Ok(())
+}
+
+/// The agent to evaluate, from --quantized, --model or the checkpoint of --run: its training
+/// config, the model, and the file or run folder it came from.
+fn load_agent(args: &EvalArgs, device: Device) -> Result<(TrainConfig, Model, PathBuf)> {
+    Ok(match (&args.quantized, &args.run) {
+        (Some(file), run) => {
+            let (cfg, model) = load_quantized(file, run.as_deref(), device)?;
+            (cfg, model, file.clone())
+        }
+        (None, run) if args.model.is_some() => {
+            let file = args.model.clone().unwrap_or_default();
+            let (cfg, model) = load_model_file(&file, run.as_deref(), device)?;
+            (cfg, model, file)
+        }
+        (None, Some(run)) => {
+            let cfg = read_run_config(run)?;
+            let ckpt = checkpoint::find(run).ok_or_else(|| {
+                anyhow!("--run {}: no checkpoint yet (train it first)", run.display())
+            })?;
+            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
+            let mut model = Model::new(&cfg.model, device, &mut rng)?;
+            model.load(&ckpt.join(checkpoint::MODEL_FILE))?;
+            (cfg, model, run.clone())
+        }
+        (None, None) => bail!("give --run RUN or --quantized FILE"),
+    })
+}
+
+/// The tasks of --tasks in the run's dataset, restricted to --family if given.
+fn selected_tasks(args: &EvalArgs, manifest: &Manifest) -> Result<Vec<TaskRef>> {
+    let set = TaskSet::parse(&args.tasks).map_err(|e| anyhow!(e))?;
+    let mut tasks = select_tasks(&set, manifest).map_err(|e| anyhow!(e))?;
+    if !args.families.is_empty() {
+        let trained = families(manifest);
+        if let Some(f) = args.families.iter().find(|f| !trained.contains(f)) {
+            bail!("--family {f}: not a family the agent was trained on ({})", trained.join(", "));
+        }
+        tasks.retain(|t| args.families.contains(&t.family));
+    }
+    if tasks.is_empty() {
+        bail!(
+            "--tasks {}: no such tasks in the families {}",
+            args.tasks,
+            families(manifest).join(", ")
+        );
+    }
+    Ok(tasks)
+}
+
+/// Where the report goes: --out, or next to the evaluated file or in the run folder.
+fn out_dir(args: &EvalArgs, label: &Path) -> PathBuf {
+    args.out.clone().unwrap_or_else(|| match args.quantized.as_ref().or(args.model.as_ref()) {
+        Some(file) => {
+            let stem = file.file_stem().map(|s| s.to_string_lossy().into_owned());
+            let name =
+                format!("eval-{}-{}", sanitize(&stem.unwrap_or_default()), sanitize(&args.tasks));
+            file.with_file_name(name)
+        }
+        None => label.join(format!("eval-{}", sanitize(&args.tasks))),
+    })
 }
 
 /// `--data DIR` for a run whose dataset moved: DIR must hold the dataset the run trained on

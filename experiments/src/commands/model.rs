@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use agent::model::{Config, FfnKind, Model, PRESETS, param_table, totals};
+use agent::model::{Config, FfnKind, Model, PRESETS, ParamRow, param_table, totals};
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use rand::SeedableRng;
@@ -53,27 +53,7 @@ pub fn run(args: &ModelArgs) -> Result<()> {
 }
 
 fn info(args: &InfoArgs) -> Result<()> {
-    let (cfg, name) = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading model config {}", path.display()))?;
-            let value: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("parsing model config {}", path.display()))?;
-            // A run's config.json holds the model config under `model`.
-            let model = match value.get("model") {
-                Some(m) if m.is_object() => m.clone(),
-                _ => value,
-            };
-            let cfg: Config = serde_json::from_value(model)
-                .with_context(|| format!("parsing model config {}", path.display()))?;
-            (cfg, path.display().to_string())
-        }
-        None => (
-            Config::preset(&args.preset)
-                .with_context(|| format!("--preset: expected one of {}", PRESETS.join(", ")))?,
-            args.preset.clone(),
-        ),
-    };
+    let (cfg, name) = load_config(args)?;
     cfg.validate().with_context(|| format!("model config {name}"))?;
     let rows = param_table(&cfg);
     let (total, active) = totals(&cfg, &rows);
@@ -89,20 +69,7 @@ fn info(args: &InfoArgs) -> Result<()> {
         None
     };
     if args.json {
-        let modules: Vec<serde_json::Value> = rows
-            .iter()
-            .map(|r| {
-                serde_json::json!({"module": r.module, "what": r.what, "parameters": r.total,
-                    "active": r.active})
-            })
-            .collect();
-        let mut doc = serde_json::json!({"name": name, "config": cfg, "modules": modules,
-            "parameters": total, "active_parameters": active});
-        if let Some(b) = built {
-            doc["built_parameters"] = b.into();
-        }
-        println!("{}", serde_json::to_string_pretty(&doc)?);
-        return Ok(());
+        return print_json(&name, &cfg, &rows, (total, active), built);
     }
     println!(
         "model {name}: {} layers, hidden {}, {} heads of {}, pattern {:?}, FFN {}, context {} steps, {} domain groups",
@@ -134,31 +101,7 @@ fn info(args: &InfoArgs) -> Result<()> {
         );
     }
     println!();
-    let mut by_kind: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
-    for row in &rows {
-        let kind = if row.module.ends_with(".encoder") {
-            "encoders (all groups)"
-        } else if row.module.ends_with(".decoder") {
-            "action decoders (all groups)"
-        } else if row.module.ends_with(".mixer") {
-            if row.what.starts_with("lightning") {
-                "lightning attention"
-            } else {
-                "softmax attention"
-            }
-        } else if row.module.ends_with(".ffn") {
-            "feed-forward"
-        } else {
-            "norms"
-        };
-        let e = by_kind.entry(kind).or_default();
-        e.0 += row.total;
-        e.1 += 1;
-    }
-    println!("{:<36} {:>8} {:>14}", "by kind", "modules", "parameters");
-    for (kind, (count, modules)) in &by_kind {
-        println!("{kind:<36} {modules:>8} {:>14}", thousands(*count));
-    }
+    print_by_kind(&rows);
     println!();
     println!("total parameters             {:>14} ({:.1}M)", thousands(total), total as f64 / 1e6);
     println!(
@@ -176,6 +119,86 @@ fn info(args: &InfoArgs) -> Result<()> {
         println!("the table matches the built weights exactly");
     }
     Ok(())
+}
+
+/// The --json document: the config, the table and the totals.
+fn print_json(
+    name: &str,
+    cfg: &Config,
+    rows: &[ParamRow],
+    (total, active): (i64, i64),
+    built: Option<i64>,
+) -> Result<()> {
+    let modules: Vec<serde_json::Value> = rows
+        .iter()
+        .map(|r| {
+            serde_json::json!({"module": r.module, "what": r.what, "parameters": r.total,
+                "active": r.active})
+        })
+        .collect();
+    let mut doc = serde_json::json!({"name": name, "config": cfg, "modules": modules,
+        "parameters": total, "active_parameters": active});
+    if let Some(b) = built {
+        doc["built_parameters"] = b.into();
+    }
+    println!("{}", serde_json::to_string_pretty(&doc)?);
+    Ok(())
+}
+
+/// The model config of --config (a model config, or a run's config.json) or of --preset,
+/// with the name to show for it.
+fn load_config(args: &InfoArgs) -> Result<(Config, String)> {
+    Ok(match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading model config {}", path.display()))?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("parsing model config {}", path.display()))?;
+            // A run's config.json holds the model config under `model`.
+            let model = match value.get("model") {
+                Some(m) if m.is_object() => m.clone(),
+                _ => value,
+            };
+            let cfg: Config = serde_json::from_value(model)
+                .with_context(|| format!("parsing model config {}", path.display()))?;
+            (cfg, path.display().to_string())
+        }
+        None => (
+            Config::preset(&args.preset)
+                .with_context(|| format!("--preset: expected one of {}", PRESETS.join(", ")))?,
+            args.preset.clone(),
+        ),
+    })
+}
+
+/// Parameters and module counts by kind of module.
+fn print_by_kind(rows: &[ParamRow]) {
+    let mut by_kind: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+    for row in rows {
+        let kind = kind_of(row);
+        let e = by_kind.entry(kind).or_default();
+        e.0 += row.total;
+        e.1 += 1;
+    }
+    println!("{:<36} {:>8} {:>14}", "by kind", "modules", "parameters");
+    for (kind, (count, modules)) in &by_kind {
+        println!("{kind:<36} {modules:>8} {:>14}", thousands(*count));
+    }
+}
+
+/// The kind of module a table row is, for the table by kind.
+fn kind_of(row: &ParamRow) -> &'static str {
+    if row.module.ends_with(".encoder") {
+        "encoders (all groups)"
+    } else if row.module.ends_with(".decoder") {
+        "action decoders (all groups)"
+    } else if row.module.ends_with(".mixer") {
+        if row.what.starts_with("lightning") { "lightning attention" } else { "softmax attention" }
+    } else if row.module.ends_with(".ffn") {
+        "feed-forward"
+    } else {
+        "norms"
+    }
 }
 
 fn ffn_name(cfg: &Config) -> String {

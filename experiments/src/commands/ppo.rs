@@ -73,31 +73,7 @@ pub fn run(args: &PpoArgs) -> Result<()> {
     // Build one env up front so that a bad task is reported before anything is written.
     let probe = family.make(&task).with_context(|| format!("--task for {}", args.env))?;
     let discrete = matches!(probe.action_space(), Space::Discrete { .. });
-    let mut config = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("reading --config {}", path.display()))?;
-            serde_json::from_str::<PpoConfig>(&text)
-                .with_context(|| format!("--config {}: not a PPO config", path.display()))?
-        }
-        None => PpoConfig::preset(&args.env, discrete),
-    };
-    if let Some(steps) = args.total_steps {
-        config.total_steps = steps;
-    }
-    if let Some(attempts) = args.attempts {
-        if args.no_early_stop && attempts > 1 {
-            bail!("--attempts {attempts} needs the early stop; --no-early-stop trains one run");
-        }
-        config.attempts = attempts;
-    }
-    if args.no_early_stop {
-        config.solve_return = None;
-        config.attempts = 1;
-    }
-    if let Err(e) = config.validate() {
-        bail!("PPO config for {}: {e}", args.env);
-    }
+    let config = ppo_config(args, discrete)?;
     if let DeviceArg::Cuda(i) = args.compute.device {
         bail!("--device cuda:{i}: PPO runs on the CPU (use auto or cpu)");
     }
@@ -168,4 +144,34 @@ pub fn run(args: &PpoArgs) -> Result<()> {
     }
     println!("policy written to {}", out.display());
     Ok(())
+}
+
+/// The PPO config of --config or of the env's preset, with the flags' overrides, validated.
+fn ppo_config(args: &PpoArgs, discrete: bool) -> Result<PpoConfig> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading --config {}", path.display()))?;
+            serde_json::from_str::<PpoConfig>(&text)
+                .with_context(|| format!("--config {}: not a PPO config", path.display()))?
+        }
+        None => PpoConfig::preset(&args.env, discrete),
+    };
+    if let Some(steps) = args.total_steps {
+        config.total_steps = steps;
+    }
+    if let Some(attempts) = args.attempts {
+        if args.no_early_stop && attempts > 1 {
+            bail!("--attempts {attempts} needs the early stop; --no-early-stop trains one run");
+        }
+        config.attempts = attempts;
+    }
+    if args.no_early_stop {
+        config.solve_return = None;
+        config.attempts = 1;
+    }
+    if let Err(e) = config.validate() {
+        bail!("PPO config for {}: {e}", args.env);
+    }
+    Ok(config)
 }

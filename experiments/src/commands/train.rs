@@ -1,16 +1,18 @@
 //! `icrl train`: train an in-context agent on a learning-history dataset.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use agent::train::memory::{estimate_peak, gib};
 use agent::train::{
-    ActionTarget, OptimConfig, RunOptions, TrainConfig, config_for, read_metrics, run_name, train,
+    ActionTarget, OptimConfig, RunOptions, StepMetrics, TrainConfig, config_for, read_metrics,
+    run_name, train,
 };
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use histories::dataset::{Dataset, ObsNorm};
 use histories::lock::FolderLock;
 use histories::names::{MAX_NAME_LEN, is_safe_name, safe_name};
+use tch::Device;
 
 use crate::plot::{Panel, Series, save_panels};
 
@@ -167,99 +169,12 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         );
     }
     let (cfg, run_dir) = match &args.resume {
-        Some(run) => {
-            let path = run.join("config.json");
-            if !path.exists() {
-                bail!(
-                    "--resume {}: no config.json there; is it a run folder of `icrl train`?",
-                    run.display()
-                );
-            }
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("reading {}", path.display()))?;
-            let cfg: TrainConfig = serde_json::from_str(&text)
-                .with_context(|| format!("parsing {}", path.display()))?;
-            (cfg, run.clone())
-        }
-        None if args.config.is_some() => {
-            let path = args.config.clone().unwrap_or_default();
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("--config {}: reading", path.display()))?;
-            let mut cfg: TrainConfig = serde_json::from_str(&text)
-                .with_context(|| format!("--config {}: not a training config", path.display()))?;
-            if let Some(data) = &args.data {
-                cfg.data = std::path::absolute(data)
-                    .with_context(|| format!("--data {}", data.display()))?
-                    .display()
-                    .to_string();
-            }
-            cfg.validate().map_err(|e| anyhow::anyhow!("--config {}: {e}", path.display()))?;
-            let dir = new_run_dir(args, &cfg)?;
-            (cfg, dir)
-        }
+        Some(run) => (resumed_config(run)?, run.clone()),
         None => {
-            let data_dir = args.data.clone().context("--data is required")?;
-            let data = Dataset::open_families(&data_dir, &args.families)
-                .with_context(|| format!("--data {}", data_dir.display()))?;
-            let group_weights: Vec<(String, f64)> =
-                group_pairs("--group-weight", "WEIGHT", "a number", &args.group_weights, &data)?;
-            let group_context: Vec<(String, usize)> = group_pairs(
-                "--group-context",
-                "STEPS",
-                "a whole number of steps",
-                &args.group_context,
-                &data,
-            )?;
-            let group_target: Vec<(String, ActionTarget)> = group_pairs(
-                "--group-target",
-                "TARGET",
-                "`taken` or `demonstrator`",
-                &args.group_target,
-                &data,
-            )?;
-            let mut model = config_for(&args.preset, &data)?;
-            for kv in &args.model_overrides {
-                let (key, value) = kv
-                    .split_once('=')
-                    .with_context(|| format!("--model {kv}: expected KEY=VALUE"))?;
-                model.set(key.trim(), value.trim()).with_context(|| format!("--model {kv}"))?;
-            }
-            let cfg = TrainConfig {
-                model,
-                preset: args.preset.clone(),
-                optim: OptimConfig {
-                    lr: args.lr,
-                    weight_decay: args.weight_decay,
-                    warmup_fraction: args.warmup_fraction,
-                    grad_clip: args.grad_clip,
-                    accumulation: args.accumulation as usize,
-                    ..OptimConfig::default()
-                },
-                // Absolute, so that the run folder works from any directory (eval, resume).
-                data: std::path::absolute(&data_dir)
-                    .with_context(|| format!("--data {}", data_dir.display()))?
-                    .display()
-                    .to_string(),
-                families: args.families.clone(),
-                suite: data.manifest.suite.name.clone(),
-                steps: args.steps as usize,
-                batch_size: args.batch_size as usize,
-                context: args.context as usize,
-                episode_sparsity: args.episode_sparsity as usize,
-                val_fraction: args.val_fraction,
-                obs_norm: ObsNorm::parse(&args.obs_norm)
-                    .map_err(|e| anyhow::anyhow!("--obs-norm: {e}"))?,
-                target: args.target.parse().map_err(|e| anyhow::anyhow!("--target: {e}"))?,
-                group_target,
-                eval_every: args.eval_every as usize,
-                eval_batches: 4,
-                checkpoint_every: args.checkpoint_every as usize,
-                group_weights,
-                group_context,
-                seed: args.seed,
-                device: crate::common::device_name(device),
+            let cfg = match &args.config {
+                Some(path) => config_from_file(path, args)?,
+                None => config_from_flags(args, device)?,
             };
-            cfg.validate().map_err(|e| anyhow::anyhow!("invalid training flags: {e}"))?;
             let dir = new_run_dir(args, &cfg)?;
             (cfg, dir)
         }
@@ -299,37 +214,143 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let all = read_metrics(&run_dir)?;
     plot_curves(&run_dir, &all)?;
     if let Some(last) = metrics.last() {
-        let first = all.first().map(|m| m.loss).unwrap_or(f64::NAN);
-        let tps = metrics.iter().map(|m| m.tokens_per_sec).sum::<f64>() / metrics.len() as f64;
-        if args.json {
-            let doc = serde_json::json!({
-                "run": run_dir.display().to_string(), "steps": last.step, "parameters": params,
-                "first_loss": first, "last_loss": last.loss,
-                "val_loss": last.val_loss,
-                "tokens_per_sec": tps, "curves": run_dir.join("curves.png").display().to_string(),
-            });
-            println!("{}", serde_json::to_string_pretty(&doc)?);
-            return Ok(());
-        }
-        println!(
-            "trained {} steps: loss {:.4} -> {:.4}, validation {}, {:.0} tokens/s; run {} (curves: {})",
-            last.step,
-            first,
-            last.loss,
-            if last.val_loss.is_empty() {
-                "n/a".to_string()
-            } else {
-                last.val_loss
-                    .iter()
-                    .map(|(g, l)| format!("{g} {l:.4}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
-            tps,
-            run_dir.display(),
-            run_dir.join("curves.png").display()
+        print_summary(args, &run_dir, params, &metrics, &all, last)?;
+    }
+    Ok(())
+}
+
+/// The config of the run in folder `run` (--resume).
+fn resumed_config(run: &Path) -> Result<TrainConfig> {
+    let path = run.join("config.json");
+    if !path.exists() {
+        bail!(
+            "--resume {}: no config.json there; is it a run folder of `icrl train`?",
+            run.display()
         );
     }
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let cfg: TrainConfig =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    Ok(cfg)
+}
+
+/// The config in file `path` (--config), its dataset repointed by --data if given.
+fn config_from_file(path: &Path, args: &TrainArgs) -> Result<TrainConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("--config {}: reading", path.display()))?;
+    let mut cfg: TrainConfig = serde_json::from_str(&text)
+        .with_context(|| format!("--config {}: not a training config", path.display()))?;
+    if let Some(data) = &args.data {
+        cfg.data = std::path::absolute(data)
+            .with_context(|| format!("--data {}", data.display()))?
+            .display()
+            .to_string();
+    }
+    cfg.validate().map_err(|e| anyhow::anyhow!("--config {}: {e}", path.display()))?;
+    Ok(cfg)
+}
+
+/// The config of a new run from the flags.
+fn config_from_flags(args: &TrainArgs, device: Device) -> Result<TrainConfig> {
+    let data_dir = args.data.clone().context("--data is required")?;
+    let data = Dataset::open_families(&data_dir, &args.families)
+        .with_context(|| format!("--data {}", data_dir.display()))?;
+    let group_weights: Vec<(String, f64)> =
+        group_pairs("--group-weight", "WEIGHT", "a number", &args.group_weights, &data)?;
+    let group_context: Vec<(String, usize)> = group_pairs(
+        "--group-context",
+        "STEPS",
+        "a whole number of steps",
+        &args.group_context,
+        &data,
+    )?;
+    let group_target: Vec<(String, ActionTarget)> = group_pairs(
+        "--group-target",
+        "TARGET",
+        "`taken` or `demonstrator`",
+        &args.group_target,
+        &data,
+    )?;
+    let mut model = config_for(&args.preset, &data)?;
+    for kv in &args.model_overrides {
+        let (key, value) =
+            kv.split_once('=').with_context(|| format!("--model {kv}: expected KEY=VALUE"))?;
+        model.set(key.trim(), value.trim()).with_context(|| format!("--model {kv}"))?;
+    }
+    let cfg = TrainConfig {
+        model,
+        preset: args.preset.clone(),
+        optim: OptimConfig {
+            lr: args.lr,
+            weight_decay: args.weight_decay,
+            warmup_fraction: args.warmup_fraction,
+            grad_clip: args.grad_clip,
+            accumulation: args.accumulation as usize,
+            ..OptimConfig::default()
+        },
+        // Absolute, so that the run folder works from any directory (eval, resume).
+        data: std::path::absolute(&data_dir)
+            .with_context(|| format!("--data {}", data_dir.display()))?
+            .display()
+            .to_string(),
+        families: args.families.clone(),
+        suite: data.manifest.suite.name.clone(),
+        steps: args.steps as usize,
+        batch_size: args.batch_size as usize,
+        context: args.context as usize,
+        episode_sparsity: args.episode_sparsity as usize,
+        val_fraction: args.val_fraction,
+        obs_norm: ObsNorm::parse(&args.obs_norm).map_err(|e| anyhow::anyhow!("--obs-norm: {e}"))?,
+        target: args.target.parse().map_err(|e| anyhow::anyhow!("--target: {e}"))?,
+        group_target,
+        eval_every: args.eval_every as usize,
+        eval_batches: 4,
+        checkpoint_every: args.checkpoint_every as usize,
+        group_weights,
+        group_context,
+        seed: args.seed,
+        device: crate::common::device_name(device),
+    };
+    cfg.validate().map_err(|e| anyhow::anyhow!("invalid training flags: {e}"))?;
+    Ok(cfg)
+}
+
+/// The closing line (or JSON document) of a run whose last step of this invocation is `last`.
+fn print_summary(
+    args: &TrainArgs,
+    run_dir: &Path,
+    params: i64,
+    metrics: &[StepMetrics],
+    all: &[StepMetrics],
+    last: &StepMetrics,
+) -> Result<()> {
+    let first = all.first().map(|m| m.loss).unwrap_or(f64::NAN);
+    let tps = metrics.iter().map(|m| m.tokens_per_sec).sum::<f64>() / metrics.len() as f64;
+    if args.json {
+        let doc = serde_json::json!({
+            "run": run_dir.display().to_string(), "steps": last.step, "parameters": params,
+            "first_loss": first, "last_loss": last.loss,
+            "val_loss": last.val_loss,
+            "tokens_per_sec": tps, "curves": run_dir.join("curves.png").display().to_string(),
+        });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
+        return Ok(());
+    }
+    println!(
+        "trained {} steps: loss {:.4} -> {:.4}, validation {}, {:.0} tokens/s; run {} (curves: {})",
+        last.step,
+        first,
+        last.loss,
+        if last.val_loss.is_empty() {
+            "n/a".to_string()
+        } else {
+            last.val_loss.iter().map(|(g, l)| format!("{g} {l:.4}")).collect::<Vec<_>>().join(", ")
+        },
+        tps,
+        run_dir.display(),
+        run_dir.join("curves.png").display()
+    );
     Ok(())
 }
 
