@@ -158,20 +158,7 @@ pub fn generate(suite: &Suite, opts: &GenerateOptions) -> Result<Manifest<Suite>
     let mut tasks = results.into_inner().map_err(|_| fail("datagen", "a worker panicked"))?;
     tasks.sort_by_key(|(i, _)| *i);
     let tasks: Vec<ManifestTask> = tasks.into_iter().map(|(_, t)| t).collect();
-    let mut groups: BTreeMap<String, GroupInfo> = BTreeMap::new();
-    for (t, job) in tasks.iter().zip(&jobs) {
-        let env = envs::make(&job.family, &job.task).map_err(|e| fail(&job.file, e))?;
-        let (obs, act) = (env.observation_space(), env.action_space());
-        let action = GroupAction::of(act);
-        let g = groups.entry(t.group.clone()).or_insert_with(|| GroupInfo {
-            obs_dim: obs.flat_dim(),
-            act_dim: act.flat_dim(),
-            action_type: action.action_type().into(),
-            num_actions: action.num_actions(),
-            tasks: 0,
-        });
-        g.tasks += 1;
-    }
+    let groups = domain_groups(&tasks, &jobs)?;
     let manifest = Manifest {
         format_version: histories::format::FORMAT_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -193,6 +180,29 @@ pub fn generate(suite: &Suite, opts: &GenerateOptions) -> Result<Manifest<Suite>
         );
     }
     Ok(manifest)
+}
+
+/// The manifest's domain groups: the spaces shared by the tasks of each group, and its
+/// task count.
+fn domain_groups(
+    tasks: &[ManifestTask],
+    jobs: &[Job],
+) -> Result<BTreeMap<String, GroupInfo>, GenerateError> {
+    let mut groups: BTreeMap<String, GroupInfo> = BTreeMap::new();
+    for (t, job) in tasks.iter().zip(jobs) {
+        let env = envs::make(&job.family, &job.task).map_err(|e| fail(&job.file, e))?;
+        let (obs, act) = (env.observation_space(), env.action_space());
+        let action = GroupAction::of(act);
+        let g = groups.entry(t.group.clone()).or_insert_with(|| GroupInfo {
+            obs_dim: obs.flat_dim(),
+            act_dim: act.flat_dim(),
+            action_type: action.action_type().into(),
+            num_actions: action.num_actions(),
+            tasks: 0,
+        });
+        g.tasks += 1;
+    }
+    Ok(groups)
 }
 
 /// A folder belongs to one suite (its `suite.json`): resuming with other settings would mix

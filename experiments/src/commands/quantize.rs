@@ -331,11 +331,10 @@ fn read_config(path: &Path) -> Result<(Config, Option<String>)> {
     Ok((cfg, None))
 }
 
-pub fn run(args: &QuantizeArgs) -> Result<()> {
-    let device = args.compute.apply()?;
-    let config = args.quantizer.config()?;
-    let source = Source::detect(&args.source)?;
-    let read_from = match &source {
+/// The input and output are usable: not the same file, not already quantized, and the model
+/// options only for models.
+fn check_source(args: &QuantizeArgs, source: &Source) -> Result<()> {
+    let read_from = match source {
         Source::Tensors(path) => Some(path),
         Source::Model { weights, .. } => weights.as_ref(),
     };
@@ -364,6 +363,14 @@ pub fn run(args: &QuantizeArgs) -> Result<()> {
              checkpoint with its config, or --preset"
         );
     }
+    Ok(())
+}
+
+pub fn run(args: &QuantizeArgs) -> Result<()> {
+    let device = args.compute.apply()?;
+    let config = args.quantizer.config()?;
+    let source = Source::detect(&args.source)?;
+    check_source(args, &source)?;
 
     let _guard = tch::no_grad_guard();
     let mut work = Work {

@@ -116,25 +116,7 @@ pub fn run(args: &ModelBenchArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| if cuda { "vintix-300m" } else { "small" }.to_string());
     let cfg = Config::preset(&preset).context("--preset")?;
-    let pow2 =
-        |from: i64, to: i64| (0..).map(|i| from << i).take_while(|&x| x <= to).collect::<Vec<_>>();
-    let lengths = if args.lengths.is_empty() {
-        if cuda { pow2(1024, 65536) } else { pow2(256, 2048) }
-    } else {
-        args.lengths.clone()
-    };
-    let infer = if args.infer_lengths.is_empty() {
-        if cuda {
-            pow2(1024, 1 << 20).into_iter().step_by(2).collect()
-        } else {
-            pow2(1024, 65536).into_iter().step_by(2).collect()
-        }
-    } else {
-        args.infer_lengths.clone()
-    };
-    if lengths.iter().chain(&infer).any(|&l| l <= 0) {
-        bail!("--lengths and --infer-lengths must be positive");
-    }
+    let (lengths, infer) = bench_lengths(args, cuda)?;
     let place = if cuda { "cuda:0, bf16" } else { "cpu, f32" };
     println!(
         "model {preset}: {} layers, hidden {}, {} heads; {place}; torch threads {}",
@@ -186,6 +168,28 @@ pub fn run(args: &ModelBenchArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The training and inference lengths to measure: the flags', or powers of two up to 64K
+/// training steps and 1M inference steps on CUDA (2K and 64K on the CPU).
+fn bench_lengths(args: &ModelBenchArgs, cuda: bool) -> Result<(Vec<i64>, Vec<i64>)> {
+    let pow2 =
+        |from: i64, to: i64| (0..).map(|i| from << i).take_while(|&x| x <= to).collect::<Vec<_>>();
+    let lengths = if args.lengths.is_empty() {
+        if cuda { pow2(1024, 65536) } else { pow2(256, 2048) }
+    } else {
+        args.lengths.clone()
+    };
+    let infer = if args.infer_lengths.is_empty() {
+        let top = if cuda { 1 << 20 } else { 65536 };
+        pow2(1024, top).into_iter().step_by(2).collect()
+    } else {
+        args.infer_lengths.clone()
+    };
+    if lengths.iter().chain(&infer).any(|&l| l <= 0) {
+        bail!("--lengths and --infer-lengths must be positive");
+    }
+    Ok((lengths, infer))
 }
 
 fn print_row(kind: &str, len: i64, m: &Measured, bytes: Option<i64>) {
