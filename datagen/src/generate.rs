@@ -295,7 +295,7 @@ fn run_job(
     let file = TaskFile {
         meta: TaskMeta {
             family: job.family.clone(),
-            task: serde_json::to_string(&job.task).map_err(|e| fail(&ctx, e))?,
+            task: job.task.clone(),
             split: job.split,
             group: group.to_string(),
             obs_dim: obs_space.flat_dim(),
@@ -449,7 +449,7 @@ pub fn summarize(name: &str, file: &TaskFile) -> ManifestTask {
     ManifestTask {
         file: name.to_string(),
         family: m.family.clone(),
-        task: serde_json::from_str(&m.task).unwrap_or(serde_json::Value::String(m.task.clone())),
+        task: serde_json::Value::Object(m.task.clone()),
         split: m.split,
         group: m.group.clone(),
         histories: file.histories.len(),

@@ -346,6 +346,13 @@ fn check_listing(
             meta.family, meta.group, t.family, t.group
         )));
     }
+    if t.task.as_object() != Some(&meta.task) {
+        return Err(invalid(format!(
+            "file says task {}, the manifest says {}",
+            serde_json::Value::Object(meta.task.clone()),
+            t.task
+        )));
+    }
     if let Some(g) = manifest.groups.get(&t.group) {
         if (meta.action_type.as_str(), meta.num_actions) != (g.action_type.as_str(), g.num_actions)
         {

@@ -21,8 +21,9 @@ pub const FORMAT_VERSION: u32 = 1;
 pub struct TaskMeta {
     /// Env family id, e.g. `DarkRoom-v0`.
     pub family: String,
-    /// Task parameters as JSON text, e.g. `{"goal":[2,7]}`.
-    pub task: String,
+    /// Task parameters, e.g. `{"goal":[2,7]}`; the file holds them as JSON text, written and
+    /// parsed here alone.
+    pub task: envs::Task,
     /// The family's split the task belongs to.
     pub split: Split,
     /// Domain group ([`crate::group::DomainGroup`]'s name): tasks with the same observation
@@ -176,7 +177,9 @@ fn write_to(path: &Path, file: &TaskFile) -> hdf5::Result<()> {
     write_str(&f, "format", "icrl-learning-history")?;
     f.new_attr::<u32>().create("format_version")?.write_scalar(&FORMAT_VERSION)?;
     write_str(&f, "family", &m.family)?;
-    write_str(&f, "task", &m.task)?;
+    let task =
+        serde_json::to_string(&m.task).map_err(|e| hdf5::Error::from(e.to_string().as_str()))?;
+    write_str(&f, "task", &task)?;
     write_str(&f, "split", m.split.as_str())?;
     write_str(&f, "group", &m.group)?;
     f.new_attr::<u64>().create("obs_dim")?.write_scalar(&(m.obs_dim as u64))?;
@@ -395,7 +398,9 @@ fn read_meta(f: &hdf5::File, path: &Path) -> Result<TaskMeta, FormatError> {
     };
     Ok(TaskMeta {
         family: s("family")?,
-        task: s("task")?,
+        task: serde_json::from_str(&s("task")?).map_err(|e| {
+            invalid(path, format!("attribute `task`: not a JSON object of task parameters: {e}"))
+        })?,
         split: s("split")?.parse().map_err(|e| invalid(path, format!("attribute `split`: {e}")))?,
         group: s("group")?,
         obs_dim: u("obs_dim")? as usize,

@@ -21,7 +21,7 @@ fn task_file(seed: u64) -> TaskFile {
     TaskFile {
         meta: TaskMeta {
             family: "Corridor-v0".into(),
-            task: r#"{"len":10}"#.into(),
+            task: serde_json::from_str(r#"{"len":10}"#).unwrap(),
             split: histories::split::Split::Train,
             group: "obs1-discrete2".into(),
             obs_dim: 1,

@@ -26,7 +26,7 @@ pub(super) struct Reference {
 }
 
 fn same_task(meta: &TaskMeta, family: &str, task: &Task) -> bool {
-    meta.family == family && serde_json::from_str::<Task>(&meta.task).is_ok_and(|t| &t == task)
+    meta.family == family && &meta.task == task
 }
 
 fn find<'a>(data: &'a Dataset, t: &TaskRef) -> Option<&'a TaskMeta> {
