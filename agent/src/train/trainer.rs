@@ -139,6 +139,16 @@ pub fn data_fingerprint(dir: &Path) -> Result<String, TrainError> {
     Ok(format!("sha256:{:x}", sha2::Sha256::digest(&bytes)))
 }
 
+/// The dataset record of a run (`run/data.json`), if it has one.
+pub fn read_data_record(run: &Path) -> Result<Option<DataRecord>, TrainError> {
+    let path = run.join(DATA_FILE);
+    if !path.exists() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
+    serde_json::from_str(&text).map(Some).map_err(json_err(&path))
+}
+
 /// Record the dataset of a run starting afresh in `run/data.json`; on a resume, refuse a
 /// dataset whose fingerprint differs from the recorded one unless `allow_change` (then the
 /// record is updated). Runs from before the record existed resume unchecked.
@@ -153,9 +163,7 @@ fn check_data_record(
         data: data.dir.display().to_string(),
         data_fingerprint: data_fingerprint(&data.dir)?,
     };
-    if path.exists() {
-        let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
-        let old: DataRecord = serde_json::from_str(&text).map_err(json_err(&path))?;
+    if let Some(old) = read_data_record(run)? {
         if old.data_fingerprint == record.data_fingerprint {
             return Ok(());
         }

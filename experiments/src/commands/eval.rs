@@ -118,21 +118,8 @@ fn load_quantized(
     device: tch::Device,
 ) -> Result<(TrainConfig, Model)> {
     let qfile = agent::quant::read_quantized(file, device)?;
-    let cfg = match run {
-        Some(run) => read_run_config(run)?,
-        None => {
-            let text = qfile.metadata.get(TRAIN_CONFIG_KEY).ok_or_else(|| {
-                anyhow!(
-                    "--quantized {}: the file does not carry a run's config.json (it was \
-                     quantized from a model file or a preset); add --run RUN",
-                    file.display()
-                )
-            })?;
-            serde_json::from_str(text).with_context(|| {
-                format!("--quantized {}: parsing its `{TRAIN_CONFIG_KEY}`", file.display())
-            })?
-        }
-    };
+    let hint = " (it was quantized from a model file or a preset)";
+    let cfg = train_config("--quantized", file, run, &qfile.metadata, hint)?;
     let model = Model::from_quantized_file(file, qfile, DequantMode::Cached)?;
     if model.config() != &cfg.model {
         bail!(
@@ -157,30 +144,44 @@ fn load_model_file(
     device: tch::Device,
 ) -> Result<(TrainConfig, Model)> {
     let (model_cfg, metadata) = agent::model::read_model_file(file)?;
-    let cfg = match run {
-        Some(run) => read_run_config(run)?,
-        None => {
-            let text = metadata.get(TRAIN_CONFIG_KEY).ok_or_else(|| {
-                anyhow!(
-                    "--model {}: the file does not carry a run's config.json; add --run RUN",
-                    file.display()
-                )
-            })?;
-            serde_json::from_str(text).with_context(|| {
-                format!("--model {}: parsing its `{TRAIN_CONFIG_KEY}`", file.display())
-            })?
-        }
-    };
+    let cfg = train_config("--model", file, run, &metadata, "")?;
     if cfg.model != model_cfg {
         bail!(
             "--model {} holds another model than the run's config.json describes",
             file.display()
         );
     }
+    Ok((cfg, model_with_weights(&model_cfg, device, file)?))
+}
+
+/// The training config of a model or quantized `file` given with `flag`: the run's
+/// config.json with --run, else the one the file carries in its metadata.
+fn train_config(
+    flag: &str,
+    file: &Path,
+    run: Option<&Path>,
+    metadata: &std::collections::BTreeMap<String, String>,
+    hint: &str,
+) -> Result<TrainConfig> {
+    if let Some(run) = run {
+        return read_run_config(run);
+    }
+    let text = metadata.get(TRAIN_CONFIG_KEY).ok_or_else(|| {
+        anyhow!(
+            "{flag} {}: the file does not carry a run's config.json{hint}; add --run RUN",
+            file.display()
+        )
+    })?;
+    serde_json::from_str(text)
+        .with_context(|| format!("{flag} {}: parsing its `{TRAIN_CONFIG_KEY}`", file.display()))
+}
+
+/// A model of `cfg` with the weights of `path` (written by `icrl train`).
+fn model_with_weights(cfg: &agent::model::Config, device: Device, path: &Path) -> Result<Model> {
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-    let mut model = Model::new(&model_cfg, device, &mut rng)?;
-    model.load(file)?;
-    Ok((cfg, model))
+    let mut model = Model::new(cfg, device, &mut rng)?;
+    model.load(path)?;
+    Ok(model)
 }
 
 pub fn run(args: &EvalArgs) -> Result<()> {
@@ -260,9 +261,7 @@ fn load_agent(args: &EvalArgs, device: Device) -> Result<(TrainConfig, Model, Pa
             let ckpt = checkpoint::find(run).ok_or_else(|| {
                 anyhow!("--run {}: no checkpoint yet (train it first)", run.display())
             })?;
-            let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(0);
-            let mut model = Model::new(&cfg.model, device, &mut rng)?;
-            model.load(&ckpt.join(checkpoint::MODEL_FILE))?;
+            let model = model_with_weights(&cfg.model, device, &ckpt.join(checkpoint::MODEL_FILE))?;
             (cfg, model, run.clone())
         }
         (None, None) => bail!("give --run RUN or --quantized FILE"),
@@ -306,14 +305,9 @@ fn out_dir(args: &EvalArgs, label: &Path) -> PathBuf {
 /// `--data DIR` for a run whose dataset moved: DIR must hold the dataset the run trained on
 /// (the fingerprint in the run's data.json, where the run has one).
 fn check_moved_data(run: Option<&Path>, dir: &Path) -> Result<()> {
-    let Some(record) = run.map(|r| r.join(agent::train::trainer::DATA_FILE)).filter(|p| p.exists())
-    else {
-        return Ok(());
-    };
-    let text = std::fs::read_to_string(&record)
-        .with_context(|| format!("reading {}", record.display()))?;
-    let old: agent::train::trainer::DataRecord =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", record.display()))?;
+    let Some(run) = run else { return Ok(()) };
+    let Some(old) = agent::train::trainer::read_data_record(run)? else { return Ok(()) };
+    let record = run.join(agent::train::trainer::DATA_FILE);
     let now = agent::train::trainer::data_fingerprint(dir)
         .map_err(|e| anyhow!("--data {}: {e}", dir.display()))?;
     if now != old.data_fingerprint {
