@@ -4,3 +4,4 @@ pub mod eval;
 pub mod model;
 pub mod quant;
 pub mod train;
+pub mod usage;

@@ -29,7 +29,7 @@ enum Command {
     /// Inspect a learning-history dataset: `info` and `plot`.
     Dataset(commands::dataset::DatasetArgs),
     /// Train an in-context agent on a learning-history dataset.
-    Train(commands::train::TrainArgs),
+    Train(Box<commands::train::TrainArgs>),
     /// Evaluate a trained agent in context (cold start, many episodes); JSON, markdown, PNG.
     Eval(commands::eval::EvalArgs),
     /// Several evaluations side by side: one table, one figure per family.

@@ -403,3 +403,51 @@ fn the_demonstrator_target_trains_on_the_demonstrators_actions_with_the_taken_on
     // The context is the same either way: the actions taken.
     assert_eq!(flat(&taken.prev_actions), flat(&demo.prev_actions));
 }
+
+#[test]
+fn every_step_logs_its_model_flops_mfu_and_peak_memory() {
+    let (_turn, tmp, data) = setup();
+    let cfg = config(&data, 3);
+    let peak = agent::usage::PeakRate { tflops: 0.5, source: "test".into() };
+    let opts = RunOptions { peak: Some(peak), ..run_opts(tmp.path().join("run"), None) };
+    let m = train(&cfg, &data, &opts).unwrap();
+    let flops = agent::model::flops_per_token(&cfg.model, cfg.context as i64).per_token();
+    for s in &m {
+        // The step's FLOPs are its tokens times the per-token count (one micro-batch at the
+        // full context here), so model TFLOP/s and tokens/s are in that ratio.
+        let expected = s.tokens_per_sec * flops / 1e12;
+        assert!((s.model_tflops - expected).abs() <= 1e-9 * expected, "{s:?}");
+        assert_eq!(s.mfu, Some(s.model_tflops / 0.5));
+        assert!(s.peak_memory.is_some_and(|b| b > 1 << 20), "host VmHWM in bytes: {s:?}");
+    }
+    // The logged fields reach metrics.jsonl, and an older line without them still parses.
+    assert_eq!(read_metrics(&tmp.path().join("run")).unwrap(), m);
+    let old = r#"{"step":1,"loss":1.0,"group_loss":{},"lr":0.1,"grad_norm":1.0,
+        "tokens_per_sec":10.0,"remoe":[],"val_loss":{}}"#;
+    let parsed: agent::train::StepMetrics = serde_json::from_str(old).unwrap();
+    assert_eq!((parsed.mfu, parsed.peak_memory), (None, None));
+}
+
+#[test]
+fn flops_per_token_is_nanogpts_estimate_for_full_softmax_attention() {
+    // nanoGPT's estimate_mfu: 6 N + 12 L H Q T, with N the parameters a token uses.
+    let data_dir = tempfile::tempdir().unwrap();
+    let data = dataset(&data_dir.path().join("data"));
+    let mut model = config_for("tiny", &data).unwrap();
+    model.pattern = "S".into();
+    model.softmax_window = 1 << 20;
+    let (_, active) = agent::model::totals(&model, &agent::model::param_table(&model));
+    let (l, h, q, t) = (model.layers, model.heads, model.head_dim(), 512);
+    let f = agent::model::flops_per_token(&model, t);
+    assert_eq!(f.weights, 6.0 * active as f64);
+    assert_eq!(f.attention, (12 * l * h * q * t) as f64);
+    // A window shorter than the context bounds the span; lightning mixes a block and its state.
+    model.softmax_window = 100;
+    assert_eq!(agent::model::flops_per_token(&model, t).attention, (12 * l * h * q * 100) as f64);
+    model.pattern = "L".into();
+    let b = model.lightning_block;
+    assert_eq!(
+        agent::model::flops_per_token(&model, t).attention,
+        (12 * l * h * q * (b + q)) as f64
+    );
+}

@@ -22,7 +22,7 @@ pub mod transformer;
 pub use config::{ActionSpec, AttentionKind, Config, FfnKind, GroupSpec, PRESETS};
 pub use error::ModelError;
 pub use inference::{InferenceState, StepOutput};
-pub use params::{ParamRow, param_table, totals};
+pub use params::{FlopCount, ParamRow, flops_per_token, param_table, totals};
 pub use quantized::{LayerReport, MODEL_CONFIG_KEY, ModelQuantOptions, ModelQuantReport, Targets};
 pub use remoe::{RemoeController, RouterCount};
 pub use transformer::{

@@ -2,6 +2,8 @@
 //! that `icrl model info` can print the 300M preset instantly. A test checks them against the
 //! built model's VarStore.
 
+use serde::Serialize;
+
 use super::block::Block;
 use super::config::{AttentionKind, Config, FfnKind};
 use super::encoders::GroupHead;
@@ -79,4 +81,44 @@ pub fn totals(cfg: &Config, rows: &[ParamRow]) -> (i64, i64) {
         .max()
         .unwrap_or(0);
     (total, backbone + group)
+}
+
+/// Training FLOPs per token, nanoGPT's estimate (PaLM appendix B) adapted to the layer kinds:
+/// `6 x active parameters` (forward and backward through every weight a token uses), plus
+/// per layer the attention's token mixing, `12 x heads x head_dim x span`, where `span` is
+/// what one query mixes with: for softmax the window (at most the context), for lightning
+/// the intra-block part (`lightning_block`) plus the recurrent state (`head_dim` columns).
+/// nanoGPT counts the whole causal span (not half of it); so does this.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct FlopCount {
+    /// `6 x active parameters`.
+    pub weights: f64,
+    /// The attention's token mixing, summed over layers.
+    pub attention: f64,
+}
+
+impl FlopCount {
+    pub fn per_token(&self) -> f64 {
+        self.weights + self.attention
+    }
+}
+
+/// [`FlopCount`] of `cfg` at a training context of `context` steps.
+pub fn flops_per_token(cfg: &Config, context: i64) -> FlopCount {
+    let (_, active) = totals(cfg, &param_table(cfg));
+    let (heads, head_dim) = (cfg.heads as f64, cfg.head_dim() as f64);
+    let attention = cfg
+        .layer_kinds()
+        .iter()
+        .map(|kind| {
+            let span = match kind {
+                AttentionKind::Softmax => cfg.softmax_window.min(context).max(1) as f64,
+                AttentionKind::Lightning => {
+                    cfg.lightning_block.min(context).max(1) as f64 + head_dim
+                }
+            };
+            12.0 * heads * head_dim * span
+        })
+        .sum();
+    FlopCount { weights: 6.0 * active as f64, attention }
 }

@@ -23,7 +23,8 @@ use super::data::{Sampler, group_specs, split, to_batch};
 use super::events::{MetricsError, truncate_metrics};
 use super::memory::TooBig;
 use super::optim::AdamW;
-use crate::model::{Config, Model, ModelError, RouterTally};
+use crate::model::{Config, Model, ModelError, RouterTally, flops_per_token};
+use crate::usage::{PeakRate, memory_peak};
 
 /// A failure of a training run; the message names the file, field or flag. Variants that
 /// wrap another error print its whole message (file and cause) and leave `source` empty, so
@@ -91,6 +92,17 @@ pub struct StepMetrics {
     pub lr: f64,
     pub grad_norm: f64,
     pub tokens_per_sec: f64,
+    /// Model TFLOP/s achieved: the step's training FLOPs ([`flops_per_token`] at each
+    /// micro-batch's length, times its tokens) over its wall time.
+    #[serde(default)]
+    pub model_tflops: f64,
+    /// Model FLOPs utilisation: `model_tflops` over [`RunOptions::peak`] (None without one).
+    #[serde(default)]
+    pub mfu: Option<f64>,
+    /// Peak memory so far in this invocation, bytes: host resident set (VmHWM) on the CPU,
+    /// device memory reserved on CUDA (see [`crate::usage`]).
+    #[serde(default)]
+    pub peak_memory: Option<i64>,
     /// `(layer, sparsity, lambda)` of every ReMoE layer.
     pub remoe: Vec<(usize, f64, f64)>,
     /// Validation loss per group, on evaluation steps.
@@ -113,6 +125,8 @@ pub struct RunOptions {
     pub force: bool,
     /// The memory a CPU run may use, in bytes; `None`: `MemAvailable` of `/proc/meminfo`.
     pub memory_limit: Option<u64>,
+    /// The peak arithmetic rate MFU is stated against (None: no MFU is logged).
+    pub peak: Option<PeakRate>,
 }
 
 /// The metadata key of a checkpoint's model file (and of a quantized file) that holds the
@@ -264,6 +278,8 @@ pub fn train(
     let mut out = Vec::new();
     for step in start..end {
         let mut m = train_step(cfg, &mut model, &mut opt, &batches, &mut rng, step, device)?;
+        m.mfu = opts.peak.as_ref().map(|p| m.model_tflops / p.tflops);
+        m.peak_memory = memory_peak(device);
         // Validation at fixed steps of the run (not of this invocation), so a resumed run logs
         // exactly what an uninterrupted one does.
         let final_step = step + 1 == cfg.steps;
@@ -409,6 +425,7 @@ fn train_step(
     let mut group_loss: BTreeMap<String, (f64, usize)> = BTreeMap::new();
     let mut router = RouterTally::default();
     let mut tokens = 0;
+    let mut flops = 0.0;
     for _ in 0..cfg.optim.accumulation {
         let g = batches.sampler.pick_group(rng);
         let (batch_size, len) = cfg.batch_shape(&groups[g].name);
@@ -417,6 +434,7 @@ fn train_step(
             .windows(&batches.split.train, g, batch_size, len, rng)
             .map_err(TrainError::Data)?;
         tokens += batch_size * len;
+        flops += (batch_size * len) as f64 * flops_per_token(&cfg.model, len as i64).per_token();
         let target = cfg.target_of(&groups[g].name);
         let batch = to_batch(&windows, g, &groups[g], target, device);
         let fwd = tch::autocast(use_bf16, || model.forward(&batch)).map_err(TrainError::Model)?;
@@ -434,6 +452,10 @@ fn train_step(
     opt.apply(&cfg.optim, lr);
     opt.zero_grad();
     model.update_remoe(&router);
+    if device.is_cuda() {
+        tch::Cuda::synchronize(device_index(device));
+    }
+    let seconds = t0.elapsed().as_secs_f64().max(1e-9);
     let n: usize = group_loss.values().map(|v| v.1).sum();
     let loss = group_loss.values().map(|v| v.0).sum::<f64>() / n.max(1) as f64;
     if !loss.is_finite() {
@@ -445,7 +467,10 @@ fn train_step(
         group_loss: group_loss.into_iter().map(|(k, v)| (k, v.0 / v.1 as f64)).collect(),
         lr,
         grad_norm,
-        tokens_per_sec: tokens as f64 / t0.elapsed().as_secs_f64().max(1e-9),
+        tokens_per_sec: tokens as f64 / seconds,
+        model_tflops: flops / seconds / 1e12,
+        mfu: None,
+        peak_memory: None,
         remoe: model
             .remoe_state()
             .into_iter()
@@ -524,6 +549,15 @@ fn validate(
     Ok(out)
 }
 
+const GIB: f64 = (1u64 << 30) as f64;
+
+fn device_index(device: Device) -> i64 {
+    match device {
+        Device::Cuda(i) => i as i64,
+        _ => 0,
+    }
+}
+
 /// One step's scalars into the event file, flushed, so a killed run loses no logged step.
 fn log(tb: &mut EventLog, m: &StepMetrics) -> Result<(), EventLogError> {
     let mut scalars = vec![
@@ -531,7 +565,10 @@ fn log(tb: &mut EventLog, m: &StepMetrics) -> Result<(), EventLogError> {
         ("train/lr".to_string(), m.lr),
         ("train/grad_norm".to_string(), m.grad_norm),
         ("charts/tokens_per_sec".to_string(), m.tokens_per_sec),
+        ("charts/model_tflops".to_string(), m.model_tflops),
     ];
+    scalars.extend(m.mfu.map(|v| ("charts/mfu".to_string(), v)));
+    scalars.extend(m.peak_memory.map(|b| ("charts/peak_memory_gib".to_string(), b as f64 / GIB)));
     scalars.extend(m.group_loss.iter().map(|(g, l)| (format!("train/loss_{g}"), *l)));
     for (l, s, lambda) in &m.remoe {
         scalars.push((format!("remoe/sparsity_layer{l}"), *s));

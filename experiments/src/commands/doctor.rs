@@ -111,39 +111,17 @@ fn print_table(r: &DoctorReport) {
     }
 }
 
-/// GPU model names, read from the NVIDIA driver's proc files (no CUDA call needed).
+/// GPU model names, or one line saying why there are none.
 fn gpu_names() -> Vec<String> {
-    let mut names = Vec::new();
-    if let Ok(entries) = std::fs::read_dir("/proc/driver/nvidia/gpus") {
-        let mut dirs: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-        dirs.sort();
-        for dir in dirs {
-            if let Ok(info) = std::fs::read_to_string(dir.join("information")) {
-                if let Some(model) = info.lines().find_map(|l| l.strip_prefix("Model:")) {
-                    names.push(model.trim().to_string());
-                }
-            }
-        }
-    }
+    let names = agent::usage::gpu_names();
     if names.is_empty() {
-        if let Ok(out) = std::process::Command::new("nvidia-smi")
-            .args(["--query-gpu=name", "--format=csv,noheader"])
-            .output()
-        {
-            names = String::from_utf8_lossy(&out.stdout)
-                .lines()
-                .map(|l| l.trim().to_string())
-                .collect();
-        }
-    }
-    if names.is_empty() {
-        names.push("(name unavailable: no /proc/driver/nvidia and no nvidia-smi)".into());
+        return vec!["(name unavailable: no /proc/driver/nvidia and no nvidia-smi)".into()];
     }
     names
 }
 
 /// Median TFLOP/s of `size`^3 matmuls (2 n^3 flops each) after a warm-up.
-fn matmul_rate(device: Device, size: i64) -> Result<f64> {
+pub(crate) fn matmul_rate(device: Device, size: i64) -> Result<f64> {
     let kind = if device.is_cuda() { Kind::BFloat16 } else { Kind::Float };
     let a = Tensor::f_randn([size, size], (kind, device))
         .context("allocating the benchmark matrices")?;

@@ -7,6 +7,7 @@ use agent::train::{
     ActionTarget, OptimConfig, RunOptions, StepMetrics, TrainConfig, config_for, read_metrics,
     run_name, train,
 };
+use agent::usage::PeakRate;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use histories::dataset::{Dataset, ObsNorm};
@@ -57,6 +58,11 @@ pub struct TrainArgs {
     /// Train even if the estimated peak memory exceeds the machine's available memory.
     #[arg(long)]
     pub force: bool,
+
+    /// Stop after this many optimizer steps of this invocation, with a checkpoint (for time
+    /// slices of a shared machine); `--resume RUN` continues where it stopped.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub stop_after: Option<u64>,
 
     /// Folder under which the run folder `{suite}__{preset}__{seed}__{time}` is created.
     #[arg(long, default_value = "runs")]
@@ -151,9 +157,17 @@ pub struct TrainArgs {
     #[command(flatten)]
     pub compute: crate::common::ComputeArgs,
 
+    /// The peak rate, TFLOP/s, that model FLOPs utilisation (MFU) is stated against. Default:
+    /// the datasheet dense bf16 peak of a known GPU (H100/H200 989, A100 312), else the matmul
+    /// rate measured at the start (bf16 on CUDA, f32 on the CPU: `icrl doctor --bench`'s).
+    #[arg(long, value_parser = positive_f64)]
+    pub peak_tflops: Option<f64>,
+
     /// Print the final summary as one JSON document: `run`, `steps` (the run's last step),
     /// `parameters`, `first_loss`, `last_loss`, `val_loss` (per domain group, the last
-    /// validation), `tokens_per_sec` (mean over this invocation's steps), `curves` (the PNG).
+    /// validation), `tokens_per_sec` (mean over this invocation's steps after the first),
+    /// `model_tflops` and `mfu` (likewise), `flops_per_token` (`weights`, `attention`),
+    /// `peak` (`tflops`, `source`), `peak_memory_bytes`, `curves` (the PNG).
     #[arg(long)]
     pub json: bool,
 }
@@ -202,21 +216,93 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             run_dir.display()
         );
     }
+    let peak = peak_rate(args.peak_tflops, &cfg.device)?;
+    let flops = agent::model::flops_per_token(&cfg.model, cfg.context as i64);
+    if !args.compute.quiet {
+        eprintln!(
+            "train: {:.3} MFLOP per token at context {} (6 x active parameters {:.3} + \
+             attention {:.3}); MFU against {:.1} TFLOP/s, {}",
+            flops.per_token() / 1e6,
+            cfg.context,
+            flops.weights / 1e6,
+            flops.attention / 1e6,
+            peak.tflops,
+            peak.source
+        );
+    }
     let opts = RunOptions {
         run_dir: run_dir.clone(),
         progress: !args.compute.quiet,
-        stop_after: None,
+        stop_after: args.stop_after.map(|n| n as usize),
         allow_data_change: args.allow_data_change,
         force: args.force,
         memory_limit: None,
+        peak: Some(peak.clone()),
     };
     let metrics = train(&cfg, &data, &opts)?;
     let all = read_metrics(&run_dir)?;
     plot_curves(&run_dir, &all)?;
     if let Some(last) = metrics.last() {
-        print_summary(args, &run_dir, params, &metrics, &all, last)?;
+        let speed = Speed::of(&metrics, flops, peak);
+        print_summary(args, &run_dir, params, &speed, &all, last)?;
     }
     Ok(())
+}
+
+fn positive_f64(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("expected a positive number, got `{s}`")),
+    }
+}
+
+/// The rate MFU is stated against: --peak-tflops, a known GPU's datasheet peak, else the
+/// matmul rate measured here (bf16 4096^3 on CUDA, f32 1024^3 on the CPU).
+fn peak_rate(flag: Option<f64>, device: &str) -> Result<PeakRate> {
+    if let Some(tflops) = flag {
+        return Ok(PeakRate { tflops, source: "--peak-tflops".into() });
+    }
+    let device = agent::train::device_of(device)?;
+    if device.is_cuda() {
+        let names = agent::usage::gpu_names();
+        if let Some(peak) = names.first().and_then(|name| agent::usage::datasheet_peak(name)) {
+            return Ok(peak);
+        }
+    }
+    let (size, what) = if device.is_cuda() { (4096, "bf16 4096^3") } else { (1024, "f32 1024^3") };
+    let tflops = crate::commands::doctor::matmul_rate(device, size)?;
+    Ok(PeakRate {
+        tflops,
+        source: format!("measured {what} matmul here (no datasheet peak known)"),
+    })
+}
+
+/// What the summary says of this invocation's speed: means over its steps after the first
+/// (the first pays for allocation and, on CUDA, kernel selection).
+struct Speed {
+    tokens_per_sec: f64,
+    model_tflops: f64,
+    mfu: f64,
+    peak_memory: Option<i64>,
+    flops: agent::model::FlopCount,
+    peak: PeakRate,
+}
+
+impl Speed {
+    fn of(metrics: &[StepMetrics], flops: agent::model::FlopCount, peak: PeakRate) -> Self {
+        let timed = if metrics.len() > 1 { &metrics[1..] } else { metrics };
+        let mean =
+            |f: fn(&StepMetrics) -> f64| timed.iter().map(f).sum::<f64>() / timed.len() as f64;
+        let model_tflops = mean(|m| m.model_tflops);
+        Speed {
+            tokens_per_sec: mean(|m| m.tokens_per_sec),
+            model_tflops,
+            mfu: model_tflops / peak.tflops,
+            peak_memory: metrics.iter().filter_map(|m| m.peak_memory).max(),
+            flops,
+            peak,
+        }
+    }
 }
 
 /// The config of the run in folder `run` (--resume).
@@ -321,24 +407,32 @@ fn print_summary(
     args: &TrainArgs,
     run_dir: &Path,
     params: i64,
-    metrics: &[StepMetrics],
+    speed: &Speed,
     all: &[StepMetrics],
     last: &StepMetrics,
 ) -> Result<()> {
     let first = all.first().map(|m| m.loss).unwrap_or(f64::NAN);
-    let tps = metrics.iter().map(|m| m.tokens_per_sec).sum::<f64>() / metrics.len() as f64;
+    let tps = speed.tokens_per_sec;
     if args.json {
         let doc = serde_json::json!({
             "run": run_dir.display().to_string(), "steps": last.step, "parameters": params,
             "first_loss": first, "last_loss": last.loss,
             "val_loss": last.val_loss,
-            "tokens_per_sec": tps, "curves": run_dir.join("curves.png").display().to_string(),
+            "tokens_per_sec": tps, "model_tflops": speed.model_tflops, "mfu": speed.mfu,
+            "flops_per_token": speed.flops, "peak": speed.peak,
+            "peak_memory_bytes": speed.peak_memory,
+            "curves": run_dir.join("curves.png").display().to_string(),
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(());
     }
+    let memory = match speed.peak_memory {
+        Some(b) => format!("{:.2} GiB", b as f64 / (1u64 << 30) as f64),
+        None => "n/a".into(),
+    };
     println!(
-        "trained {} steps: loss {:.4} -> {:.4}, validation {}, {:.0} tokens/s; run {} (curves: {})",
+        "trained {} steps: loss {:.4} -> {:.4}, validation {}, {:.0} tokens/s, {:.3} model \
+         TFLOP/s, MFU {:.2}% (of {:.1}), peak memory {memory}; run {} (curves: {})",
         last.step,
         first,
         last.loss,
@@ -348,6 +442,9 @@ fn print_summary(
             last.val_loss.iter().map(|(g, l)| format!("{g} {l:.4}")).collect::<Vec<_>>().join(", ")
         },
         tps,
+        speed.model_tflops,
+        100.0 * speed.mfu,
+        speed.peak.tflops,
         run_dir.display(),
         run_dir.join("curves.png").display()
     );

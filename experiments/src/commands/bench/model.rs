@@ -8,7 +8,7 @@
 //! on CUDA the growth of the device memory in use (cudaMemGetInfo) over the passes, i.e. what
 //! torch's caching allocator reserved at its peak (it does not release memory by itself).
 
-use std::ffi::{CStr, c_char, c_int, c_void};
+use agent::usage::{memory_now, memory_peak, reset_peak};
 use std::process::Command;
 
 use agent::model::block::LayerCache;
@@ -378,61 +378,4 @@ fn measure_infer(args: &ModelBenchArgs, device: Device, kind: &str, len: i64) ->
         state: Some(state.bytes()),
         skipped: None,
     })
-}
-
-/// Memory in use now: resident set (CPU) or device memory in use (CUDA), bytes.
-fn memory_now(device: Device) -> Option<i64> {
-    if device.is_cuda() { cuda_used_bytes() } else { proc_status_kib("VmRSS:").map(|k| k * 1024) }
-}
-
-/// Peak memory since [`reset_peak`]: VmHWM (CPU), or device memory in use, which on CUDA is
-/// the caching allocator's high-water mark of reserved memory.
-fn memory_peak(device: Device) -> Option<i64> {
-    if device.is_cuda() { cuda_used_bytes() } else { proc_status_kib("VmHWM:").map(|k| k * 1024) }
-}
-
-/// Resets VmHWM to the current resident set (Linux: write 5 to /proc/self/clear_refs).
-fn reset_peak() {
-    let _ = std::fs::write("/proc/self/clear_refs", "5");
-}
-
-fn proc_status_kib(field: &str) -> Option<i64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with(field))?;
-    line[field.len()..].trim().trim_end_matches("kB").trim().parse().ok()
-}
-
-unsafe extern "C" {
-    fn dlopen(filename: *const c_char, flag: c_int) -> *mut c_void;
-    fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
-}
-
-/// Device memory in use (total - free) from the CUDA runtime already loaded by torch, found
-/// with dlopen(RTLD_NOLOAD); None if no runtime library is loaded.
-fn cuda_used_bytes() -> Option<i64> {
-    const RTLD_NOW: c_int = 2;
-    const RTLD_NOLOAD: c_int = 4;
-    type MemGetInfo = unsafe extern "C" fn(*mut usize, *mut usize) -> c_int;
-    let libs: [&CStr; 3] = [c"libcudart.so.13", c"libcudart.so.12", c"libcudart.so"];
-    for lib in libs {
-        // SAFETY: dlopen with RTLD_NOLOAD only returns a handle to a library already loaded
-        // into this process; dlsym looks up a symbol in it. cudaMemGetInfo(size_t*, size_t*)
-        // writes two integers to the pointers we pass and returns an error code.
-        unsafe {
-            let handle = dlopen(lib.as_ptr(), RTLD_NOW | RTLD_NOLOAD);
-            if handle.is_null() {
-                continue;
-            }
-            let sym = dlsym(handle, c"cudaMemGetInfo".as_ptr());
-            if sym.is_null() {
-                continue;
-            }
-            let f: MemGetInfo = std::mem::transmute::<*mut c_void, MemGetInfo>(sym);
-            let (mut free, mut total) = (0usize, 0usize);
-            if f(&mut free, &mut total) == 0 {
-                return Some((total - free) as i64);
-            }
-        }
-    }
-    None
 }
