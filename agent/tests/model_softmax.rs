@@ -31,7 +31,15 @@ fn chunked_attention_matches_a_plain_masked_softmax() {
     one_thread();
     tch::manual_seed(3);
     let opts = (Kind::Float, Device::Cpu);
-    for (t, window, chunk) in [(29, 7, 8), (29, 100, 8), (16, 16, 16), (33, 1, 5), (40, 12, 64)] {
+    for (t, window, chunk) in [
+        (29, 7, 8),
+        (29, 100, 8),
+        (16, 16, 16),
+        (33, 1, 5),
+        (40, 12, 64),
+        (203, 37, 24),
+        (90, 50, 7),
+    ] {
         let (q, k, v) = (
             Tensor::randn([2, 4, t, 8], opts),
             Tensor::randn([2, 4, t, 8], opts),

@@ -357,3 +357,18 @@ fn a_few_adam_steps_fit_a_fixed_batch() {
 fn one_thread() {
     tch::set_num_threads(1);
 }
+
+#[test]
+fn cuda_autocast_computes_in_bf16_not_torchs_default_f16() {
+    // torch's CUDA autocast defaults to float16 (which overflowed at long context); the
+    // trainer's autocast sets bf16. The dtype is a thread-local setting, readable on a CPU.
+    std::thread::spawn(|| {
+        assert_eq!(agent::model::autocast::cuda_autocast_kind(), Some(Kind::Half));
+        let inside = agent::model::autocast::autocast_bf16(true, || {
+            agent::model::autocast::cuda_autocast_kind()
+        });
+        assert_eq!(inside, Some(Kind::BFloat16));
+    })
+    .join()
+    .unwrap();
+}

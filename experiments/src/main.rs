@@ -47,15 +47,44 @@ enum Command {
 
 /// Errors end the tool as `icrl: <message>: <cause>: ...` and status 1: the message names the
 /// file, field or flag, so no backtrace is printed, even where `RUST_BACKTRACE` is set (as
-/// anyhow would for an error returned from `main`).
+/// anyhow would for an error returned from `main`). A panic ends it the same way: tch turns
+/// a libtorch error (CUDA out of memory, say) into one; its message is printed without
+/// libtorch's C++ backtrace, with the place that panicked.
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    std::panic::set_hook(Box::new(|info| {
+        let place = info.location().map(|l| format!("{}:{}", l.file(), l.line()));
+        *PANIC_PLACE.lock().unwrap_or_else(|e| e.into_inner()) = place;
+    }));
+    match std::panic::catch_unwind(run) {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
             eprintln!("icrl: {e:#}");
             ExitCode::FAILURE
         }
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| payload.downcast_ref::<&str>().copied())
+                .unwrap_or("(no message)");
+            let place = PANIC_PLACE.lock().unwrap_or_else(|e| e.into_inner()).take();
+            eprintln!(
+                "icrl: failed inside libtorch or the program ({}): {}",
+                place.as_deref().unwrap_or("unknown place"),
+                first_lines(message)
+            );
+            ExitCode::FAILURE
+        }
     }
+}
+
+/// Where the last panic happened (the hook records it; `main` prints it).
+static PANIC_PLACE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// A panic message without libtorch's C++ backtrace (it starts at "Exception raised from").
+fn first_lines(message: &str) -> String {
+    let cut = message.find("Exception raised from").unwrap_or(message.len());
+    message[..cut].lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 fn run() -> Result<()> {
@@ -79,5 +108,18 @@ fn run() -> Result<()> {
         Command::Ppo(args) => commands::ppo::run(&args),
         Command::Quantize(args) => commands::quantize::run(&args),
         Command::Bench(args) => commands::bench::run(&args),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_torch_panic_message_loses_its_cpp_backtrace() {
+        let message = "called `Result::unwrap()` on an `Err` value: Torch(\"CUDA out of memory. \
+                       Tried to allocate 2.00 GiB.\\n\nException raised from malloc at \
+                       /pytorch/c10/cuda/CUDACachingAllocator.cpp:1 (most recent call first):\n\
+                       frame #0: c10::Error::Error(...)\")";
+        let short = super::first_lines(message);
+        assert!(short.contains("CUDA out of memory") && !short.contains("frame #0"), "{short}");
     }
 }

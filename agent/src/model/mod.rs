@@ -5,6 +5,7 @@
 //! feed-forward layers (arXiv 2412.14711). Built bottom-up: layers, attention, FFNs, block,
 //! model, inference.
 
+pub mod autocast;
 pub mod block;
 pub mod config;
 pub mod encoders;

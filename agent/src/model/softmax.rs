@@ -43,20 +43,27 @@ pub fn softmax_attention(
     let w = window.min(t);
     let cq = chunk.min(t);
     let scale = 1.0 / (dh as f64).sqrt();
-    // Shared bias: query r of a chunk starting at q0 against keys from q0 - (w - 1).
-    let shared = alibi_bias(slopes, w - 1, cq, 0, cq + w - 1, window).to_kind(q.kind());
+    // Shared bias: query r of a chunk starting at q0 against keys from q0 - (w - 1) - pad, so
+    // that a chunk may take up to `pad` more keys on either side (masked: beyond the window
+    // on the left, in the future on the right).
+    // Masked entries are a large finite negative rather than -inf: exp gives the same 0, and
+    // no kernel meets an infinity (CUDA's memory-efficient SDPA gave NaN at 32K steps with a
+    // window of 8K, where chunks first start past key 0).
+    let pad = KEY_ALIGN - 1;
+    let shared = alibi_bias(slopes, w - 1 + pad, cq, 0, cq + w - 1 + 2 * pad, window)
+        .clamp_min(MASKED)
+        .to_kind(q.kind());
     let mut outs = Vec::new();
     let mut q0 = 0;
     while q0 < t {
         let nq = cq.min(t - q0);
-        let k0 = (q0 - (w - 1)).max(0);
-        let nk = q0 + nq - k0;
-        let bias = shared.narrow(1, 0, nq).narrow(2, k0 - q0 + w - 1, nk).unsqueeze(0);
+        let (k0, nk) = key_range(q0, nq, w, t);
+        let bias = shared.narrow(1, 0, nq).narrow(2, k0 - q0 + w - 1 + pad, nk).unsqueeze(0);
         outs.push(Tensor::scaled_dot_product_attention(
             &q.narrow(2, q0, nq),
             &k.narrow(2, k0, nk),
             &v.narrow(2, k0, nk),
-            Some(bias),
+            Some(bias.contiguous()),
             0.0,
             false,
             scale,
@@ -65,6 +72,25 @@ pub fn softmax_attention(
         q0 += nq;
     }
     if outs.len() == 1 { outs.remove(0) } else { Tensor::cat(&outs, 2) }
+}
+
+/// Key counts of a chunk are rounded up to a multiple of this where the sequence allows
+/// (CUDA's memory-efficient attention wants its bias rows aligned to 16 elements).
+const KEY_ALIGN: i64 = 16;
+
+/// The additive bias of a masked score (see [`softmax_attention`]).
+const MASKED: f64 = -1e9;
+
+/// The keys `k0..k0 + nk` that queries `q0..q0 + nq` attend to within window `w`, widened
+/// (left first, then right; the extra keys are masked) to a multiple of [`KEY_ALIGN`] where
+/// the sequence of `t` steps allows.
+fn key_range(q0: i64, nq: i64, w: i64, t: i64) -> (i64, i64) {
+    let k0 = (q0 - (w - 1)).max(0);
+    let nk = q0 + nq - k0;
+    let short = (KEY_ALIGN - nk % KEY_ALIGN) % KEY_ALIGN;
+    let left = short.min(k0).min(KEY_ALIGN - 1);
+    let right = (short - left).min(t - (q0 + nq)).min(KEY_ALIGN - 1);
+    (k0 - left, nk + left + right)
 }
 
 /// The KV cache of one softmax layer for `n` sequences: the last `window` keys and values,
@@ -258,5 +284,30 @@ impl SoftmaxAttention {
             false,
         );
         self.project(&o)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_ranges_cover_the_window_and_align_where_the_sequence_allows() {
+        let (w, t, cq) = (100, 1000, 32);
+        let mut q0 = 0;
+        while q0 < t {
+            let nq = cq.min(t - q0);
+            let (k0, nk) = key_range(q0, nq, w, t);
+            // Every key a query of the chunk may see is in the range, and nothing past the end.
+            assert!(k0 <= (q0 - (w - 1)).max(0) && k0 + nk >= q0 + nq, "q0 {q0}");
+            assert!(k0 >= 0 && k0 + nk <= t, "q0 {q0}");
+            // At most KEY_ALIGN - 1 extra keys on each side (the shared bias's padding).
+            assert!((q0 - (w - 1)).max(0) - k0 < KEY_ALIGN && k0 + nk - (q0 + nq) < KEY_ALIGN);
+            // Aligned whenever keys remain on either side to widen into.
+            if nk % KEY_ALIGN != 0 {
+                assert!(k0 == 0 && k0 + nk == t, "q0 {q0}: {nk} keys");
+            }
+            q0 += nq;
+        }
     }
 }

@@ -23,6 +23,7 @@ use super::data::{Sampler, group_specs, split, to_batch};
 use super::events::{MetricsError, truncate_metrics};
 use super::memory::TooBig;
 use super::optim::AdamW;
+use crate::model::autocast::autocast_bf16;
 use crate::model::{Config, Model, ModelError, RouterTally, flops_per_token};
 use crate::usage::{PeakRate, memory_peak};
 
@@ -437,7 +438,7 @@ fn train_step(
         flops += (batch_size * len) as f64 * flops_per_token(&cfg.model, len as i64).per_token();
         let target = cfg.target_of(&groups[g].name);
         let batch = to_batch(&windows, g, &groups[g], target, device);
-        let fwd = tch::autocast(use_bf16, || model.forward(&batch)).map_err(TrainError::Model)?;
+        let fwd = autocast_bf16(use_bf16, || model.forward(&batch)).map_err(TrainError::Model)?;
         let (Some(loss), Some(task)) = (fwd.loss, fwd.task_loss) else {
             return Err(invalid("the model returned no loss for a batch with targets"));
         };
@@ -535,7 +536,7 @@ fn validate(
                 break;
             }
             let batch = to_batch(&windows, g, spec, cfg.target_of(&spec.name), device);
-            let fwd = tch::no_grad(|| tch::autocast(device.is_cuda(), || model.forward(&batch)))
+            let fwd = tch::no_grad(|| autocast_bf16(device.is_cuda(), || model.forward(&batch)))
                 .map_err(TrainError::Model)?;
             if let Some(l) = fwd.task_loss {
                 total += l.to_kind(Kind::Double).double_value(&[]);

@@ -312,12 +312,19 @@ fn measure_train(args: &ModelBenchArgs, device: Device, kind: &str, len: i64) ->
         (Some(b), Some(p)) => Some(p - b),
         _ => None,
     };
+    // A fast pass that computes NaN is no result: the loss of one more forward must be finite.
+    let loss = tch::no_grad(|| model.forward(&batch))?
+        .loss
+        .context("the benchmark batch has targets")?
+        .double_value(&[]);
+    let skipped = (!loss.is_finite())
+        .then(|| format!("the loss is {loss} ({:.3} ms/pass): no result", secs * 1e3));
     Ok(Measured {
         ms: secs * 1e3,
         per_s: (args.batch * len) as f64 / secs,
         peak,
         state: None,
-        skipped: None,
+        skipped,
     })
 }
 
