@@ -348,7 +348,7 @@ fn a_run_evaluates_from_anywhere_and_after_its_dataset_moved() {
         .current_dir(dir.path())
         .args(["train", "--data", "data", "--family", "DarkRoom-v0", "--preset", "tiny"])
         .args(["--steps", "2", "--batch-size", "2", "--context", "40", "--threads", "1"])
-        .args(["--runs-dir", "runs", "--name", "r", "--quiet"])
+        .args(["--runs-dir", "runs", "--name", "r", "--quiet", "--stop-after", "1"])
         .output()
         .unwrap();
     assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
@@ -388,6 +388,31 @@ fn a_run_evaluates_from_anywhere_and_after_its_dataset_moved() {
     let wrong = eval(Some(&other_data), "e3");
     let stderr = String::from_utf8_lossy(&wrong.stderr);
     assert!(!wrong.status.success() && stderr.contains("fingerprint"), "{stderr}");
+
+    // The run stopped after 1 of its 2 steps: a resume finds the moved dataset through --data
+    // (checked the same way), finishes, and points config.json at it for what follows.
+    let resume = |data: Option<&str>| {
+        let mut args = vec!["train", "--resume", run, "--quiet", "--threads", "1"];
+        if let Some(d) = data {
+            args.extend(["--data", d]);
+        }
+        icrl(&args)
+    };
+    let refused = resume(Some(&other_data));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("fingerprint"), "{stderr}");
+    assert!(!resume(None).status.success(), "the dataset is not where config.json says");
+    let resumed = resume(Some(moved.to_str().unwrap()));
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let config: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(std::path::Path::new(run).join("config.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(config["data"].as_str().unwrap(), moved.to_str().unwrap());
+    let steps = std::fs::read_to_string(std::path::Path::new(run).join("metrics.jsonl")).unwrap();
+    assert_eq!(steps.lines().count(), 2);
+    let after = eval(None, "e4");
+    assert!(after.status.success(), "{}", String::from_utf8_lossy(&after.stderr));
 
     let table = dir.path().join("cmp");
     let e1 = format!("first={}", dir.path().join("e1").display());
@@ -559,4 +584,42 @@ fn a_model_file_evaluates_alone_and_a_config_repeats_its_run() {
     let run = icrl(&["eval", "--model", plain.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success() && stderr.contains("not a model file"), "{stderr}");
+}
+
+/// A binary copied out of the build tree still starts (libtorch through its RUNPATH) and says
+/// where it loads libtorch from; `bench envs` runs its built-in gymnasium script from there
+/// (no path of the build machine), reporting n/a where that Python lacks gymnasium.
+#[test]
+fn a_copied_binary_finds_libtorch_and_its_gymnasium_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("icrl");
+    std::fs::copy(env!("CARGO_BIN_EXE_icrl"), &copy).unwrap();
+    let run =
+        |args: &[&str]| Command::new(&copy).current_dir(dir.path()).args(args).output().unwrap();
+    let doctor = run(&["doctor", "--json"]);
+    assert!(doctor.status.success(), "{}", String::from_utf8_lossy(&doctor.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let lib = std::path::Path::new(report["torch_lib"].as_str().unwrap());
+    assert!(lib.join("libtorch_cpu.so").exists(), "{report}");
+    let py = dir.path().join("fake-python");
+    // A "python" that reads the script it was given and reports that it has no gymnasium.
+    std::fs::write(
+        &py,
+        "#!/bin/sh\ngrep -q 'import gymnasium' \"$1\" && echo 'script read, no gymnasium here' >&2\nexit 3\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&py, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let bench = run(&[
+        "bench",
+        "envs",
+        "--envs",
+        "CartPole-v1",
+        "--steps",
+        "1000",
+        "--python",
+        py.to_str().unwrap(),
+    ]);
+    assert!(bench.status.success(), "{}", String::from_utf8_lossy(&bench.stderr));
+    let out = String::from_utf8_lossy(&bench.stdout);
+    assert!(out.contains("script read, no gymnasium here"), "{out}");
 }

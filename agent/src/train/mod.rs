@@ -11,5 +11,5 @@ pub mod trainer;
 pub use config::{ActionTarget, OptimConfig, TrainConfig};
 pub use trainer::{
     DATA_FILE, DataRecord, RunOptions, StepMetrics, TrainError, config_for, data_fingerprint,
-    device_of, read_metrics, run_name, train,
+    device_of, read_data_record, read_metrics, run_name, train,
 };

@@ -179,10 +179,11 @@ fn check_data_record(
         data_fingerprint: data_fingerprint(&data.dir)?,
     };
     if let Some(old) = read_data_record(run)? {
-        if old.data_fingerprint == record.data_fingerprint {
+        if old == record {
             return Ok(());
         }
-        if !allow_change {
+        // The same manifest at a new place (a moved dataset) only updates the record.
+        if old.data_fingerprint != record.data_fingerprint && !allow_change {
             return Err(invalid(format!(
                 "{}: the run trained on dataset {} with fingerprint {}, but {} now has \
                  fingerprint {} (another dataset, or a changed one); resume on it anyway with \

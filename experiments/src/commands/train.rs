@@ -20,7 +20,8 @@ use crate::plot::{Panel, Series, save_panels};
 #[derive(Args, Debug)]
 pub struct TrainArgs {
     /// Dataset folder (an `icrl datagen --out` folder); with --config, it replaces the
-    /// config's.
+    /// config's; with --resume, it is where the run's dataset has moved (its manifest must be
+    /// the one the run trained on, unless --allow-data-change), and config.json is updated.
     #[arg(long, required_unless_present_any = ["resume", "config"])]
     pub data: Option<PathBuf>,
 
@@ -45,8 +46,8 @@ pub struct TrainArgs {
     #[arg(long = "model", value_name = "KEY=VALUE")]
     pub model_overrides: Vec<String>,
 
-    /// Resume the run in this folder from its last checkpoint (its config.json is used;
-    /// the other flags are ignored).
+    /// Resume the run in this folder from its last checkpoint (its config.json is used; the
+    /// other flags are ignored, but for --data, --stop-after and the common flags).
     #[arg(long)]
     pub resume: Option<PathBuf>,
 
@@ -183,7 +184,9 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         );
     }
     let (cfg, run_dir) = match &args.resume {
-        Some(run) => (resumed_config(run)?, run.clone()),
+        Some(run) => {
+            (resumed_config(run, args.data.as_deref(), args.allow_data_change)?, run.clone())
+        }
         None => {
             let cfg = match &args.config {
                 Some(path) => config_from_file(path, args)?,
@@ -305,8 +308,10 @@ impl Speed {
     }
 }
 
-/// The config of the run in folder `run` (--resume).
-fn resumed_config(run: &Path) -> Result<TrainConfig> {
+/// The config of the run in folder `run` (--resume). With `data` (--data), the run's dataset
+/// has moved there: its manifest must have the fingerprint recorded in the run's data.json
+/// (unless `allow_change`), and config.json is rewritten to point at it.
+fn resumed_config(run: &Path, data: Option<&Path>, allow_change: bool) -> Result<TrainConfig> {
     let path = run.join("config.json");
     if !path.exists() {
         bail!(
@@ -316,8 +321,31 @@ fn resumed_config(run: &Path) -> Result<TrainConfig> {
     }
     let text =
         std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let cfg: TrainConfig =
+    let mut cfg: TrainConfig =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
+    if let Some(data) = data {
+        let data =
+            std::path::absolute(data).with_context(|| format!("--data {}", data.display()))?;
+        let found = agent::train::data_fingerprint(&data)
+            .with_context(|| format!("--data {}: not a dataset folder", data.display()))?;
+        if let Some(record) = agent::train::read_data_record(run)? {
+            if record.data_fingerprint != found && !allow_change {
+                bail!(
+                    "--data {}: its manifest has fingerprint {found}, but the run trained on \
+                     {} with fingerprint {} (see {}); resume on it anyway with \
+                     --allow-data-change",
+                    data.display(),
+                    record.data,
+                    record.data_fingerprint,
+                    run.join(agent::train::DATA_FILE).display()
+                );
+            }
+        }
+        cfg.data = data.display().to_string();
+        let text = cfg.to_json().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        histories::fsio::write_atomic(&path, text.as_bytes())
+            .with_context(|| format!("updating {}", path.display()))?;
+    }
     Ok(cfg)
 }
 

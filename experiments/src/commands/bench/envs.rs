@@ -33,9 +33,10 @@ pub struct EnvBenchArgs {
     #[arg(long, default_value = "python3")]
     pub python: PathBuf,
 
-    /// The gymnasium benchmark script.
-    #[arg(long, default_value = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/bench_gymnasium.py"))]
-    pub script: PathBuf,
+    /// The gymnasium benchmark script (default: the repository's scripts/bench_gymnasium.py,
+    /// whose text is built into icrl and written to a temporary file for the run).
+    #[arg(long)]
+    pub script: Option<PathBuf>,
 
     /// Env-steps per timed run on the Python side (it is about 1000 times slower).
     #[arg(long, default_value_t = 20_000, value_parser = clap::value_parser!(u64).range(1_000..))]
@@ -205,8 +206,18 @@ fn python_figures(args: &EnvBenchArgs, selected: &[&dyn Family]) -> Result<Pytho
     if ids.is_empty() {
         return Err("not run (no selected family exists in gymnasium)".into());
     }
+    // The built-in script is written to a temporary file, so a binary copied away from the
+    // repository still runs it.
+    let builtin;
+    let script = match &args.script {
+        Some(path) => path.clone(),
+        None => {
+            builtin = builtin_script().map_err(|e| format!("n/a ({e:#})"))?;
+            builtin.path().to_path_buf()
+        }
+    };
     let output = Command::new(&args.python)
-        .arg(&args.script)
+        .arg(&script)
         .args(["--envs", &ids.join(","), "--steps", &args.python_steps.to_string()])
         .args(["--num-envs", &args.num_envs.to_string(), "--repeats", &args.repeats.to_string()])
         .args(["--seed", &args.seed.to_string()])
@@ -218,13 +229,23 @@ fn python_figures(args: &EnvBenchArgs, selected: &[&dyn Family]) -> Result<Pytho
         return Err(format!("n/a ({last}; pass --python with a Python that has gymnasium)"));
     }
     if !output.status.success() {
-        return Err(format!(
-            "n/a ({} {} failed: {last})",
-            args.python.display(),
-            args.script.display()
-        ));
+        return Err(format!("n/a ({} {} failed: {last})", args.python.display(), script.display()));
     }
     parse_report(&output.stdout).map_err(|e| format!("n/a ({e:#})"))
+}
+
+/// scripts/bench_gymnasium.py, as built into the binary, in a temporary file.
+fn builtin_script() -> Result<tempfile::NamedTempFile> {
+    use std::io::Write as _;
+    const SCRIPT: &str = include_str!("../../../../scripts/bench_gymnasium.py");
+    let mut file = tempfile::Builder::new()
+        .prefix("bench_gymnasium.")
+        .suffix(".py")
+        .tempfile()
+        .context("creating a temporary file for the gymnasium script")?;
+    file.write_all(SCRIPT.as_bytes()).context("writing the gymnasium script")?;
+    file.flush().context("writing the gymnasium script")?;
+    Ok(file)
 }
 
 fn parse_report(stdout: &[u8]) -> Result<PythonReport> {
