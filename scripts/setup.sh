@@ -78,6 +78,14 @@ if ! compgen -G "$ICRL_VENV/lib/python3*/site-packages/h5py" >/dev/null; then
         icrl_die "pip could not install h5py: check that PyPI is reachable, then rerun."
 fi
 
+# tensorboard: a test reads the trainer's and eval's event files with its EventAccumulator.
+ICRL_TENSORBOARD_VERSION="2.21.0"
+if ! compgen -G "$ICRL_VENV/lib/python3*/site-packages/tensorboard-$ICRL_TENSORBOARD_VERSION.dist-info" >/dev/null; then
+    icrl_say "installing tensorboard==$ICRL_TENSORBOARD_VERSION into $ICRL_VENV (first run only)"
+    "$ICRL_VENV/bin/python" -m pip install -q --disable-pip-version-check "tensorboard==$ICRL_TENSORBOARD_VERSION" ||
+        icrl_die "pip could not install tensorboard==$ICRL_TENSORBOARD_VERSION: check that PyPI is reachable, then rerun."
+fi
+
 # --- Build environment for torch-sys --------------------------------------------------------
 export VIRTUAL_ENV="$ICRL_VENV"
 export PATH="$ICRL_VENV/bin:$PATH"

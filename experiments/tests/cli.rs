@@ -623,3 +623,127 @@ fn a_copied_binary_finds_libtorch_and_its_gymnasium_script() {
     let out = String::from_utf8_lossy(&bench.stdout);
     assert!(out.contains("script read, no gymnasium here"), "{out}");
 }
+
+/// The events as TensorBoard itself reads them (its EventAccumulator, from the project's
+/// venv): per folder, `scalars` (tag -> [[step, value]]) and `text` (tag -> [[step, text]]).
+fn tensorboard_read(dirs: &[&std::path::Path]) -> serde_json::Value {
+    let python = match std::env::var("VIRTUAL_ENV") {
+        Ok(venv) => std::path::PathBuf::from(venv).join("bin/python"),
+        Err(_) => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
+    };
+    let script = r#"
+import json, sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+out = {}
+for d in sys.argv[1:]:
+    ea = EventAccumulator(d, size_guidance={"scalars": 0, "tensors": 0})
+    ea.Reload()
+    tags = ea.Tags()
+    out[d] = {
+        "scalars": {t: [[e.step, e.value] for e in ea.Scalars(t)] for t in tags["scalars"]},
+        "text": {t: [[e.step, e.tensor_proto.string_val[0].decode()] for e in ea.Tensors(t)]
+                 for t in tags["tensors"]},
+    }
+print(json.dumps(out))
+"#;
+    let out = Command::new(&python)
+        .arg("-c")
+        .arg(script)
+        .args(dirs)
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/setup.sh installs it)", python.display()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The trainer's TensorBoard tags (the Hugging Face Trainer's scheme), its config as text,
+/// and `icrl eval --tensorboard`'s return per episode, read back by TensorBoard.
+#[test]
+fn tensorboard_reads_the_training_scalars_config_text_and_in_context_returns() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_dataset(dir.path());
+    let runs = dir.path().join("runs");
+    let train = icrl(&[
+        "train",
+        "--data",
+        &data,
+        "--preset",
+        "tiny",
+        "--steps",
+        "3",
+        "--batch-size",
+        "2",
+        "--context",
+        "40",
+        "--eval-every",
+        "1",
+        "--threads",
+        "1",
+        "--quiet",
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--name",
+        "tb",
+    ]);
+    assert!(train.status.success(), "{}", String::from_utf8_lossy(&train.stderr));
+    let run = runs.join("tb");
+    let eval = icrl(&[
+        "eval",
+        "--run",
+        run.to_str().unwrap(),
+        "--episodes",
+        "3",
+        "--seeds",
+        "1",
+        "--controls",
+        "zero-reward",
+        "--tensorboard",
+        "--quiet",
+        "--json",
+    ]);
+    assert!(eval.status.success(), "{}", String::from_utf8_lossy(&eval.stderr));
+    let incontext = run.join("tb/incontext-heldout-step3");
+    let read = tensorboard_read(&[&run.join("tb"), &incontext]);
+    let train = &read[run.join("tb").to_str().unwrap()];
+    for tag in [
+        "train/loss",
+        "train/learning_rate",
+        "train/grad_norm",
+        "eval/loss",
+        "eval/loss_obs2-discrete5",
+        "perf/tokens_per_sec",
+        "perf/model_tflops",
+        "perf/mfu",
+        "perf/peak_memory_gib",
+    ] {
+        let steps: Vec<i64> = train["scalars"][tag]
+            .as_array()
+            .unwrap_or_else(|| panic!("no scalar {tag}: {train}"))
+            .iter()
+            .map(|p| p[0].as_i64().unwrap())
+            .collect();
+        assert_eq!(steps, [1, 2, 3], "{tag}");
+    }
+    let config = &train["text"]["config"][0];
+    assert_eq!(config[0], 1);
+    assert!(config[1].as_str().unwrap().contains("\"preset\": \"tiny\""), "{config}");
+
+    // The in-context curve: one point per episode, the mean over tasks and seeds of the
+    // normalised return, as report.json has it.
+    let report: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let tasks = report["report"]["tasks"].as_array().unwrap();
+    let mean_at = |e: usize| {
+        let v: Vec<f64> = tasks.iter().map(|t| t["normalized"][0][e].as_f64().unwrap()).collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let ic = &read[incontext.to_str().unwrap()]["scalars"];
+    for tag in ["incontext/normalized_return", "incontext/normalized_return_DarkRoom-v0"] {
+        let points = ic[tag].as_array().unwrap_or_else(|| panic!("no scalar {tag}: {ic}"));
+        assert_eq!(points.len(), 3, "{tag}");
+        for (e, p) in points.iter().enumerate() {
+            assert_eq!(p[0].as_i64(), Some(e as i64 + 1));
+            assert!((p[1].as_f64().unwrap() - mean_at(e)).abs() < 1e-5, "{tag} episode {e}");
+        }
+    }
+    assert_eq!(ic["incontext/zero-reward/normalized_return"].as_array().map(Vec::len), Some(3));
+}

@@ -76,6 +76,35 @@ impl EventLog {
         self.write(event, step)
     }
 
+    /// A text summary (TensorBoard's Text tab renders it as markdown): a scalar string tensor
+    /// tagged for the `text` plugin, as `tf.summary.text` writes it (tensorboard-rs has no
+    /// text summaries).
+    pub fn text(&mut self, tag: &str, text: &str, step: usize) -> Result<(), EventLogError> {
+        use tensorboard_proto::summary::{
+            Summary, Summary_Value, SummaryMetadata, SummaryMetadata_PluginData,
+        };
+        use tensorboard_proto::tensor::TensorProto;
+        use tensorboard_proto::tensor_shape::TensorShapeProto;
+        use tensorboard_proto::types::DataType;
+        let mut plugin = SummaryMetadata_PluginData::new();
+        plugin.set_plugin_name("text".into());
+        let mut metadata = SummaryMetadata::new();
+        metadata.set_plugin_data(plugin);
+        let mut tensor = TensorProto::new();
+        tensor.set_dtype(DataType::DT_STRING);
+        tensor.set_tensor_shape(TensorShapeProto::new());
+        tensor.mut_string_val().push(text.as_bytes().to_vec());
+        let mut value = Summary_Value::new();
+        value.set_tag(tag.into());
+        value.set_metadata(metadata);
+        value.set_tensor(tensor);
+        let mut summary = Summary::new();
+        summary.mut_value().push(value);
+        let mut event = Event::new();
+        event.set_summary(summary);
+        self.write(event, step)
+    }
+
     fn write(&mut self, mut event: Event, step: usize) -> Result<(), EventLogError> {
         event.set_wall_time(now());
         event.set_step(step as i64);

@@ -271,6 +271,8 @@ pub fn train(
     let metrics_path = run.join("metrics.jsonl");
     truncate_metrics(&metrics_path, start).map_err(TrainError::Metrics)?;
     let mut tb = EventLog::create(&run.join("tb"), start + 1).map_err(TrainError::Events)?;
+    // The config as TensorBoard text (markdown: a fenced block), at this invocation's first step.
+    tb.text("config", &format!("```json\n{text}\n```"), start + 1).map_err(TrainError::Events)?;
     let mut metrics_file = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -561,22 +563,32 @@ fn device_index(device: Device) -> i64 {
 }
 
 /// One step's scalars into the event file, flushed, so a killed run loses no logged step.
+///
+/// The tags follow the Hugging Face Trainer's scheme: `train/loss`, `train/learning_rate`,
+/// `train/grad_norm`, `eval/loss` (validation, the mean over domain groups), with
+/// `train/loss_GROUP` and `eval/loss_GROUP` per domain group; throughput under `perf/`
+/// (`tokens_per_sec`, `model_tflops`, `mfu`, `peak_memory_gib`); ReMoE's controller under
+/// `remoe/` (`sparsity_layerL`, `lambda_layerL`). The run's config.json is the text `config`.
 fn log(tb: &mut EventLog, m: &StepMetrics) -> Result<(), EventLogError> {
     let mut scalars = vec![
         ("train/loss".to_string(), m.loss),
-        ("train/lr".to_string(), m.lr),
+        ("train/learning_rate".to_string(), m.lr),
         ("train/grad_norm".to_string(), m.grad_norm),
-        ("charts/tokens_per_sec".to_string(), m.tokens_per_sec),
-        ("charts/model_tflops".to_string(), m.model_tflops),
+        ("perf/tokens_per_sec".to_string(), m.tokens_per_sec),
+        ("perf/model_tflops".to_string(), m.model_tflops),
     ];
-    scalars.extend(m.mfu.map(|v| ("charts/mfu".to_string(), v)));
-    scalars.extend(m.peak_memory.map(|b| ("charts/peak_memory_gib".to_string(), b as f64 / GIB)));
+    scalars.extend(m.mfu.map(|v| ("perf/mfu".to_string(), v)));
+    scalars.extend(m.peak_memory.map(|b| ("perf/peak_memory_gib".to_string(), b as f64 / GIB)));
     scalars.extend(m.group_loss.iter().map(|(g, l)| (format!("train/loss_{g}"), *l)));
     for (l, s, lambda) in &m.remoe {
         scalars.push((format!("remoe/sparsity_layer{l}"), *s));
         scalars.push((format!("remoe/lambda_layer{l}"), *lambda));
     }
-    scalars.extend(m.val_loss.iter().map(|(g, l)| (format!("val/loss_{g}"), *l)));
+    if !m.val_loss.is_empty() {
+        let mean = m.val_loss.values().sum::<f64>() / m.val_loss.len() as f64;
+        scalars.push(("eval/loss".to_string(), mean));
+    }
+    scalars.extend(m.val_loss.iter().map(|(g, l)| (format!("eval/loss_{g}"), *l)));
     for (tag, value) in scalars {
         tb.scalar(&tag, value as f32, m.step)?;
     }

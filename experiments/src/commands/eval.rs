@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use agent::eval::{
-    Control, EvalOptions, EvalReport, TaskRef, TaskResult, TaskSet, evaluate, exploitation,
+    Control, EvalOptions, EvalReport, TaskRef, TaskResult, TaskSet, curve, evaluate, exploitation,
     families, first_and_last, select_tasks,
 };
 use agent::model::Model;
@@ -81,6 +81,13 @@ pub struct EvalArgs {
     /// Discrete actions: arg-max instead of sampling from the predicted distribution.
     #[arg(long)]
     pub greedy: bool,
+
+    /// Also write the normalised return per episode into the run's TensorBoard folder, as the
+    /// TensorBoard run `RUN/tb/incontext-TASKS-stepN` (N: the checkpoint's step): tags
+    /// `incontext/normalized_return` (every family) and `incontext/normalized_return_FAMILY`,
+    /// and `incontext/CONTROL/...` for each control, at step = episode (1-based).
+    #[arg(long, requires = "run", conflicts_with_all = ["model", "quantized"])]
+    pub tensorboard: bool,
 
     /// Controls run beside the evaluation with the same tasks, seeds and env resets:
     /// `zero-reward` (rewards zeroed in the agent's context), `other-task` (the first half
@@ -228,6 +235,9 @@ pub fn run(args: &EvalArgs) -> Result<()> {
     let summary = summary(&report, &label, secs);
     write_atomic(&out.join("summary.md"), summary.as_bytes())?;
     plot(&report, &out.join("curves.png"))?;
+    if let (true, Some(run)) = (args.tensorboard, &args.run) {
+        write_tensorboard(run, &args.tasks, &report)?;
+    }
     if args.json {
         let doc = serde_json::json!({"out": out.display().to_string(), "seconds": secs,
             "targets": targets(&report), "report": report});
@@ -240,6 +250,53 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         out.join("report.json").display(),
         out.join("curves.png").display()
     );
+    Ok(())
+}
+
+/// `--tensorboard`: the report's normalised return per episode as a TensorBoard run inside
+/// `run/tb` (see the flag).
+fn write_tensorboard(run: &Path, tasks: &str, report: &EvalReport) -> Result<()> {
+    let ckpt = checkpoint::find(run).context("--tensorboard: the run has no checkpoint")?;
+    let state_path = ckpt.join(checkpoint::STATE_FILE);
+    let state: checkpoint::TrainState = serde_json::from_str(
+        &std::fs::read_to_string(&state_path)
+            .with_context(|| format!("reading {}", state_path.display()))?,
+    )
+    .with_context(|| format!("parsing {}", state_path.display()))?;
+    let name = format!("incontext-{}-step{}", histories::names::safe_name(tasks), state.step);
+    let dir = run.join("tb").join(name);
+    let mut tb = histories::events::EventLog::create(&dir, 1)?;
+    // Per tag, the mean over tasks and seeds of each episode's normalised return.
+    let mut curves: Vec<(String, Vec<f64>)> = Vec::new();
+    let splits: std::collections::BTreeSet<&str> =
+        report.tasks.iter().map(|t| t.split.as_str()).collect();
+    let families: std::collections::BTreeSet<&str> =
+        report.tasks.iter().map(|t| t.family.as_str()).collect();
+    for split in &splits {
+        // One split (the usual case): plain tags; several: each tag ends with `@SPLIT`.
+        let at = if splits.len() > 1 { format!("@{split}") } else { String::new() };
+        let mut add = |prefix: &str, tasks: &[TaskResult], episodes: usize| {
+            let means = |family: Option<&str>| -> Vec<f64> {
+                curve(tasks, episodes, split, family).iter().map(|p| p.0).collect()
+            };
+            curves.push((format!("{prefix}/normalized_return{at}"), means(None)));
+            for family in &families {
+                let tag = format!("{prefix}/normalized_return_{family}{at}");
+                curves.push((tag, means(Some(family))));
+            }
+        };
+        add("incontext", &report.tasks, report.episodes);
+        for c in &report.controls {
+            add(&format!("incontext/{}", c.control.name()), &c.tasks, c.episodes);
+        }
+    }
+    for (tag, points) in curves {
+        for (episode, mean) in points.iter().enumerate() {
+            tb.scalar(&tag, *mean as f32, episode + 1)?;
+        }
+    }
+    tb.flush()?;
+    eprintln!("eval: TensorBoard run {}", dir.display());
     Ok(())
 }
 
