@@ -37,6 +37,9 @@ pub struct GenerateOptions {
     pub out: PathBuf,
     /// Worker threads (tasks generated at once).
     pub jobs: usize,
+    /// Torch intra-op threads (each worker's PPO and policy networks); 1 is fastest for these
+    /// tiny networks with one worker per core.
+    pub threads: usize,
     /// Show a progress bar.
     pub progress: bool,
 }
@@ -117,7 +120,7 @@ pub fn generate(suite: &Suite, opts: &GenerateOptions) -> Result<Manifest<Suite>
     claim_folder(suite, out)?;
     remove_stale_temporaries(out);
     // Tiny policy networks: one torch thread per worker beats sharing threads across workers.
-    tch::set_num_threads(1);
+    tch::set_num_threads(opts.threads.max(1) as i32);
 
     let planned: u64 = jobs
         .iter()

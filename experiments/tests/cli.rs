@@ -516,8 +516,15 @@ fn json_flags_print_one_document() {
 /// `--threads` and `--quiet` with the same meaning and default.
 #[test]
 fn every_torch_command_takes_the_common_flags_with_one_default() {
-    let commands: [&[&str]; 6] =
-        [&["train"], &["eval"], &["ppo"], &["quantize"], &["bench", "model"], &["bench", "quant"]];
+    let commands: [&[&str]; 7] = [
+        &["train"],
+        &["eval"],
+        &["ppo"],
+        &["quantize"],
+        &["bench", "model"],
+        &["bench", "quant"],
+        &["datagen"],
+    ];
     for cmd in commands {
         let out = icrl(&[cmd, &["--help"]].concat());
         assert!(out.status.success(), "{cmd:?}");
@@ -538,6 +545,18 @@ fn every_torch_command_takes_the_common_flags_with_one_default() {
         let out = icrl(&[cmd, &["--threads", "-1"]].concat());
         assert!(!out.status.success(), "{cmd:?} accepted --threads -1");
     }
+    // PPO runs on the CPU: the commands that train it refuse CUDA by name.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("d");
+    for cmd in [
+        &["ppo", "--env", "CartPole-v1"][..],
+        &["datagen", "--suite", "dark-room", "--out", out.to_str().unwrap()],
+    ] {
+        let run = icrl(&[cmd, &["--device", "cuda"]].concat());
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success() && stderr.contains("on the CPU (use auto or cpu)"), "{cmd:?}: {stderr}");
+    }
+    assert!(!out.exists(), "datagen refused before making its folder");
 }
 
 /// A checkpoint's model.safetensors describes itself: copied out of its run it is evaluated

@@ -27,8 +27,11 @@ fn small_suite() -> Suite {
 }
 
 fn run(dir: &Path, jobs: usize) {
-    generate(&small_suite(), &GenerateOptions { out: dir.to_path_buf(), jobs, progress: false })
-        .expect("generate");
+    generate(
+        &small_suite(),
+        &GenerateOptions { out: dir.to_path_buf(), jobs, threads: 1, progress: false },
+    )
+    .expect("generate");
 }
 
 fn files(dir: &Path) -> Vec<String> {
@@ -220,7 +223,8 @@ fn a_saved_demonstrator_serves_every_task_of_its_family_and_no_other() {
         )
     };
     let dir = tempfile::tempdir().unwrap();
-    let opts = GenerateOptions { out: dir.path().to_path_buf(), jobs: 2, progress: false };
+    let opts =
+        GenerateOptions { out: dir.path().to_path_buf(), jobs: 2, threads: 1, progress: false };
     let manifest = generate(&saved("Pendulum-v1", "Pendulum-v1").unwrap(), &opts).unwrap();
     assert_eq!(manifest.tasks.len(), 2);
     for t in &manifest.tasks {

@@ -31,8 +31,11 @@ fn dataset_seeded(dir: &Path, seed: u64) -> Dataset {
     )
     .unwrap();
     suite.seed = seed;
-    generate(&suite, &GenerateOptions { out: dir.to_path_buf(), jobs: 2, progress: false })
-        .unwrap();
+    generate(
+        &suite,
+        &GenerateOptions { out: dir.to_path_buf(), jobs: 2, threads: 1, progress: false },
+    )
+    .unwrap();
     Dataset::open(dir).unwrap()
 }
 

@@ -38,9 +38,11 @@ pub struct DatagenArgs {
     #[arg(long)]
     pub print_suite: bool,
 
-    /// No progress bar or per-task lines.
-    #[arg(long)]
-    pub quiet: bool,
+    /// --device (PPO demonstrators train on the CPU: `auto` is the CPU here, CUDA is
+    /// refused), --threads (torch threads of each worker; absent or 0: 1, since --jobs
+    /// workers already fill the cores), --quiet (no progress bar or per-task lines).
+    #[command(flatten)]
+    pub compute: crate::common::ComputeArgs,
 }
 
 /// Resolve `--suite` (file or preset) and apply the overrides.
@@ -81,14 +83,18 @@ pub fn run(args: &DatagenArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&suite)?);
         return Ok(());
     }
+    if let crate::common::DeviceArg::Cuda(i) = args.compute.device {
+        bail!("--device cuda:{i}: datagen's PPO demonstrators run on the CPU (use auto or cpu)");
+    }
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let opts = GenerateOptions {
         out: args.out.clone(),
         jobs: args.jobs.map(|j| j as usize).unwrap_or(cores),
-        progress: !args.quiet,
+        threads: args.compute.threads.filter(|&t| t > 0).unwrap_or(1) as usize,
+        progress: !args.compute.quiet,
     };
     let manifest = generate(&suite, &opts)?;
-    if !args.quiet {
+    if !args.compute.quiet {
         println!(
             "{}",
             super::dataset::summary_table(&manifest, &manifest.suite.name, manifest.suite.seed)
