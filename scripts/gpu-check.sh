@@ -24,6 +24,7 @@
 #               prove the script works; `--cpu --preset vintix-300m` is the 300M model's
 #               end-to-end run on a CPU, docs/benchmarks.md)
 #     --scale   multiply every time limit by S (default 1)
+#     --stages  run only these stages (comma-separated names, e.g. data,train-a,quantize)
 # On a GPU machine with no Rust toolchain, from the repository root:
 #   TL=$(python3 -c 'import torch,os;print(os.path.join(os.path.dirname(torch.__file__),"lib"))')
 #   LD_LIBRARY_PATH=$TL scripts/gpu-check.sh --bin .gpu/icrl --out $OUT/gpu-check
@@ -31,7 +32,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BIN="" OUT="gpu-check" PRESET="" CPU=0 SCALE=1 BUNDLE=""
+BIN="" OUT="gpu-check" PRESET="" CPU=0 SCALE=1 BUNDLE="" STAGES=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --bundle) BUNDLE="${2:-.gpu}"; [ $# -gt 1 ] && shift ;;
@@ -40,6 +41,7 @@ while [ $# -gt 0 ]; do
         --preset) PRESET="$2"; shift ;;
         --cpu) CPU=1 ;;
         --scale) SCALE="$2"; shift ;;
+        --stages) STAGES=",$2,"; shift ;;
         -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
         *) echo "gpu-check.sh: unknown argument \`$1\` (see --help)" >&2; exit 2 ;;
     esac
@@ -126,6 +128,7 @@ FAILED=0
 # OUT/NAME.log; the stage's markdown (from the function NAME_md, given the log) to OUT/NAME.md.
 stage() {
     local name="$1" secs; secs="$(limit "$2")"; local title="$3"; shift 4
+    if [ -n "$STAGES" ] && [[ "$STAGES" != *",$name,"* ]]; then return 0; fi
     local log="$OUT/$name.log" status=0 start end
     echo "== $name ($title; at most $secs s)"
     start=$(date +%s.%N)

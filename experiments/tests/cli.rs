@@ -554,7 +554,10 @@ fn every_torch_command_takes_the_common_flags_with_one_default() {
     ] {
         let run = icrl(&[cmd, &["--device", "cuda"]].concat());
         let stderr = String::from_utf8_lossy(&run.stderr);
-        assert!(!run.status.success() && stderr.contains("on the CPU (use auto or cpu)"), "{cmd:?}: {stderr}");
+        assert!(
+            !run.status.success() && stderr.contains("on the CPU (use auto or cpu)"),
+            "{cmd:?}: {stderr}"
+        );
     }
     assert!(!out.exists(), "datagen refused before making its folder");
 }

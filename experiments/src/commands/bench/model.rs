@@ -77,6 +77,13 @@ pub struct ModelBenchArgs {
     #[arg(long)]
     pub skip_train: bool,
 
+    /// Also a table of the token mixers alone: forward+backward of the attention kernel on
+    /// random (batch, heads, length, head_dim) q, k, v (lightning's chunked form; softmax's
+    /// windowed form with the window covering the length), without projections, FFN or
+    /// encoders: the figure a fused kernel such as fla's is compared with.
+    #[arg(long)]
+    pub mixer: bool,
+
     /// Internal: run the single measurement `train:KIND:LENGTH` or `infer:KIND:LENGTH` in this
     /// process and print it as one JSON line.
     #[arg(long, hide = true)]
@@ -143,6 +150,26 @@ pub fn run(args: &ModelBenchArgs) -> Result<()> {
         for kind in &args.kinds {
             for &len in &lengths {
                 let m = child(&format!("train:{kind}:{len}"))?;
+                print_row(kind, len, &m, m.peak);
+            }
+        }
+    }
+    if args.mixer {
+        println!();
+        println!(
+            "token mixer alone (one layer, {} heads x {}), forward + backward, batch {}, median of {}",
+            cfg.heads,
+            cfg.head_dim(),
+            args.batch,
+            args.repeats
+        );
+        println!(
+            "{:<10} {:>9} {:>11} {:>13} {:>12}",
+            "kind", "length", "ms/pass", "steps/s", "peak MiB"
+        );
+        for kind in args.kinds.iter().filter(|k| *k != "preset") {
+            for &len in &lengths {
+                let m = child(&format!("mixer:{kind}:{len}"))?;
                 print_row(kind, len, &m, m.peak);
             }
         }
@@ -264,7 +291,8 @@ fn measure_one(args: &ModelBenchArgs, device: Device, spec: &str) -> Result<Meas
     match *phase {
         "train" => measure_train(args, device, kind, len),
         "infer" => measure_infer(args, device, kind, len),
-        _ => bail!("--one: phase must be train or infer, got `{phase}`"),
+        "mixer" => measure_mixer(args, device, kind, len),
+        _ => bail!("--one: phase must be train, infer or mixer, got `{phase}`"),
     }
 }
 
@@ -325,6 +353,44 @@ fn measure_train(args: &ModelBenchArgs, device: Device, kind: &str, len: i64) ->
         peak,
         state: None,
         skipped,
+    })
+}
+
+/// One layer's token mixing alone: `q, k, v (batch, heads, len, head_dim)` through the
+/// training form of `kind`, forward and backward (the gradient of the output's sum).
+fn measure_mixer(args: &ModelBenchArgs, device: Device, kind: &str, len: i64) -> Result<Measured> {
+    use agent::model::lightning::{decay_rates, lightning_block};
+    use agent::model::softmax::{alibi_slopes, softmax_attention};
+    let cfg = bench_config(args, device, kind, len)?;
+    let elt = if device.is_cuda() { Kind::BFloat16 } else { Kind::Float };
+    let (h, d) = (cfg.heads, cfg.head_dim());
+    let input = || Tensor::randn([args.batch, h, len, d], (elt, device)).set_requires_grad(true);
+    let (q, k, v) = (input(), input(), input());
+    let rates =
+        Tensor::from_slice(&decay_rates(h, 0, cfg.layers)).to_kind(Kind::Float).to_device(device);
+    let slopes = Tensor::from_slice(&alibi_slopes(h)).to_kind(Kind::Float).to_device(device);
+    let pass = || -> Result<()> {
+        let out = match kind {
+            "lightning" => lightning_block(&q, &k, &v, &rates, cfg.lightning_block, None, false).0,
+            _ => softmax_attention(&q, &k, &v, &slopes, cfg.softmax_window, cfg.softmax_chunk),
+        };
+        out.to_kind(Kind::Float).sum(Kind::Float).backward();
+        Ok(())
+    };
+    sync(device);
+    let base = memory_now(device);
+    reset_peak();
+    let secs = median_seconds(device, 1, args.repeats.max(1), pass)?;
+    let peak = match (base, memory_peak(device)) {
+        (Some(b), Some(p)) => Some(p - b),
+        _ => None,
+    };
+    Ok(Measured {
+        ms: secs * 1e3,
+        per_s: (args.batch * len) as f64 / secs,
+        peak,
+        state: None,
+        skipped: None,
     })
 }
 
