@@ -6,7 +6,8 @@
 #
 # Stages: doctor (libraries, devices, a bf16 matmul rate); bench-train and bench-infer
 # (`icrl bench model`: forward+backward from 2K to 64K tokens per sequence, lightning,
-# softmax and the preset's hybrid; inference steps to 1M steps of history); data (a Dark Room
+# softmax and the preset's hybrid, and one layer's token mixing alone; inference steps to 1M
+# steps of history); data (a Dark Room
 # dataset of the oracle's 64K-step histories); train-a and train-b (the model trained at
 # 8K and 32K context: tokens/s, model TFLOP/s, MFU, peak memory; run a stops after half its
 # steps and resumes); quantize (HQQ 4-bit of the trained checkpoint, its time); eval
@@ -226,7 +227,11 @@ stage bench-train "$L_TRAIN" "forward+backward against sequence length" -- bash 
     '$BIN' bench model --preset '$PRESET' --kinds lightning,preset --lengths $TRAIN_LENGTHS \
         --skip-infer --repeats 3 --device $DEVICE &&
     '$BIN' bench model --preset '$PRESET' --kinds softmax --lengths $SOFTMAX_LENGTHS \
-        --skip-infer --repeats 3 --device $DEVICE"
+        --skip-infer --repeats 3 --device $DEVICE &&
+    '$BIN' bench model --preset '$PRESET' --kinds lightning --lengths $TRAIN_LENGTHS \
+        --skip-infer --skip-train --mixer --repeats 5 --device $DEVICE &&
+    '$BIN' bench model --preset '$PRESET' --kinds softmax --lengths $SOFTMAX_LENGTHS \
+        --skip-infer --skip-train --mixer --repeats 5 --device $DEVICE"
 stage bench-infer "$L_INFER" "one inference step against the history consumed" -- \
     "$BIN" bench model --preset "$PRESET" --kinds lightning,preset,softmax \
         --infer-lengths "$INFER_LENGTHS" --skip-train --steps 10 --device "$DEVICE"
