@@ -1,4 +1,4 @@
-//! The learning-history file format (version 1), one HDF5 file per task. The specification
+//! The learning-history file format (version 2; version 1 still reads), one HDF5 file per task. The specification
 //! is `histories/FORMAT.md`; this module is its only writer and reader.
 
 use std::path::{Path, PathBuf};
@@ -13,8 +13,11 @@ use crate::fsio::write_atomic_with;
 use crate::history::History;
 use crate::split::Split;
 
-/// The format version written into every file; readers refuse other versions.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version written into every file (and manifest).
+pub const FORMAT_VERSION: u32 = 2;
+
+/// The versions this build reads: 1 (no `final_observations`) and 2.
+pub const READABLE_VERSIONS: [u32; 2] = [1, 2];
 
 /// Attributes of a task file (the root group's attributes).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -132,12 +135,25 @@ pub fn first_bad_value(file: &TaskFile) -> Option<String> {
         ));
     }
     file.histories.iter().enumerate().find_map(|(k, h)| {
+        if let Some(finals) = &h.final_observations {
+            if finals.len() != h.episode_ends() * h.obs_dim {
+                return Some(format!(
+                    "dataset `histories/{k:06}/final_observations` has {} values, expected one \
+                     row of obs_dim = {} per episode end ({})",
+                    finals.len(),
+                    h.obs_dim,
+                    h.episode_ends()
+                ));
+            }
+        }
+        let empty = Vec::new();
         let arrays = [
             ("observations", &h.observations, h.obs_dim),
             ("actions", &h.actions, h.act_dim),
             ("demo_actions", &h.demo_actions, h.act_dim),
             ("rewards", &h.rewards, 1),
             ("eps", &h.eps, 1),
+            ("final_observations", h.final_observations.as_ref().unwrap_or(&empty), h.obs_dim),
         ];
         arrays.iter().find_map(|(name, values, width)| {
             let i = first_non_finite(values)?;
@@ -210,6 +226,10 @@ fn write_to(path: &Path, file: &TaskFile) -> hdf5::Result<()> {
         write_1d(&g, "truncated", &h.truncated)?;
         write_1d(&g, "step_num", &h.step_num)?;
         write_1d(&g, "eps", &h.eps)?;
+        if let Some(finals) = &h.final_observations {
+            let rows = finals.len() / h.obs_dim.max(1);
+            write_2d(&g, "final_observations", finals, rows, h.obs_dim)?;
+        }
     }
     f.flush()?;
     Ok(())
@@ -371,10 +391,10 @@ fn read_meta(f: &hdf5::File, path: &Path) -> Result<TaskMeta, FormatError> {
     let version: u32 = f.attr("format_version").and_then(|a| a.read_scalar()).map_err(|_| {
         invalid(path, "attribute `format_version` missing: not an icrl learning-history file")
     })?;
-    if version != FORMAT_VERSION {
+    if !READABLE_VERSIONS.contains(&version) {
         return Err(invalid(
             path,
-            format!("format version {version}, this build reads version {FORMAT_VERSION}"),
+            format!("format version {version}, this build reads versions {READABLE_VERSIONS:?}"),
         ));
     }
     let s = |name: &str| -> Result<String, FormatError> {
@@ -519,6 +539,28 @@ fn history_rows(
         }
         check_declared_size(path, &at, &ds, &shape, elem)?;
     }
+    // Version 2: each episode's final observation, (episode ends, obs_dim); optional (absent
+    // in version 1 files). Its row count is checked against the flags when they are read.
+    if let Ok(ds) = g.dataset("final_observations") {
+        let at = format!("histories/{name}/final_observations");
+        let dtype = ds.dtype().and_then(|t| t.to_descriptor()).ok();
+        let shape = ds.shape();
+        if dtype.as_ref() != Some(&Elem::F32.descriptor())
+            || shape.len() != 2
+            || shape[1] != meta.obs_dim
+            || shape[0] > rows.unwrap_or(0)
+        {
+            return Err(invalid(
+                path,
+                format!(
+                    "dataset `{at}` must be f32 of shape (episode ends, obs_dim = {}) with at \
+                     most one row per step, got shape {shape:?}",
+                    meta.obs_dim
+                ),
+            ));
+        }
+        check_declared_size(path, &at, &ds, &shape, Elem::F32)?;
+    }
     Ok(rows.unwrap_or(0))
 }
 
@@ -566,7 +608,7 @@ fn read_history(
             invalid(path, format!("dataset `histories/{name}/{field}` unreadable: {e}"))
         })
     }
-    Ok(History {
+    let mut h = History {
         obs_dim: meta.obs_dim,
         act_dim: meta.act_dim,
         observations: read(path, g, name, "observations")?,
@@ -577,5 +619,22 @@ fn read_history(
         step_num: read(path, g, name, "step_num")?,
         eps: read(path, g, name, "eps")?,
         demo_actions: read(path, g, name, "demo_actions")?,
-    })
+        final_observations: None,
+    };
+    if g.link_exists("final_observations") {
+        let finals: Vec<f32> = read(path, g, name, "final_observations")?;
+        let ends = h.episode_ends();
+        if finals.len() != ends * meta.obs_dim {
+            return Err(invalid(
+                path,
+                format!(
+                    "dataset `histories/{name}/final_observations` has {} rows, the history \
+                     has {ends} episode ends",
+                    finals.len() / meta.obs_dim.max(1)
+                ),
+            ));
+        }
+        h.final_observations = Some(finals);
+    }
+    Ok(h)
 }

@@ -11,7 +11,9 @@ use crate::schedule::Schedule;
 
 /// One learning history, row `t` holding the observation `o_t`, the action `a_t` taken in it,
 /// the reward `r_t` and flags that followed, `o_t`'s step within its episode, the noise level
-/// and the demonstrator's own action at `o_t`. Matrices are row-major `(T, dim)`.
+/// and the demonstrator's own action at `o_t`. Matrices are row-major `(T, dim)`. Each
+/// episode's final observation (the one returned with `terminated` or `truncated`, which no
+/// row holds) is kept apart, one row per episode end.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct History {
     pub obs_dim: usize,
@@ -25,6 +27,10 @@ pub struct History {
     pub step_num: Vec<i32>,
     pub eps: Vec<f32>,
     pub demo_actions: Vec<f32>,
+    /// `(E, obs_dim)`, row `e` the observation that ended episode `e` (in the order of the
+    /// rows whose `terminated` or `truncated` is set); `None` where the source did not keep
+    /// them (format version 1 files, a sparsified copy).
+    pub final_observations: Option<Vec<f32>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +97,11 @@ impl History {
         self.rewards.is_empty()
     }
 
+    /// Number of episode ends (rows with `terminated` or `truncated` set).
+    pub fn episode_ends(&self) -> usize {
+        self.terminated.iter().zip(&self.truncated).filter(|(a, b)| **a != 0 || **b != 0).count()
+    }
+
     /// Returns of the completed episodes, in order (an unfinished last episode is left out).
     pub fn episode_returns(&self) -> Vec<f64> {
         let mut out = Vec::new();
@@ -145,7 +156,8 @@ pub fn roll_out(
     let obs_dim = env.observation_space().flat_dim();
     let act_dim = space.flat_dim();
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x6e6f_6973_655f_7367);
-    let mut h = History { obs_dim, act_dim, ..Default::default() };
+    let mut h =
+        History { obs_dim, act_dim, final_observations: Some(Vec::new()), ..Default::default() };
     let reserve = transitions + 1024;
     h.observations.reserve(reserve * obs_dim);
     h.actions.reserve(reserve * act_dim);
@@ -172,6 +184,9 @@ pub fn roll_out(
         h.eps.push(eps as f32);
         n += 1;
         if step.terminated || step.truncated {
+            if let Some(finals) = h.final_observations.as_mut() {
+                finals.extend_from_slice(&step.obs);
+            }
             if n >= transitions {
                 break;
             }

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::format::FORMAT_VERSION;
+use crate::format::READABLE_VERSIONS;
 use crate::fsio::{WriteError, write_atomic};
 use crate::group::GroupAction;
 use crate::split::Split;
@@ -166,11 +166,11 @@ impl<S: DeserializeOwned> Manifest<S> {
             path: path.clone(),
             message: format!("invalid manifest: {e}"),
         })?;
-        if manifest.format_version != FORMAT_VERSION {
+        if !READABLE_VERSIONS.contains(&manifest.format_version) {
             return Err(ManifestError::Invalid {
                 path,
                 message: format!(
-                    "format version {}, this build reads version {FORMAT_VERSION}",
+                    "format version {}, this build reads versions {READABLE_VERSIONS:?}",
                     manifest.format_version
                 ),
             });

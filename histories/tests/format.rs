@@ -237,3 +237,62 @@ fn non_finite_or_degenerate_values_are_refused_on_reading() {
         assert!(err.contains(&format!("{name}.h5")) && err.contains(&format!("`{name}`")), "{err}");
     }
 }
+
+/// Each episode's final observation is kept (one row per episode end) and round-trips. In the
+/// corridor of 10 cells an episode that terminates ends on cell 10, which no stored row holds
+/// (rows are observations acted in); a truncated one ends one move from its last row.
+#[test]
+fn final_observations_are_kept_one_per_episode_end() {
+    let file = task_file(21);
+    for h in &file.histories {
+        let finals = h.final_observations.as_ref().expect("roll_out keeps them");
+        assert_eq!(finals.len(), h.episode_ends() * h.obs_dim);
+        assert!(h.observations.iter().all(|&o| o < 10.0));
+        let ends = (0..h.len()).filter(|&t| h.terminated[t] != 0 || h.truncated[t] != 0);
+        let mut terminal = 0;
+        for (row, t) in finals.chunks(h.obs_dim).zip(ends) {
+            if h.terminated[t] != 0 {
+                assert_eq!(row[0], 10.0, "row {t}");
+                terminal += 1;
+            } else {
+                assert!((row[0] - h.observations[t]).abs() <= 1.0, "row {t}: {row:?}");
+            }
+        }
+        assert!(terminal > 0);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("task.h5");
+    write_task_file(&path, &file).unwrap();
+    assert_eq!(read_task_file(&path).unwrap(), file);
+}
+
+/// A version 1 file (no final observations) still reads; a final-observation dataset whose
+/// rows do not match the episode ends is refused on writing and on reading.
+#[test]
+fn version_1_files_read_and_mismatched_final_observations_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = task_file(22);
+    for h in &mut file.histories {
+        h.final_observations = None;
+    }
+    let v1 = dir.path().join("v1.h5");
+    write_task_file(&v1, &file).unwrap();
+    {
+        let f = hdf5::File::open_rw(&v1).unwrap();
+        f.attr("format_version").unwrap().write_scalar(&1u32).unwrap();
+    }
+    assert_eq!(read_task_file(&v1).unwrap(), file);
+
+    let mut bad = task_file(22);
+    bad.histories[0].final_observations.as_mut().unwrap().push(0.5);
+    let err = write_task_file(&dir.path().join("bad.h5"), &bad).unwrap_err().to_string();
+    assert!(err.contains("final_observations"), "{err}");
+
+    let path = with_dataset(dir.path(), "final_observations", |g| {
+        g.new_dataset_builder()
+            .with_data(&ndarray::Array2::<f32>::zeros((3, 1)))
+            .create("final_observations")
+    });
+    let err = read_task_file(&path).unwrap_err().to_string();
+    assert!(err.contains("final_observations") && err.contains("episode ends"), "{err}");
+}
