@@ -86,6 +86,14 @@ if ! compgen -G "$ICRL_VENV/lib/python3*/site-packages/tensorboard-$ICRL_TENSORB
         icrl_die "pip could not install tensorboard==$ICRL_TENSORBOARD_VERSION: check that PyPI is reachable, then rerun."
 fi
 
+# minari: a test loads `icrl dataset export --to minari` output with Farama's own package.
+ICRL_MINARI_VERSION="0.5.4"
+if ! compgen -G "$ICRL_VENV/lib/python3*/site-packages/minari-$ICRL_MINARI_VERSION.dist-info" >/dev/null; then
+    icrl_say "installing minari==$ICRL_MINARI_VERSION into $ICRL_VENV (first run only)"
+    "$ICRL_VENV/bin/python" -m pip install -q --disable-pip-version-check "minari[hdf5]==$ICRL_MINARI_VERSION" ||
+        icrl_die "pip could not install minari==$ICRL_MINARI_VERSION: check that PyPI is reachable, then rerun."
+fi
+
 # --- Build environment for torch-sys --------------------------------------------------------
 export VIRTUAL_ENV="$ICRL_VENV"
 export PATH="$ICRL_VENV/bin:$PATH"

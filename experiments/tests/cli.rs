@@ -646,13 +646,18 @@ fn a_copied_binary_finds_libtorch_and_its_gymnasium_script() {
     assert!(out.contains("script read, no gymnasium here"), "{out}");
 }
 
+/// The project's Python (scripts/setup.sh's venv, with tensorboard, h5py and minari).
+fn venv_python() -> std::path::PathBuf {
+    match std::env::var("VIRTUAL_ENV") {
+        Ok(venv) => std::path::PathBuf::from(venv).join("bin/python"),
+        Err(_) => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
+    }
+}
+
 /// The events as TensorBoard itself reads them (its EventAccumulator, from the project's
 /// venv): per folder, `scalars` (tag -> [[step, value]]) and `text` (tag -> [[step, text]]).
 fn tensorboard_read(dirs: &[&std::path::Path]) -> serde_json::Value {
-    let python = match std::env::var("VIRTUAL_ENV") {
-        Ok(venv) => std::path::PathBuf::from(venv).join("bin/python"),
-        Err(_) => std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python"),
-    };
+    let python = venv_python();
     let script = r#"
 import json, sys
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -768,4 +773,78 @@ fn tensorboard_reads_the_training_scalars_config_text_and_in_context_returns() {
         }
     }
     assert_eq!(ic["incontext/zero-reward/normalized_return"].as_array().map(Vec::len), Some(3));
+}
+
+/// `icrl dataset export --to minari`: Farama's own package loads every task's dataset without
+/// a warning, and its arrays are the task file's, losslessly: per history, the episodes'
+/// observations without their last rows are the file's observations, the last rows its final
+/// observations; actions, rewards and flags likewise; the references are the file's returns.
+#[test]
+fn a_dataset_exports_to_minari_losslessly() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = small_dataset(dir.path());
+    let out = dir.path().join("minari");
+    let export = icrl(&[
+        "dataset",
+        "export",
+        &data,
+        "--to",
+        "minari",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
+    let exported: serde_json::Value = serde_json::from_slice(&export.stdout).unwrap();
+    assert_eq!(exported.as_array().unwrap().len(), 3, "{exported}");
+    let python = venv_python();
+    let script = r#"
+import json, os, sys, warnings
+import h5py, numpy as np
+warnings.simplefilter("error")
+import minari
+data, exported = sys.argv[1], json.loads(sys.argv[2])
+manifest = json.load(open(os.path.join(data, "manifest.json")))
+for entry, task in zip(exported, manifest["tasks"]):
+    ds = minari.load_dataset(entry["dataset_id"])
+    episodes = list(ds.iterate_episodes())
+    assert ds.total_episodes == task["episodes"] == len(episodes), entry
+    meta = ds.storage.metadata
+    with h5py.File(os.path.join(data, task["file"])) as f:
+        assert meta["ref_min_score"] == f.attrs["random_return"]
+        assert meta["ref_max_score"] == f.attrs["demonstrator_return"]
+        info = list(ds.storage.get_episode_metadata(range(len(episodes))))
+        for k, name in enumerate(sorted(f["histories"])):
+            h = f["histories"][name]
+            mine = [e for e, i in zip(episodes, info) if i["icrl_history"] == k]
+            assert [i["icrl_episode_in_history"] for i in info if i["icrl_history"] == k] == list(range(len(mine)))
+            obs = np.concatenate([e.observations[:-1] for e in mine])
+            assert np.array_equal(obs, h["observations"][:])
+            assert np.array_equal(np.stack([e.observations[-1] for e in mine]), h["final_observations"][:])
+            acts = np.concatenate([e.actions for e in mine])
+            assert np.array_equal(acts, h["actions"][:, 0].astype(np.int64))
+            assert np.array_equal(np.concatenate([e.rewards for e in mine]), h["rewards"][:].astype(np.float64))
+            assert np.array_equal(np.concatenate([e.terminations for e in mine]), h["terminated"][:] == 1)
+            assert np.array_equal(np.concatenate([e.truncations for e in mine]), h["truncated"][:] == 1)
+print("ok")
+"#;
+    let check = Command::new(&python)
+        .env("MINARI_DATASETS_PATH", &out)
+        .arg("-c")
+        .arg(script)
+        .arg(&data)
+        .arg(exported.to_string())
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (scripts/setup.sh installs minari)", python.display()));
+    let stdout = String::from_utf8_lossy(&check.stdout);
+    assert!(
+        check.status.success() && stdout.contains("ok"),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // A second export into the same folder is refused, naming the dataset folder.
+    let again =
+        icrl(&["dataset", "export", &data, "--to", "minari", "--out", out.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(!again.status.success() && stderr.contains("already exists"), "{stderr}");
 }

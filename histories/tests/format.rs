@@ -296,3 +296,28 @@ fn version_1_files_read_and_mismatched_final_observations_are_refused() {
     let err = read_task_file(&path).unwrap_err().to_string();
     assert!(err.contains("final_observations") && err.contains("episode ends"), "{err}");
 }
+
+/// A file without final observations (format version 1) is not exported to Minari: Minari
+/// needs each episode's last observation, and none is made up.
+#[test]
+fn a_version_1_file_is_not_exported_to_minari() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut file = task_file(23);
+    file.histories[1].final_observations = None;
+    let err =
+        histories::minari::export_task(&file, std::path::Path::new("v1.h5"), "t/x-v0", dir.path())
+            .unwrap_err()
+            .to_string();
+    assert!(err.contains("v1.h5") && err.contains("final observations"), "{err}");
+    assert!(!dir.path().join("t").exists(), "nothing written");
+    let ok = histories::minari::export_task(
+        &task_file(23),
+        std::path::Path::new("v2.h5"),
+        "t/x-v0",
+        dir.path(),
+    )
+    .unwrap();
+    let ends: usize = task_file(23).histories.iter().map(|h| h.episode_ends()).sum();
+    assert_eq!(ok.episodes, ends);
+    assert_eq!(histories::minari::minari_name("Pendulum-v1__g-10.0"), "Pendulum-v1__g-10_0");
+}

@@ -32,6 +32,29 @@ pub enum DatasetCommand {
         #[arg(long)]
         verify: bool,
     },
+    /// Write the dataset in another format: `--to minari`, one Minari dataset per task file
+    /// (episodes in the order of the learning histories, each with its final observation;
+    /// random and demonstrator returns as ref_min_score and ref_max_score; the noise level,
+    /// the demonstrator's actions and the step within the episode as `icrl_*` datasets;
+    /// histories/src/minari.rs documents the layout). Load one with
+    /// `MINARI_DATASETS_PATH=OUT python -c "import minari; minari.load_dataset('ID')"`.
+    Export {
+        /// The dataset folder (an `icrl datagen --out` folder).
+        dir: PathBuf,
+        /// The format: `minari`.
+        #[arg(long, value_parser = ["minari"])]
+        to: String,
+        /// The root folder the datasets are written under (Minari's MINARI_DATASETS_PATH):
+        /// `OUT/NAMESPACE/FILE-v0/data/`.
+        #[arg(long)]
+        out: PathBuf,
+        /// The datasets' namespace (default: the suite's name).
+        #[arg(long)]
+        namespace: Option<String>,
+        /// Print the exported datasets as JSON (`dataset_id`, `path`, `episodes`, `steps`).
+        #[arg(long)]
+        json: bool,
+    },
     /// PNG of the normalised episode return along the histories, with the noise level.
     Plot {
         /// The dataset folder.
@@ -57,6 +80,21 @@ pub fn run(args: &DatasetArgs) -> Result<()> {
             }
             Ok(())
         }
+        DatasetCommand::Export { dir, to: _, out, namespace, json } => {
+            let exported = export_minari(dir, out, namespace.as_deref())?;
+            if *json {
+                println!("{}", serde_json::to_string_pretty(&exported)?);
+            } else {
+                for e in &exported {
+                    println!(
+                        "{:<60} {:>6} episodes {:>9} steps",
+                        e.dataset_id, e.episodes, e.steps
+                    );
+                }
+                println!("{} Minari datasets under {}", exported.len(), out.display());
+            }
+            Ok(())
+        }
         DatasetCommand::Plot { dir, out } => {
             let out = out.clone().unwrap_or_else(|| dir.join("histories.png"));
             plot(dir, &out)?;
@@ -64,6 +102,27 @@ pub fn run(args: &DatasetArgs) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// `icrl dataset export --to minari`: every task file of the dataset, as
+/// `NAMESPACE/STEM-v0` (the file name without `.h5`, characters Minari's ids do not allow
+/// replaced by `_`).
+fn export_minari(
+    dir: &std::path::Path,
+    out: &std::path::Path,
+    namespace: Option<&str>,
+) -> Result<Vec<histories::minari::Exported>> {
+    let manifest = Manifest::read(dir)?;
+    let namespace = histories::minari::minari_name(namespace.unwrap_or(&manifest.suite.name));
+    let mut exported = Vec::new();
+    for task in &manifest.tasks {
+        let path = dir.join(&task.file);
+        let file = histories::format::read_task_file(&path)?;
+        let stem = task.file.strip_suffix(".h5").unwrap_or(&task.file);
+        let id = format!("{namespace}/{}-v0", histories::minari::minari_name(stem));
+        exported.push(histories::minari::export_task(&file, &path, &id, out)?);
+    }
+    Ok(exported)
 }
 
 /// One line per task and a total; `suite` and `seed` are the suite that made the dataset.
