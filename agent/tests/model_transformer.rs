@@ -62,7 +62,7 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
 
 #[test]
 fn stepwise_inference_equals_the_training_forward() {
-    one_thread();
+    let _turn = one_thread();
     tch::manual_seed(7);
     // Hybrid lightning + softmax, a sequence longer than the softmax window and not a
     // multiple of the lightning block or the softmax chunk; both kinds of action space.
@@ -122,7 +122,7 @@ fn train_in(cfg: &Config, kind: Kind, batches: &[Batch]) -> (Tensor, Vec<f64>) {
 
 #[test]
 fn bf16_lightning_softmax_and_remoe_layers_train_close_to_f32() {
-    one_thread();
+    let _turn = one_thread();
     // The GPU path computes in bf16: on the CPU, the same model cast to bf16 (weights,
     // forward, backward, AdamW) must accept every op and stay close to f32.
     for (pattern, ffn) in [("L", FfnKind::Gelu), ("S", FfnKind::Gelu), ("LS", FfnKind::Remoe)] {
@@ -149,7 +149,7 @@ fn bf16_lightning_softmax_and_remoe_layers_train_close_to_f32() {
 
 #[test]
 fn bf16_steps_equal_the_bf16_forward() {
-    one_thread();
+    let _turn = one_thread();
     tch::manual_seed(19);
     let cfg = Config::tiny();
     let mut m = model(&cfg, 21);
@@ -168,7 +168,7 @@ fn bf16_steps_equal_the_bf16_forward() {
 
 #[test]
 fn resetting_one_environment_restarts_only_its_history() {
-    one_thread();
+    let _turn = one_thread();
     tch::manual_seed(9);
     let cfg = Config::tiny();
     let m = model(&cfg, 10);
@@ -222,7 +222,7 @@ fn resetting_one_environment_restarts_only_its_history() {
 
 #[test]
 fn analytic_parameter_counts_equal_the_built_model() {
-    one_thread();
+    let _turn = one_thread();
     let remoe = Config { ffn: FfnKind::Remoe, ..Config::tiny() };
     let swiglu =
         Config { ffn: FfnKind::Swiglu, pattern: "SSL".into(), layers: 3, ..Config::tiny() };
@@ -248,7 +248,7 @@ fn analytic_parameter_counts_equal_the_built_model() {
 
 #[test]
 fn presets_have_the_promised_sizes() {
-    one_thread();
+    let _turn = one_thread();
     let (small, _) = totals(&Config::small(), &param_table(&Config::small()));
     assert!((1_000_000..10_000_000).contains(&small), "small: {small}");
     for name in ["vintix-300m", "vintix-300m-remoe"] {
@@ -269,7 +269,7 @@ fn presets_have_the_promised_sizes() {
 
 #[test]
 fn checkpoints_round_trip_weights_and_remoe_state() {
-    one_thread();
+    let _turn = one_thread();
     tch::manual_seed(12);
     let cfg = Config { ffn: FfnKind::Remoe, ..Config::tiny() };
     let mut a = model(&cfg, 13);
@@ -313,7 +313,7 @@ fn checkpoints_round_trip_weights_and_remoe_state() {
 
 #[test]
 fn malformed_batches_are_errors_naming_the_field() {
-    one_thread();
+    let _turn = one_thread();
     let cfg = Config::tiny();
     let m = model(&cfg, 16);
     let mut batch = random_batch(&cfg, 0, 2, 5);
@@ -332,7 +332,7 @@ fn malformed_batches_are_errors_naming_the_field() {
 
 #[test]
 fn a_few_adam_steps_fit_a_fixed_batch() {
-    one_thread();
+    let _turn = one_thread();
     tch::manual_seed(17);
     let cfg = Config { ffn: FfnKind::Remoe, ..Config::tiny() };
     let mut m = model(&cfg, 18);
@@ -354,8 +354,15 @@ fn a_few_adam_steps_fit_a_fixed_batch() {
 
 /// The CI machine has two cores shared by several jobs: one intra-op thread per test avoids
 /// oversubscription (tens of times slower otherwise).
-fn one_thread() {
+/// One torch thread, and this test's turn at torch's process-wide generator: tests that seed
+/// it or draw from it (`random_batch`, `tch::manual_seed`) while another builds a model would
+/// change that model's weights (a bf16-against-f32 comparison once failed so in the full
+/// suite), so the tests of this file take turns.
+fn one_thread() -> std::sync::MutexGuard<'static, ()> {
+    static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
     tch::set_num_threads(1);
+    turn
 }
 
 #[test]

@@ -106,6 +106,8 @@ impl Model {
     /// Initialisation draws from torch's process-wide generator, so it holds a process-wide
     /// lock from seeding to the last weight: two models built at once on different threads
     /// (parallel tests, concurrent runs in one process) each get exactly their seed's weights.
+    /// Other code that seeds or draws from that generator on another thread meanwhile
+    /// (`Tensor::randn`, `tch::manual_seed`) still changes them: such callers take turns.
     pub fn new(cfg: &Config, device: Device, rng: &mut impl Rng) -> Result<Self, ModelError> {
         static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
         cfg.validate()?;
