@@ -371,8 +371,14 @@ fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
 
     // A broken checkpoint (a NaN bias) stops evaluation with an error naming the step,
     // instead of scoring whatever action the NaN logits pick.
+    // The action decoder's output bias (every step's prediction goes through it; a bias picked
+    // from the var store's unordered map was sometimes the reward encoder's, unused at step 0).
     let vars = model.var_store().variables();
-    let (name, bias) = vars.iter().find(|(n, _)| n.ends_with("bias")).unwrap();
+    let (name, bias) = vars
+        .iter()
+        .filter(|(n, _)| n.contains("decoder") && n.ends_with("bias"))
+        .max_by_key(|(n, _)| n.as_str())
+        .unwrap();
     tch::no_grad(|| {
         let _ = bias.shallow_clone().fill_(f64::NAN);
     });
