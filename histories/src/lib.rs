@@ -8,7 +8,7 @@
 //! - [`manifest`]: `manifest.json`, what a dataset folder holds; [`group`]: domain groups
 //!   ([`group::DomainGroup`]); [`split`]: a task's split ([`split::Split`]).
 //! - [`dataset`]: the training-side reader (random windows across episode boundaries).
-//! - [`minari`]: export to Farama's Minari datasets.
+//! - [`minari`]: export to and import from Farama's Minari datasets.
 //! - Utilities every crate shares: [`fsio`] (atomic file writes), [`lock`] (one writer per
 //!   folder), [`events`] (TensorBoard event logs), [`progress`] (progress bars), [`names`]
 //!   (file-name-safe names).

@@ -321,3 +321,71 @@ fn a_version_1_file_is_not_exported_to_minari() {
     assert_eq!(ok.episodes, ends);
     assert_eq!(histories::minari::minari_name("Pendulum-v1__g-10.0"), "Pendulum-v1__g-10_0");
 }
+
+/// icrl -> Minari -> icrl gives back the same task file, attributes and arrays alike: the
+/// learning histories return in order (episode attributes), each episode's final
+/// observation, the references (ref_min/max_score) and the rest (the metadata's `icrl`).
+#[test]
+fn a_task_file_round_trips_through_minari() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = task_file(24);
+    histories::minari::export_task(&file, std::path::Path::new("t.h5"), "ns/t-v0", dir.path())
+        .unwrap();
+    let back = histories::minari::import_dataset(&dir.path().join("ns/t-v0")).unwrap();
+    assert!(back.history_order);
+    assert_eq!(back.file, file);
+}
+
+/// A Minari dataset written by others (no `icrl_*` fields) imports as one history in stored
+/// order: noise level 0, the demonstrator's action the one taken, steps counted per episode,
+/// references from the episode returns where the metadata has none; a space this format
+/// cannot hold is refused by name.
+#[test]
+fn a_foreign_minari_dataset_imports_as_one_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = task_file(25);
+    histories::minari::export_task(&file, std::path::Path::new("t.h5"), "ns/t-v0", dir.path())
+        .unwrap();
+    let data = dir.path().join("ns/t-v0/data");
+    {
+        let f = hdf5::File::open_rw(data.join("main_data.hdf5")).unwrap();
+        for name in f.member_names().unwrap() {
+            let g = f.group(&name).unwrap();
+            for extra in ["icrl_eps", "icrl_step_num", "icrl_demo_actions"] {
+                g.unlink(extra).unwrap();
+            }
+            g.delete_attr("icrl_history").unwrap();
+            g.delete_attr("icrl_episode_in_history").unwrap();
+        }
+    }
+    let meta_path = data.join("metadata.json");
+    let mut meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&meta_path).unwrap()).unwrap();
+    for key in ["icrl", "ref_min_score", "ref_max_score"] {
+        meta.as_object_mut().unwrap().remove(key);
+    }
+    meta["env_spec"] = serde_json::Value::String(r#"{"id": "Corridor-v0"}"#.into());
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+    let back = histories::minari::import_dataset(&dir.path().join("ns/t-v0")).unwrap();
+    assert!(!back.history_order);
+    let h = &back.file.histories;
+    assert_eq!(h.len(), 1);
+    let all_obs: Vec<f32> = file.histories.iter().flat_map(|h| h.observations.clone()).collect();
+    assert_eq!(h[0].observations, all_obs);
+    assert_eq!(h[0].demo_actions, h[0].actions);
+    assert!(h[0].eps.iter().all(|&e| e == 0.0));
+    assert_eq!(h[0].step_num[..3], [0, 1, 2]);
+    let m = &back.file.meta;
+    assert_eq!(
+        (m.family.as_str(), m.split.as_str(), m.demonstrator.as_str()),
+        ("Corridor-v0", "custom", "minari")
+    );
+    let returns = h[0].episode_returns();
+    assert_eq!(m.random_return, returns.iter().cloned().fold(f64::INFINITY, f64::min));
+
+    meta["action_space"] = serde_json::Value::String(r#"{"type": "MultiBinary", "n": 3}"#.into());
+    std::fs::write(&meta_path, meta.to_string()).unwrap();
+    let err =
+        histories::minari::import_dataset(&dir.path().join("ns/t-v0")).unwrap_err().to_string();
+    assert!(err.contains("metadata.json") && err.contains("MultiBinary"), "{err}");
+}

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use datagen::suite::Suite;
 use histories::dataset::Dataset;
@@ -55,6 +55,25 @@ pub enum DatasetCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Make an icrl dataset of datasets in another format: `--from minari`, every Minari
+    /// dataset (HDF5 storage, flat Box observations, Box or Discrete actions) in SRC (a
+    /// dataset folder, the one holding `data/`, or a folder of them) becomes one task file.
+    /// Episodes exported by icrl go back into their learning histories; other datasets have
+    /// no learning-history order, and their episodes form one history in stored order (the
+    /// output says which). histories/src/minari.rs lists what fills each field.
+    Import {
+        /// A Minari dataset folder, or a folder holding several (e.g. MINARI_DATASETS_PATH).
+        src: PathBuf,
+        /// The format: `minari`.
+        #[arg(long, value_parser = ["minari"])]
+        from: String,
+        /// The new dataset folder (must not hold a dataset yet).
+        #[arg(long)]
+        out: PathBuf,
+        /// The dataset's suite name in its manifest (run names start with it).
+        #[arg(long, default_value = "minari-import")]
+        name: String,
+    },
     /// PNG of the normalised episode return along the histories, with the noise level.
     Plot {
         /// The dataset folder.
@@ -95,6 +114,11 @@ pub fn run(args: &DatasetArgs) -> Result<()> {
             }
             Ok(())
         }
+        DatasetCommand::Import { src, from: _, out, name } => {
+            let manifest = import_minari(src, out, name)?;
+            println!("{}", summary_table(&manifest, &manifest.suite.name, manifest.suite.seed));
+            Ok(())
+        }
         DatasetCommand::Plot { dir, out } => {
             let out = out.clone().unwrap_or_else(|| dir.join("histories.png"));
             plot(dir, &out)?;
@@ -123,6 +147,86 @@ fn export_minari(
         exported.push(histories::minari::export_task(&file, &path, &id, out)?);
     }
     Ok(exported)
+}
+
+/// The Minari dataset folders in `src`: itself if it holds `data/metadata.json`, else every
+/// folder below it (at most 4 levels) that does, sorted.
+fn minari_folders(src: &std::path::Path) -> Vec<PathBuf> {
+    fn walk(dir: &std::path::Path, depth: usize, out: &mut Vec<PathBuf>) {
+        if dir.join("data").join("metadata.json").is_file() {
+            out.push(dir.to_path_buf());
+            return;
+        }
+        if depth == 0 {
+            return;
+        }
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let mut dirs: Vec<PathBuf> =
+            entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+        dirs.sort();
+        for d in dirs {
+            walk(&d, depth - 1, out);
+        }
+    }
+    let mut out = Vec::new();
+    walk(src, 4, &mut out);
+    out
+}
+
+/// `icrl dataset import --from minari`: one task file per Minari dataset, then the manifest.
+fn import_minari(src: &std::path::Path, out: &std::path::Path, name: &str) -> Result<Manifest> {
+    use histories::manifest::{GroupInfo, SuiteRecord};
+    let folders = minari_folders(src);
+    if folders.is_empty() {
+        bail!("{}: no Minari dataset (a folder holding data/metadata.json) in it", src.display());
+    }
+    if Manifest::path(out).exists() {
+        bail!("--out {}: already holds a dataset (manifest.json)", out.display());
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let _lock = histories::lock::FolderLock::acquire(out)?;
+    let mut tasks = Vec::new();
+    let mut groups: std::collections::BTreeMap<String, GroupInfo> = Default::default();
+    for folder in &folders {
+        let imported = histories::minari::import_dataset(folder)?;
+        let rel = folder.strip_prefix(src).unwrap_or(folder).display().to_string();
+        let stem = if rel.is_empty() {
+            folder.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
+        } else {
+            rel.replace('/', "__")
+        };
+        let file_name = format!("{}.h5", histories::names::safe_name(&stem));
+        histories::format::write_task_file(&out.join(&file_name), &imported.file)?;
+        let m = &imported.file.meta;
+        eprintln!(
+            "import: {} -> {file_name}: {} histories{}",
+            folder.display(),
+            imported.file.histories.len(),
+            if imported.history_order {
+                " (icrl's learning-history order)"
+            } else {
+                ", no learning-history order: its episodes in stored order as one history"
+            }
+        );
+        let g = groups.entry(m.group.clone()).or_insert_with(|| GroupInfo {
+            obs_dim: m.obs_dim,
+            act_dim: m.act_dim,
+            action_type: m.action_type.clone(),
+            num_actions: m.num_actions,
+            tasks: 0,
+        });
+        g.tasks += 1;
+        tasks.push(datagen::generate::summarize(&file_name, &imported.file));
+    }
+    let manifest = Manifest {
+        format_version: histories::format::FORMAT_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        suite: SuiteRecord { name: name.to_string(), seed: 0, entries: vec![] },
+        tasks,
+        groups,
+    };
+    manifest.write(out)?;
+    Ok(manifest)
 }
 
 /// One line per task and a total; `suite` and `seed` are the suite that made the dataset.
