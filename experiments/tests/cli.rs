@@ -919,3 +919,69 @@ print("ok")
     let report: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
     assert!(!report["report"]["tasks"].as_array().unwrap().is_empty());
 }
+
+/// `icrl dataset import --from vintix` on a sample in Vintix's layout (scripts/vintix_fixture.py
+/// follows their loader): one task file per task folder, a domain group per shape, one history
+/// per trajectory file, episodes where step_num restarts, and the same numbers as written.
+#[test]
+fn a_vintix_sample_imports_with_its_shapes_histories_and_values() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("vintix");
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../scripts/vintix_fixture.py");
+    let fixture = Command::new(venv_python()).arg(&script).arg(&src).output().unwrap();
+    assert!(fixture.status.success(), "{}", String::from_utf8_lossy(&fixture.stderr));
+    let written: serde_json::Value = serde_json::from_slice(&fixture.stdout).unwrap();
+    let out = dir.path().join("imported");
+    let import = icrl(&[
+        "dataset",
+        "import",
+        src.to_str().unwrap(),
+        "--from",
+        "vintix",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(import.status.success(), "{}", String::from_utf8_lossy(&import.stderr));
+    let manifest = histories::manifest::Manifest::read(&out).unwrap();
+    assert_eq!(manifest.groups.len(), 2, "{:?}", manifest.groups.keys());
+    assert_eq!(manifest.suite.name, "vintix-import");
+    for task in &manifest.tasks {
+        let file = histories::format::read_task_file(&out.join(&task.file)).unwrap();
+        let w = &written[&file.meta.family];
+        assert_eq!(file.histories.len() as u64, w["trajectories"].as_u64().unwrap());
+        assert_eq!(task.transitions as u64, w["rows"].as_u64().unwrap());
+        assert_eq!(task.episodes as u64, w["episodes"].as_u64().unwrap());
+        let sum = |f: &dyn Fn(&histories::history::History) -> &Vec<f32>| -> f64 {
+            file.histories.iter().flat_map(|h| f(h).iter()).map(|&x| x as f64).sum()
+        };
+        for (key, got) in [
+            ("obs", sum(&|h| &h.observations)),
+            ("act", sum(&|h| &h.actions)),
+            ("rew", sum(&|h| &h.rewards)),
+        ] {
+            assert!((got - w[key].as_f64().unwrap()).abs() < 1e-4, "{key}: {got} vs {}", w[key]);
+        }
+        assert_eq!((file.meta.random_return, file.meta.demonstrator_return), (-1.0, 5.0));
+        let h = &file.histories[0];
+        assert!(h.truncated.last() == Some(&1) && h.terminated.iter().all(|&t| t == 0));
+    }
+    // A folder without Vintix task folders is refused, naming it.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let none = icrl(&[
+        "dataset",
+        "import",
+        empty.to_str().unwrap(),
+        "--from",
+        "vintix",
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    let stderr = String::from_utf8_lossy(&none.stderr);
+    assert!(
+        !none.status.success() && stderr.contains("no a Vintix task folder")
+            || stderr.contains("Vintix task folder"),
+        "{stderr}"
+    );
+}

@@ -8,7 +8,8 @@
 //! - [`manifest`]: `manifest.json`, what a dataset folder holds; [`group`]: domain groups
 //!   ([`group::DomainGroup`]); [`split`]: a task's split ([`split::Split`]).
 //! - [`dataset`]: the training-side reader (random windows across episode boundaries).
-//! - [`minari`]: export to and import from Farama's Minari datasets.
+//! - [`minari`]: export to and import from Farama's Minari datasets; [`vintix`]: import of
+//!   Vintix's published learning histories.
 //! - Utilities every crate shares: [`fsio`] (atomic file writes), [`lock`] (one writer per
 //!   folder), [`events`] (TensorBoard event logs), [`progress`] (progress bars), [`names`]
 //!   (file-name-safe names).
@@ -28,5 +29,6 @@ pub mod noise;
 pub mod progress;
 pub mod schedule;
 pub mod split;
+pub mod vintix;
 
 pub use demonstrator::Demonstrator;

@@ -55,24 +55,26 @@ pub enum DatasetCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Make an icrl dataset of datasets in another format: `--from minari`, every Minari
-    /// dataset (HDF5 storage, flat Box observations, Box or Discrete actions) in SRC (a
-    /// dataset folder, the one holding `data/`, or a folder of them) becomes one task file.
-    /// Episodes exported by icrl go back into their learning histories; other datasets have
-    /// no learning-history order, and their episodes form one history in stored order (the
-    /// output says which). histories/src/minari.rs lists what fills each field.
+    /// Make an icrl dataset of datasets in another format, one task file each. `--from
+    /// minari`: every Minari dataset (HDF5 storage, flat Box observations, Box or Discrete
+    /// actions) in SRC (a dataset folder, the one holding `data/`, or a folder of them);
+    /// episodes exported by icrl go back into their learning histories, other datasets' form
+    /// one history in stored order (the output says which). `--from vintix`: every Vintix
+    /// task folder in SRC (one holding `NAME.json` and a `.h5` file per learning history).
+    /// histories/src/minari.rs and histories/src/vintix.rs list what fills each field.
     Import {
-        /// A Minari dataset folder, or a folder holding several (e.g. MINARI_DATASETS_PATH).
+        /// A dataset folder, or a folder holding several (at most 4 levels down).
         src: PathBuf,
-        /// The format: `minari`.
-        #[arg(long, value_parser = ["minari"])]
+        /// The format: `minari` or `vintix`.
+        #[arg(long, value_parser = ["minari", "vintix"])]
         from: String,
         /// The new dataset folder (must not hold a dataset yet).
         #[arg(long)]
         out: PathBuf,
-        /// The dataset's suite name in its manifest (run names start with it).
-        #[arg(long, default_value = "minari-import")]
-        name: String,
+        /// The dataset's suite name in its manifest (run names start with it; default
+        /// `FROM-import`).
+        #[arg(long)]
+        name: Option<String>,
     },
     /// PNG of the normalised episode return along the histories, with the noise level.
     Plot {
@@ -114,8 +116,9 @@ pub fn run(args: &DatasetArgs) -> Result<()> {
             }
             Ok(())
         }
-        DatasetCommand::Import { src, from: _, out, name } => {
-            let manifest = import_minari(src, out, name)?;
+        DatasetCommand::Import { src, from, out, name } => {
+            let name = name.clone().unwrap_or_else(|| format!("{from}-import"));
+            let manifest = import(src, from, out, &name)?;
             println!("{}", summary_table(&manifest, &manifest.suite.name, manifest.suite.seed));
             Ok(())
         }
@@ -149,11 +152,19 @@ fn export_minari(
     Ok(exported)
 }
 
-/// The Minari dataset folders in `src`: itself if it holds `data/metadata.json`, else every
-/// folder below it (at most 4 levels) that does, sorted.
-fn minari_folders(src: &std::path::Path) -> Vec<PathBuf> {
-    fn walk(dir: &std::path::Path, depth: usize, out: &mut Vec<PathBuf>) {
-        if dir.join("data").join("metadata.json").is_file() {
+/// The dataset folders in `src` that `is_dataset` accepts: `src` itself, else every folder
+/// below it (at most 4 levels) that it accepts, sorted.
+fn dataset_folders(
+    src: &std::path::Path,
+    is_dataset: fn(&std::path::Path) -> bool,
+) -> Vec<PathBuf> {
+    fn walk(
+        dir: &std::path::Path,
+        depth: usize,
+        is_dataset: fn(&std::path::Path) -> bool,
+        out: &mut Vec<PathBuf>,
+    ) {
+        if is_dataset(dir) {
             out.push(dir.to_path_buf());
             return;
         }
@@ -165,20 +176,36 @@ fn minari_folders(src: &std::path::Path) -> Vec<PathBuf> {
             entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
         dirs.sort();
         for d in dirs {
-            walk(&d, depth - 1, out);
+            walk(&d, depth - 1, is_dataset, out);
         }
     }
     let mut out = Vec::new();
-    walk(src, 4, &mut out);
+    walk(src, 4, is_dataset, &mut out);
     out
 }
 
-/// `icrl dataset import --from minari`: one task file per Minari dataset, then the manifest.
-fn import_minari(src: &std::path::Path, out: &std::path::Path, name: &str) -> Result<Manifest> {
+fn is_minari_dataset(dir: &std::path::Path) -> bool {
+    dir.join("data").join("metadata.json").is_file()
+}
+
+/// `icrl dataset import`: one task file per dataset found in `src`, then the manifest.
+fn import(
+    src: &std::path::Path,
+    from: &str,
+    out: &std::path::Path,
+    name: &str,
+) -> Result<Manifest> {
     use histories::manifest::{GroupInfo, SuiteRecord};
-    let folders = minari_folders(src);
+    let folders = match from {
+        "minari" => dataset_folders(src, is_minari_dataset),
+        _ => dataset_folders(src, histories::vintix::is_task_folder),
+    };
     if folders.is_empty() {
-        bail!("{}: no Minari dataset (a folder holding data/metadata.json) in it", src.display());
+        let what = match from {
+            "minari" => "Minari dataset (a folder holding data/metadata.json)",
+            _ => "Vintix task folder (one holding NAME.json and .h5 trajectories)",
+        };
+        bail!("{}: no {what} in it", src.display());
     }
     if Manifest::path(out).exists() {
         bail!("--out {}: already holds a dataset (manifest.json)", out.display());
@@ -188,7 +215,18 @@ fn import_minari(src: &std::path::Path, out: &std::path::Path, name: &str) -> Re
     let mut tasks = Vec::new();
     let mut groups: std::collections::BTreeMap<String, GroupInfo> = Default::default();
     for folder in &folders {
-        let imported = histories::minari::import_dataset(folder)?;
+        let (file, note) = match from {
+            "minari" => {
+                let imported = histories::minari::import_dataset(folder)?;
+                let note = if imported.history_order {
+                    "icrl's learning-history order"
+                } else {
+                    "no learning-history order: its episodes in stored order as one history"
+                };
+                (imported.file, note)
+            }
+            _ => (histories::vintix::import_task(folder)?, "one history per trajectory file"),
+        };
         let rel = folder.strip_prefix(src).unwrap_or(folder).display().to_string();
         let stem = if rel.is_empty() {
             folder.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default()
@@ -196,17 +234,12 @@ fn import_minari(src: &std::path::Path, out: &std::path::Path, name: &str) -> Re
             rel.replace('/', "__")
         };
         let file_name = format!("{}.h5", histories::names::safe_name(&stem));
-        histories::format::write_task_file(&out.join(&file_name), &imported.file)?;
-        let m = &imported.file.meta;
+        histories::format::write_task_file(&out.join(&file_name), &file)?;
+        let m = &file.meta;
         eprintln!(
-            "import: {} -> {file_name}: {} histories{}",
+            "import: {} -> {file_name}: {} histories ({note})",
             folder.display(),
-            imported.file.histories.len(),
-            if imported.history_order {
-                " (icrl's learning-history order)"
-            } else {
-                ", no learning-history order: its episodes in stored order as one history"
-            }
+            file.histories.len()
         );
         let g = groups.entry(m.group.clone()).or_insert_with(|| GroupInfo {
             obs_dim: m.obs_dim,
@@ -216,7 +249,7 @@ fn import_minari(src: &std::path::Path, out: &std::path::Path, name: &str) -> Re
             tasks: 0,
         });
         g.tasks += 1;
-        tasks.push(datagen::generate::summarize(&file_name, &imported.file));
+        tasks.push(datagen::generate::summarize(&file_name, &file));
     }
     let manifest = Manifest {
         format_version: histories::format::FORMAT_VERSION,
