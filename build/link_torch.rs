@@ -10,7 +10,10 @@
 
 use std::path::Path;
 
+include!("mujoco_rpath.rs");
+
 fn main() {
+    mujoco_rpath();
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-changed=../build/link_torch.rs");
     let Ok(dir) = std::env::var("DEP_TCH_LIBTORCH_LIB") else {

@@ -94,6 +94,23 @@ if ! compgen -G "$ICRL_VENV/lib/python3*/site-packages/minari-$ICRL_MINARI_VERSI
         icrl_die "pip could not install minari==$ICRL_MINARI_VERSION: check that PyPI is reachable, then rerun."
 fi
 
+# MuJoCo 3.17.0 for the MuJoCo families (envs::mujoco, through mujoco-rs): the library of the
+# PyPI wheel, under the names the linker (libmujoco.so) and the loader (its SONAME) look for,
+# in one folder that the build scripts write into every binary's RUNPATH.
+ICRL_MUJOCO_VERSION="3.17.0"
+if ! compgen -G "$ICRL_VENV/lib/python3*/site-packages/mujoco-$ICRL_MUJOCO_VERSION.dist-info" >/dev/null; then
+    icrl_say "installing mujoco==$ICRL_MUJOCO_VERSION into $ICRL_VENV (first run only)"
+    "$ICRL_VENV/bin/python" -m pip install -q --disable-pip-version-check "mujoco==$ICRL_MUJOCO_VERSION" ||
+        icrl_die "pip could not install mujoco==$ICRL_MUJOCO_VERSION: check that PyPI is reachable, then rerun."
+fi
+icrl_mujoco_so="$(compgen -G "$ICRL_VENV/lib/python3*/site-packages/mujoco/libmujoco.so.$ICRL_MUJOCO_VERSION" | head -1)"
+[ -n "$icrl_mujoco_so" ] ||
+    icrl_die "$ICRL_VENV's mujoco package has no libmujoco.so.$ICRL_MUJOCO_VERSION: delete $ICRL_VENV and rerun."
+mkdir -p "$ICRL_VENV/mujoco-lib"
+ln -sf "$icrl_mujoco_so" "$ICRL_VENV/mujoco-lib/libmujoco.so"
+ln -sf "$icrl_mujoco_so" "$ICRL_VENV/mujoco-lib/libmujoco.so.$ICRL_MUJOCO_VERSION"
+export MUJOCO_DYNAMIC_LINK_DIR="$ICRL_VENV/mujoco-lib"
+
 # --- Build environment for torch-sys --------------------------------------------------------
 export VIRTUAL_ENV="$ICRL_VENV"
 export PATH="$ICRL_VENV/bin:$PATH"

@@ -22,6 +22,7 @@ pub mod classic;
 pub mod core;
 pub mod grid;
 pub mod industrial_benchmark;
+pub mod mujoco;
 pub mod registry;
 pub mod task;
 pub mod time_limit;
