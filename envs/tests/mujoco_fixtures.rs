@@ -66,3 +66,11 @@ fn half_cheetah_replays_gymnasium_v5_episodes() {
         eprintln!("episode {e}: worst relative observation difference {worst:.2e}");
     }
 }
+
+/// Loading a model writes no `MUJOCO_LOG.TXT` into the working directory (MuJoCo's default
+/// for warnings, which every Gymnasium model triggers).
+#[test]
+fn loading_a_model_leaves_no_log_file() {
+    HalfCheetah::new().unwrap();
+    assert!(!std::path::Path::new("MUJOCO_LOG.TXT").exists());
+}

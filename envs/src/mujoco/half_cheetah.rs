@@ -36,6 +36,7 @@ pub struct HalfCheetah {
 impl HalfCheetah {
     /// The env with Gymnasium's default physics.
     pub fn new() -> Result<Self, EnvError> {
+        super::route_warnings();
         let model = MjModel::from_xml_string(MODEL).map_err(|e| EnvError::InvalidTask {
             env: ID.into(),
             field: "model".into(),
