@@ -60,7 +60,11 @@ fn half_cheetah_replays_gymnasium_v5_episodes() {
                 step.reward,
                 ep.rewards[t]
             );
-            assert_eq!((step.terminated, step.truncated), (ep.terminated[t], ep.truncated[t]), "step {t}");
+            assert_eq!(
+                (step.terminated, step.truncated),
+                (ep.terminated[t], ep.truncated[t]),
+                "step {t}"
+            );
         }
         assert_eq!(ep.actions.len(), 1000);
         eprintln!("episode {e}: worst relative observation difference {worst:.2e}");

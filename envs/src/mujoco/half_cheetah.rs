@@ -87,7 +87,8 @@ impl HalfCheetah {
             .iter()
             .map(|q| q + rng.random_range(-RESET_NOISE_SCALE..RESET_NOISE_SCALE))
             .collect();
-        let qvel = (0..nv).map(|_| RESET_NOISE_SCALE * rng.sample::<f64, _>(StandardNormal)).collect();
+        let qvel =
+            (0..nv).map(|_| RESET_NOISE_SCALE * rng.sample::<f64, _>(StandardNormal)).collect();
         Ok((qpos, qvel))
     }
 }
@@ -105,7 +106,11 @@ impl Env for HalfCheetah {
         &self.action_space
     }
 
-    fn reset(&mut self, seed: Option<u64>, options: &ResetOptions) -> Result<(Vec<f32>, Info), EnvError> {
+    fn reset(
+        &mut self,
+        seed: Option<u64>,
+        options: &ResetOptions,
+    ) -> Result<(Vec<f32>, Info), EnvError> {
         self.rng.reseed(seed);
         let (qpos, qvel) = self.start_state(options)?;
         self.data.reset();
