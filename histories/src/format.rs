@@ -573,22 +573,40 @@ fn check_declared_size(
     shape: &[usize],
     elem: Elem,
 ) -> Result<(), FormatError> {
+    declared_size_fits(at, ds, shape, elem.descriptor().size())
+        .map_err(|message| invalid(path, message))
+}
+
+/// The size check of [`check_declared_size`] for a dataset of `elem_size`-byte values; the
+/// error names the dataset `at`.
+fn declared_size_fits(
+    at: &str,
+    ds: &hdf5::Dataset,
+    shape: &[usize],
+    elem_size: usize,
+) -> Result<(), String> {
     let values = shape.iter().try_fold(1u64, |n, &d| n.checked_mul(d as u64));
-    let bytes = values.and_then(|v| v.checked_mul(elem.descriptor().size() as u64));
+    let bytes = values.and_then(|v| v.checked_mul(elem_size as u64));
     let stored = ds.storage_size();
     let fits = values.is_some_and(|v| v <= MAX_VALUES)
         && bytes.is_some_and(|b| b <= stored.saturating_mul(MAX_COMPRESSION) + STORAGE_SLACK);
     if !fits {
-        return Err(invalid(
-            path,
-            format!(
-                "dataset `{at}` declares shape {shape:?} but stores {stored} bytes (at most \
-                 {MAX_VALUES} values, {MAX_COMPRESSION}x the stored bytes): the file is \
-                 truncated or damaged"
-            ),
+        return Err(format!(
+            "dataset `{at}` declares shape {shape:?} but stores {stored} bytes (at most \
+             {MAX_VALUES} values, {MAX_COMPRESSION}x the stored bytes): the file is truncated \
+             or damaged"
         ));
     }
     Ok(())
+}
+
+/// Reads a dataset of a file this format does not own (Minari's, Vintix's) as `T`, after the
+/// same size check as a task file's datasets (declared shape against stored bytes), so a
+/// forged shape is an error instead of an unbounded allocation.
+pub(crate) fn read_bounded<T: H5Type>(ds: &hdf5::Dataset, at: &str) -> Result<Vec<T>, String> {
+    let elem = ds.dtype().map(|t| t.size()).unwrap_or(1).max(std::mem::size_of::<T>());
+    declared_size_fits(at, ds, &ds.shape(), elem)?;
+    ds.read_raw::<T>().map_err(|e| format!("dataset `{at}` unreadable: {e}"))
 }
 
 /// Read one history whose datasets [`history_rows`] checked.

@@ -387,18 +387,22 @@ fn read_episode(g: &hdf5::Group, name: &str, action: &SpaceKind) -> Result<Episo
         return Err(bad(format!("observations of shape {shape:?}, expected (T+1, obs_dim)")));
     }
     let (t, obs_dim) = (shape[0] - 1, shape[1]);
-    let all: Vec<f32> = obs_ds.read_raw()?;
+    // Every read is size-checked against the stored bytes first (a forged shape is an error).
+    fn read<T: hdf5::H5Type>(ds: &hdf5::Dataset, at: &str) -> Result<Vec<T>, EpisodeError> {
+        crate::format::read_bounded(ds, at).map_err(EpisodeError::Invalid)
+    }
+    let all: Vec<f32> = read(&obs_ds, "observations")?;
     let act_ds = g.dataset("actions").map_err(|_| bad("no `actions`".into()))?;
     let read_actions = |ds: &hdf5::Dataset| -> Result<(Vec<f32>, usize), EpisodeError> {
         match action {
             SpaceKind::Discrete { n } => {
-                let v: Vec<i64> = ds.read_raw()?;
+                let v: Vec<i64> = read(ds, "actions")?;
                 if v.iter().any(|&a| a < 0 || a as usize >= *n) {
                     return Err(bad(format!("a discrete action outside 0..{n}")));
                 }
                 Ok((v.into_iter().map(|a| a as f32).collect(), 1))
             }
-            SpaceKind::Box { low, .. } => Ok((ds.read_raw()?, low.len())),
+            SpaceKind::Box { low, .. } => Ok((read(ds, "actions")?, low.len())),
         }
     };
     let (actions, act_dim) = read_actions(&act_ds)?;
@@ -407,9 +411,9 @@ fn read_episode(g: &hdf5::Group, name: &str, action: &SpaceKind) -> Result<Episo
         Err(_) => None,
     };
     let rewards: Vec<f32> =
-        g.dataset("rewards").map_err(|_| bad("no `rewards`".into()))?.read_raw()?;
+        read(&g.dataset("rewards").map_err(|_| bad("no `rewards`".into()))?, "rewards")?;
     let flag = |key: &str| -> Result<Vec<u8>, EpisodeError> {
-        let v: Vec<bool> = g.dataset(key).map_err(|_| bad(format!("no `{key}`")))?.read_raw()?;
+        let v: Vec<bool> = read(&g.dataset(key).map_err(|_| bad(format!("no `{key}`")))?, key)?;
         Ok(v.into_iter().map(u8::from).collect())
     };
     let (terminated, mut truncated) = (flag("terminations")?, flag("truncations")?);
@@ -425,8 +429,9 @@ fn read_episode(g: &hdf5::Group, name: &str, action: &SpaceKind) -> Result<Episo
     }
     let attr = |key: &str| g.attr(key).and_then(|a| a.read_scalar::<i64>()).ok();
     let optional = |key: &str| g.dataset(key).ok();
-    let eps: Option<Vec<f32>> = optional("icrl_eps").map(|d| d.read_raw()).transpose()?;
-    let step_num: Option<Vec<i32>> = optional("icrl_step_num").map(|d| d.read_raw()).transpose()?;
+    let eps: Option<Vec<f32>> = optional("icrl_eps").map(|d| read(&d, "icrl_eps")).transpose()?;
+    let step_num: Option<Vec<i32>> =
+        optional("icrl_step_num").map(|d| read(&d, "icrl_step_num")).transpose()?;
     if eps.as_ref().is_some_and(|v| v.len() != t)
         || step_num.as_ref().is_some_and(|v| v.len() != t)
         || demo_actions.as_ref().is_some_and(|v| v.len() != t * act_dim)

@@ -157,16 +157,22 @@ fn read_history(path: &Path) -> Result<History, VintixError> {
         let a = ds("action")?;
         obs_dim = width(&o, "proprio_observation")?;
         act_dim = width(&a, "action")?;
-        obs.extend(o.read_raw::<f32>().map_err(h5)?);
-        act.extend(a.read_raw::<f32>().map_err(h5)?);
+        // Size-checked reads: a forged shape is an error, not an unbounded allocation.
+        let read_f32 = |d: &hdf5::Dataset, key: &str| {
+            crate::format::read_bounded::<f32>(d, &format!("{name}/{key}")).map_err(&invalid)
+        };
+        obs.extend(read_f32(&o, "proprio_observation")?);
+        act.extend(read_f32(&a, "action")?);
         match g.dataset("demonstrator_action") {
             Ok(d) if width(&d, "demonstrator_action")? == act_dim => {
-                demo.extend(d.read_raw::<f32>().map_err(h5)?)
+                demo.extend(read_f32(&d, "demonstrator_action")?)
             }
             _ => has_demo = false,
         }
-        let r: Vec<f32> = ds("reward")?.read_raw().map_err(h5)?;
-        let s: Vec<i32> = ds("step_num")?.read_raw().map_err(h5)?;
+        let r: Vec<f32> = read_f32(&ds("reward")?, "reward")?;
+        let s: Vec<i32> =
+            crate::format::read_bounded(&ds("step_num")?, &format!("{name}/step_num"))
+                .map_err(&invalid)?;
         if r.len() != rows || s.len() != rows {
             return Err(invalid(format!("{name}: reward and step_num must have {rows} rows")));
         }

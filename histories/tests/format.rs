@@ -389,3 +389,40 @@ fn a_foreign_minari_dataset_imports_as_one_history() {
         histories::minari::import_dataset(&dir.path().join("ns/t-v0")).unwrap_err().to_string();
     assert!(err.contains("metadata.json") && err.contains("MultiBinary"), "{err}");
 }
+
+/// A Minari or Vintix file declaring a huge shape it does not store is an error naming the
+/// dataset, before anything is allocated (the task-file format's size check, reused).
+#[test]
+fn imports_refuse_forged_sizes_before_reading() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = task_file(26);
+    histories::minari::export_task(&file, std::path::Path::new("t.h5"), "ns/t-v0", dir.path())
+        .unwrap();
+    {
+        let f = hdf5::File::open_rw(dir.path().join("ns/t-v0/data/main_data.hdf5")).unwrap();
+        let g = f.group("episode_0").unwrap();
+        g.unlink("observations").unwrap();
+        g.new_dataset::<f32>()
+            .chunk((1024, 1))
+            .shape((1_000_000_000_000usize, 1))
+            .create("observations")
+            .unwrap();
+    }
+    let err =
+        histories::minari::import_dataset(&dir.path().join("ns/t-v0")).unwrap_err().to_string();
+    assert!(err.contains("observations") && err.contains("truncated or damaged"), "{err}");
+
+    let task = dir.path().join("vx/toy-v0");
+    std::fs::create_dir_all(&task).unwrap();
+    std::fs::write(task.join("toy-v0.json"), r#"{"task_name": "toy-v0"}"#).unwrap();
+    {
+        let f = hdf5::File::create(task.join("trajectory_0.h5")).unwrap();
+        let rows = 1_000_000_000_000usize;
+        let g = f.create_group(&format!("0-{}", rows - 1)).unwrap();
+        for key in ["proprio_observation", "action"] {
+            g.new_dataset::<f32>().chunk((1024, 1)).shape((rows, 1)).create(key).unwrap();
+        }
+    }
+    let err = histories::vintix::import_task(&task).unwrap_err().to_string();
+    assert!(err.contains("trajectory_0.h5") && err.contains("proprio_observation"), "{err}");
+}
