@@ -103,6 +103,14 @@ if ! compgen -G "$ICRL_VENV/lib/python3*/site-packages/mujoco-$ICRL_MUJOCO_VERSI
     "$ICRL_VENV/bin/python" -m pip install -q --disable-pip-version-check "mujoco==$ICRL_MUJOCO_VERSION" ||
         icrl_die "pip could not install mujoco==$ICRL_MUJOCO_VERSION: check that PyPI is reachable, then rerun."
 fi
+# imageio: Gymnasium's MuJoCo envs import it (their renderer), so `icrl bench envs` can time
+# them beside ours and scripts/record_mujoco_fixtures.py runs in this environment.
+ICRL_IMAGEIO_VERSION="2.38.1"
+if ! compgen -G "$ICRL_VENV/lib/python3*/site-packages/imageio-$ICRL_IMAGEIO_VERSION.dist-info" >/dev/null; then
+    icrl_say "installing imageio==$ICRL_IMAGEIO_VERSION into $ICRL_VENV (first run only)"
+    "$ICRL_VENV/bin/python" -m pip install -q --disable-pip-version-check "imageio==$ICRL_IMAGEIO_VERSION" ||
+        icrl_die "pip could not install imageio==$ICRL_IMAGEIO_VERSION: check that PyPI is reachable, then rerun."
+fi
 icrl_mujoco_so="$(compgen -G "$ICRL_VENV/lib/python3*/site-packages/mujoco/libmujoco.so.$ICRL_MUJOCO_VERSION" | head -1)"
 [ -n "$icrl_mujoco_so" ] ||
     icrl_die "$ICRL_VENV's mujoco package has no libmujoco.so.$ICRL_MUJOCO_VERSION: delete $ICRL_VENV and rerun."

@@ -337,7 +337,8 @@ fn demonstrator_for(
         DemonstratorSpec::Searcher => Some(Box::new(searcher_for(&job.family, env)?)),
         DemonstratorSpec::Saved { dir } => {
             let ctx = format!("{} (saved demonstrator {dir})", job.file);
-            let policy = TrainedPolicy::load(Path::new(dir)).map_err(|e| fail(&ctx, e))?;
+            let policy =
+                TrainedPolicy::load(&crate::suite::saved_dir(dir)).map_err(|e| fail(&ctx, e))?;
             if policy.meta.env_id != job.family {
                 return Err(fail(
                     &ctx,

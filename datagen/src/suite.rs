@@ -64,7 +64,7 @@ impl SuiteEntry {
         let family = envs::family(&self.env).map_err(|x| x.to_string())?;
         self.validate_sizes()?;
         if let DemonstratorSpec::Saved { dir } = &self.demonstrator {
-            let meta = crate::ppo::TrainedPolicy::read_meta(std::path::Path::new(dir))
+            let meta = crate::ppo::TrainedPolicy::read_meta(&saved_dir(dir))
                 .map_err(|x| format!("demonstrator: {x}"))?;
             if meta.env_id != self.env {
                 return Err(format!(
@@ -155,9 +155,7 @@ impl SuiteEntry {
             TaskSelection::Split(SplitName::All) => {
                 family.train_tasks().into_iter().chain(family.heldout_tasks()).collect()
             }
-            TaskSelection::Split(SplitName::Shifted) => {
-                envs::task::shifted_tasks(&family.default_task(), &family.train_tasks())
-            }
+            TaskSelection::Split(SplitName::Shifted) => family.shifted_tasks(&family.train_tasks()),
             TaskSelection::List(list) => list.clone(),
         };
         tasks.into_iter().take(self.max_tasks.unwrap_or(usize::MAX)).collect()
@@ -178,7 +176,8 @@ pub enum SplitName {
     Train,
     Heldout,
     All,
-    /// Gravity 10% beyond the train split's range ([`envs::task::shifted_tasks`]): the tasks
+    /// The family's shifted tasks ([`envs::Family::shifted_tasks`]: gravity 10% beyond the
+    /// train split's range, and for MuJoCo a viscous medium): the tasks
     /// of `icrl eval --tasks shifted` for a run trained on the whole train split, so a dataset
     /// of them gives those tasks their references.
     Shifted,
@@ -211,6 +210,20 @@ pub enum DemonstratorSpec {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         attempts: Option<usize>,
     },
+}
+
+/// Where a [`DemonstratorSpec::Saved`] folder is: `dir` as given (absolute, or relative to
+/// the working directory) when it holds a policy, else a relative `dir` inside the repository
+/// this binary was built from (so the presets' `demonstrators/NAME` are found from any
+/// working directory of a clone).
+pub fn saved_dir(dir: &str) -> std::path::PathBuf {
+    let given = std::path::PathBuf::from(dir);
+    let meta = crate::ppo::saved::META_FILE;
+    if given.is_absolute() || given.join(meta).exists() {
+        return given;
+    }
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(dir);
+    if repo.join(meta).exists() { repo } else { given }
 }
 
 /// The config a [`DemonstratorSpec::Ppo`] demonstrator trains with on `env_id`: the per-env

@@ -184,6 +184,13 @@ pub trait Family: Send + Sync {
     fn heldout_tasks(&self) -> Vec<Task>;
     /// Build an env for `task`, with its time limit applied.
     fn make(&self, task: &Task) -> Result<Box<dyn Env>, EnvError>;
+    /// Self-correction tasks (Vintix's shifted physics) for an agent trained on `train`:
+    /// physics outside the range trained on. By default gravity 10% beyond the training
+    /// range ([`crate::task::shifted_tasks`]); families may add their own (MuJoCo adds
+    /// viscosity). Empty where the family has no such parameter.
+    fn shifted_tasks(&self, train: &[Task]) -> Vec<Task> {
+        crate::task::shifted_tasks(&self.default_task(), train)
+    }
     /// Whether `reset` samples the start state (so different seeds give different starts).
     /// Families with a fixed start (Dark Room starts in the centre) return `false`; the env
     /// checker then checks only that the start is deterministic.

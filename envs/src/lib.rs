@@ -23,6 +23,7 @@ pub mod core;
 pub mod grid;
 pub mod industrial_benchmark;
 pub mod mujoco;
+pub mod param_family;
 pub mod registry;
 pub mod task;
 pub mod time_limit;

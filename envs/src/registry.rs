@@ -3,6 +3,7 @@
 use crate::classic::{ACROBOT, CART_POLE, MOUNTAIN_CAR_CONTINUOUS, PENDULUM};
 use crate::core::{Env, EnvError, Family, Task};
 use crate::grid::{DARK_ROOM, DARK_ROOM_HARD, KEY_TO_DOOR};
+use crate::mujoco;
 
 // ---------------------------------------------------------------------------------------------
 // THE FAMILY LIST: every registered family, in `icrl env list` order. To register a family,
@@ -17,6 +18,15 @@ static FAMILIES: &[&dyn Family] = &[
     &MOUNTAIN_CAR_CONTINUOUS,
     &ACROBOT,
     &crate::industrial_benchmark::INDUSTRIAL_BENCHMARK,
+    &mujoco::HALF_CHEETAH,
+    &mujoco::HOPPER,
+    &mujoco::WALKER2D,
+    &mujoco::ANT,
+    &mujoco::SWIMMER,
+    &mujoco::REACHER,
+    &mujoco::INVERTED_PENDULUM,
+    &mujoco::INVERTED_DOUBLE_PENDULUM,
+    &mujoco::HUMANOID,
 ];
 
 /// Every registered family.

@@ -139,9 +139,9 @@ pub fn round_significant(x: f64, digits: i32) -> f64 {
     (x * scale).round() / scale
 }
 
-/// The task parameters that set gravity, by family convention (`g` in Pendulum, `gravity`
-/// elsewhere).
-pub const GRAVITY_KEYS: [&str; 2] = ["g", "gravity"];
+/// The task parameters that set gravity, by family convention (`g` in Pendulum,
+/// `gravity_scale` in the MuJoCo families, `gravity` elsewhere).
+pub const GRAVITY_KEYS: [&str; 3] = ["g", "gravity", "gravity_scale"];
 
 /// Self-correction tasks (Vintix's shifted physics): the family's `default` task with
 /// gravity set 10% below the lowest and 10% above the highest gravity of `train`, so both lie

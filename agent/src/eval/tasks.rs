@@ -101,7 +101,9 @@ pub fn select_from(
             TaskSet::Heldout => {
                 family.heldout_tasks().into_iter().map(|t| (t, Split::Heldout)).collect()
             }
-            TaskSet::Shifted => shifted(&family.default_task(), &own),
+            TaskSet::Shifted => {
+                family.shifted_tasks(&own).into_iter().map(|t| (t, Split::Shifted)).collect()
+            }
             TaskSet::List(list) => list
                 .iter()
                 .filter(|(f, _)| f == id)
@@ -125,8 +127,4 @@ pub fn select_from(
         }
     }
     Ok(out)
-}
-
-fn shifted(default: &Task, train: &[Task]) -> Vec<(Task, Split)> {
-    envs::task::shifted_tasks(default, train).into_iter().map(|t| (t, Split::Shifted)).collect()
 }

@@ -4,8 +4,9 @@ use std::f64::consts::PI;
 
 use rand::Rng;
 
-use crate::classic::{ClassicEnv, discrete_action, not_reset, state_array};
+use crate::classic::{discrete_action, not_reset, state_array};
 use crate::core::{Action, Env, EnvError, EnvRng, EnvSpec, Info, ResetOptions, Space, Step};
+use crate::param_family::ParamEnv;
 use crate::task::ParamRange;
 
 const ID: &str = "Acrobot-v1";
@@ -133,14 +134,14 @@ pub struct Acrobot {
     rng: EnvRng,
 }
 
-impl ClassicEnv for Acrobot {
+impl ParamEnv for Acrobot {
     const ID: &'static str = ID;
     const DESCRIPTION: &'static str =
         "Gymnasium Acrobot-v1; task = link lengths, masses, centres of mass, inertia, gravity";
     const RANGES: &'static [ParamRange] = &RANGES;
     const SPLIT_SEED: u64 = 0xAC40;
 
-    fn build(param: &dyn Fn(&str) -> f64) -> Self {
+    fn build(param: &dyn Fn(&str) -> f64) -> Result<Self, EnvError> {
         let high = [1.0, 1.0, 1.0, 1.0, MAX_VEL_1 as f32, MAX_VEL_2 as f32];
         let physics = Physics {
             l1: param("link_length_1"),
@@ -151,14 +152,14 @@ impl ClassicEnv for Acrobot {
             moi: param("link_moi"),
             g: param("gravity"),
         };
-        Acrobot {
+        Ok(Acrobot {
             spec: EnvSpec { id: ID, max_episode_steps: Some(500), reward_threshold: Some(-100.0) },
             obs_space: Space::Box { low: high.map(|h| -h).to_vec(), high: high.to_vec() },
             action_space: Space::Discrete { n: 3 },
             physics,
             state: None,
             rng: EnvRng::default(),
-        }
+        })
     }
 }
 

@@ -2,8 +2,9 @@
 
 use rand::Rng;
 
-use crate::classic::{ClassicEnv, discrete_action, not_reset, state_array};
+use crate::classic::{discrete_action, not_reset, state_array};
 use crate::core::{Action, Env, EnvError, EnvRng, EnvSpec, Info, ResetOptions, Space, Step};
+use crate::param_family::ParamEnv;
 use crate::task::ParamRange;
 
 const ID: &str = "CartPole-v1";
@@ -60,14 +61,14 @@ pub struct CartPole {
     rng: EnvRng,
 }
 
-impl ClassicEnv for CartPole {
+impl ParamEnv for CartPole {
     const ID: &'static str = ID;
     const DESCRIPTION: &'static str =
         "Gymnasium CartPole-v1; task = gravity, masscart, masspole, length, force_mag";
     const RANGES: &'static [ParamRange] = &RANGES;
     const SPLIT_SEED: u64 = 0xCA27;
 
-    fn build(param: &dyn Fn(&str) -> f64) -> Self {
+    fn build(param: &dyn Fn(&str) -> f64) -> Result<Self, EnvError> {
         let (masscart, masspole, length) = (param("masscart"), param("masspole"), param("length"));
         let theta_threshold = 12.0 * 2.0 * std::f64::consts::PI / 360.0;
         let high = [
@@ -76,7 +77,7 @@ impl ClassicEnv for CartPole {
             (theta_threshold * 2.0) as f32,
             f32::INFINITY,
         ];
-        CartPole {
+        Ok(CartPole {
             spec: EnvSpec { id: ID, max_episode_steps: Some(500), reward_threshold: Some(475.0) },
             obs_space: Space::Box { low: high.map(|h| -h).to_vec(), high: high.to_vec() },
             action_space: Space::Discrete { n: 2 },
@@ -90,7 +91,7 @@ impl ClassicEnv for CartPole {
             state: None,
             steps_beyond_terminated: None,
             rng: EnvRng::default(),
-        }
+        })
     }
 }
 

@@ -13,25 +13,24 @@
 
 mod acrobot;
 mod cartpole;
-mod family;
 mod mountain_car;
 mod pendulum;
 
 pub use acrobot::Acrobot;
 pub use cartpole::CartPole;
-pub use family::{ClassicEnv, ClassicFamily, NUM_HELDOUT_TASKS, NUM_TRAIN_TASKS};
 pub use mountain_car::MountainCarContinuous;
 pub use pendulum::Pendulum;
 
 use serde_json::Value;
 
 use crate::core::{Action, EnvError};
+use crate::param_family::ParamFamily;
 
 /// The registered classic families.
-pub const CART_POLE: ClassicFamily<CartPole> = ClassicFamily::new();
-pub const PENDULUM: ClassicFamily<Pendulum> = ClassicFamily::new();
-pub const MOUNTAIN_CAR_CONTINUOUS: ClassicFamily<MountainCarContinuous> = ClassicFamily::new();
-pub const ACROBOT: ClassicFamily<Acrobot> = ClassicFamily::new();
+pub const CART_POLE: ParamFamily<CartPole> = ParamFamily::new();
+pub const PENDULUM: ParamFamily<Pendulum> = ParamFamily::new();
+pub const MOUNTAIN_CAR_CONTINUOUS: ParamFamily<MountainCarContinuous> = ParamFamily::new();
+pub const ACROBOT: ParamFamily<Acrobot> = ParamFamily::new();
 
 /// The index of a discrete action in `0..n`, or an error naming the env.
 pub(crate) fn discrete_action(env: &str, action: &Action, n: usize) -> Result<usize, EnvError> {

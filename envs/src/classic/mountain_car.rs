@@ -3,8 +3,9 @@
 
 use rand::Rng;
 
-use crate::classic::{ClassicEnv, not_reset, scalar_action, state_array};
+use crate::classic::{not_reset, scalar_action, state_array};
 use crate::core::{Action, Env, EnvError, EnvRng, EnvSpec, Info, ResetOptions, Space, Step};
+use crate::param_family::ParamEnv;
 use crate::task::ParamRange;
 
 const ID: &str = "MountainCarContinuous-v0";
@@ -71,14 +72,14 @@ pub struct MountainCarContinuous {
     rng: EnvRng,
 }
 
-impl ClassicEnv for MountainCarContinuous {
+impl ParamEnv for MountainCarContinuous {
     const ID: &'static str = ID;
     const DESCRIPTION: &'static str = "Gymnasium MountainCarContinuous-v0; task = power, gravity";
     const RANGES: &'static [ParamRange] = &RANGES;
     const SPLIT_SEED: u64 = 0x3C4A;
 
-    fn build(param: &dyn Fn(&str) -> f64) -> Self {
-        MountainCarContinuous {
+    fn build(param: &dyn Fn(&str) -> f64) -> Result<Self, EnvError> {
+        Ok(MountainCarContinuous {
             spec: EnvSpec { id: ID, max_episode_steps: Some(999), reward_threshold: Some(90.0) },
             obs_space: Space::Box {
                 low: vec![MIN_POSITION as f32, -MAX_SPEED as f32],
@@ -89,7 +90,7 @@ impl ClassicEnv for MountainCarContinuous {
             gravity: param("gravity"),
             state: None,
             rng: EnvRng::default(),
-        }
+        })
     }
 }
 

@@ -4,8 +4,9 @@ use std::f64::consts::PI;
 
 use rand::Rng;
 
-use crate::classic::{ClassicEnv, not_reset, scalar_action, state_array};
+use crate::classic::{not_reset, scalar_action, state_array};
 use crate::core::{Action, Env, EnvError, EnvRng, EnvSpec, Info, ResetOptions, Space, Step};
+use crate::param_family::ParamEnv;
 use crate::task::ParamRange;
 
 const ID: &str = "Pendulum-v1";
@@ -55,16 +56,16 @@ pub struct Pendulum {
     rng: EnvRng,
 }
 
-impl ClassicEnv for Pendulum {
+impl ParamEnv for Pendulum {
     const ID: &'static str = ID;
     const DESCRIPTION: &'static str = "Gymnasium Pendulum-v1 swing-up; task = g, m, l";
     const RANGES: &'static [ParamRange] = &RANGES;
     const SPLIT_SEED: u64 = 0xBE4D;
 
-    fn build(param: &dyn Fn(&str) -> f64) -> Self {
+    fn build(param: &dyn Fn(&str) -> f64) -> Result<Self, EnvError> {
         let (g, m, l) = (param("g"), param("m"), param("l"));
         let high = [1.0, 1.0, MAX_SPEED as f32];
-        Pendulum {
+        Ok(Pendulum {
             spec: EnvSpec { id: ID, max_episode_steps: Some(200), reward_threshold: None },
             obs_space: Space::Box { low: high.map(|h| -h).to_vec(), high: high.to_vec() },
             action_space: Space::uniform_box(1, -MAX_TORQUE, MAX_TORQUE),
@@ -72,7 +73,7 @@ impl ClassicEnv for Pendulum {
             torque_term: (3.0 / (m * (l * l))) as f32,
             state: None,
             rng: EnvRng::default(),
-        }
+        })
     }
 }
 

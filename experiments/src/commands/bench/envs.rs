@@ -48,8 +48,21 @@ pub struct EnvBenchArgs {
 }
 
 /// Gymnasium's ids for the families that exist there (the same id here).
-const GYMNASIUM_IDS: [&str; 4] =
-    ["CartPole-v1", "Pendulum-v1", "MountainCarContinuous-v0", "Acrobot-v1"];
+const GYMNASIUM_IDS: [&str; 13] = [
+    "CartPole-v1",
+    "Pendulum-v1",
+    "MountainCarContinuous-v0",
+    "Acrobot-v1",
+    "HalfCheetah-v5",
+    "Hopper-v5",
+    "Walker2d-v5",
+    "Ant-v5",
+    "Swimmer-v5",
+    "Reacher-v5",
+    "InvertedPendulum-v5",
+    "InvertedDoublePendulum-v5",
+    "Humanoid-v5",
+];
 
 /// Actions pre-sampled per env, cycled during a timed run.
 const ACTION_POOL: usize = 1024;
@@ -90,7 +103,7 @@ pub fn run(args: &EnvBenchArgs) -> Result<()> {
     }
     println!();
     println!(
-        "| {:<24} | {:>12} | {:>13} | {:>12} | {:>13} | {:>8} | {:>8} |",
+        "| {:<25} | {:>12} | {:>13} | {:>12} | {:>13} | {:>8} | {:>8} |",
         "family",
         "icrl single",
         format!("icrl vec{}", args.num_envs),
@@ -100,7 +113,7 @@ pub fn run(args: &EnvBenchArgs) -> Result<()> {
         "x vec"
     );
     println!(
-        "|{:-<26}|{:->14}|{:->15}|{:->14}|{:->15}|{:->10}|{:->10}|",
+        "|{:-<27}|{:->14}|{:->15}|{:->14}|{:->15}|{:->10}|{:->10}|",
         "", "", "", "", "", "", ""
     );
     let mut notes = Vec::new();
@@ -124,7 +137,7 @@ pub fn run(args: &EnvBenchArgs) -> Result<()> {
             }
         };
         println!(
-            "| {:<24} | {:>12} | {:>13} | {:>12} | {:>13} | {:>8} | {:>8} |",
+            "| {:<25} | {:>12} | {:>13} | {:>12} | {:>13} | {:>8} | {:>8} |",
             fam.id(),
             rate(single),
             rate(vector),

@@ -1,5 +1,6 @@
-//! The task family shared by the classic control envs: physical constants as parameters,
-//! uniform ranges, and a fixed seeded split.
+//! The task family of an env whose tasks are physical constants (the classic control and
+//! MuJoCo envs): named parameters with defaults, uniform sampling ranges and sane bounds, and
+//! a fixed seeded train/held-out split.
 
 use std::marker::PhantomData;
 
@@ -7,15 +8,15 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::core::{Env, EnvError, Family, Task};
-use crate::task::{ParamRange, TaskParams, default_task, sample_tasks};
+use crate::task::{ParamRange, TaskParams, default_task, sample_tasks, shifted_tasks};
 use crate::time_limit::TimeLimit;
 
-/// Number of train and held-out tasks of each classic family.
+/// Number of train and held-out tasks of each such family.
 pub const NUM_TRAIN_TASKS: usize = 20;
 pub const NUM_HELDOUT_TASKS: usize = 5;
 
-/// A classic control env whose constants are task parameters.
-pub trait ClassicEnv: Env + Sized + 'static {
+/// An env whose physical constants are task parameters.
+pub trait ParamEnv: Env + Sized + 'static {
     /// The versioned id.
     const ID: &'static str;
     /// One line for `icrl env list`.
@@ -25,14 +26,20 @@ pub trait ClassicEnv: Env + Sized + 'static {
     /// Seed of the fixed train/held-out split.
     const SPLIT_SEED: u64;
     /// The env with these parameter values; `param(name)` gives the value of each name in
-    /// [`ClassicEnv::RANGES`], already checked to lie in its sane range.
-    fn build(param: &dyn Fn(&str) -> f64) -> Self;
+    /// [`ParamEnv::RANGES`], already checked to lie in its sane range.
+    fn build(param: &dyn Fn(&str) -> f64) -> Result<Self, EnvError>;
+
+    /// The self-correction tasks beyond `train` (see [`Family::shifted_tasks`]); by default
+    /// gravity 10% beyond the training range ([`crate::task::shifted_tasks`]).
+    fn shifted_tasks(train: &[Task]) -> Vec<Task> {
+        shifted_tasks(&default_task(Self::RANGES), train)
+    }
 }
 
-/// The family of one classic env.
-pub struct ClassicFamily<E>(PhantomData<fn() -> E>);
+/// The family of one such env.
+pub struct ParamFamily<E>(PhantomData<fn() -> E>);
 
-impl<E: ClassicEnv> ClassicFamily<E> {
+impl<E: ParamEnv> ParamFamily<E> {
     pub const fn new() -> Self {
         Self(PhantomData)
     }
@@ -48,7 +55,7 @@ impl<E: ClassicEnv> ClassicFamily<E> {
             .collect::<Result<_, EnvError>>()?;
         let param =
             |name: &str| values.iter().find(|(n, _)| *n == name).map_or(f64::NAN, |(_, v)| *v);
-        Ok(E::build(&param))
+        E::build(&param)
     }
 
     /// 20 train tasks, then 5 held-out tasks, every parameter uniform in its range, drawn
@@ -61,13 +68,13 @@ impl<E: ClassicEnv> ClassicFamily<E> {
     }
 }
 
-impl<E: ClassicEnv> Default for ClassicFamily<E> {
+impl<E: ParamEnv> Default for ParamFamily<E> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<E: ClassicEnv> Family for ClassicFamily<E> {
+impl<E: ParamEnv> Family for ParamFamily<E> {
     fn id(&self) -> &'static str {
         E::ID
     }
@@ -86,6 +93,10 @@ impl<E: ClassicEnv> Family for ClassicFamily<E> {
 
     fn heldout_tasks(&self) -> Vec<Task> {
         self.split().1
+    }
+
+    fn shifted_tasks(&self, train: &[Task]) -> Vec<Task> {
+        E::shifted_tasks(train)
     }
 
     fn make(&self, task: &Task) -> Result<Box<dyn Env>, EnvError> {
