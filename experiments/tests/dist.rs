@@ -247,3 +247,25 @@ fn a_killed_rank_stops_the_other_with_a_clear_error() {
     );
     assert!(killed_at.elapsed() < Duration::from_secs(30), "{:?}", killed_at.elapsed());
 }
+
+/// `icrl bench allreduce` starts its own 2 ranks and prints rank 0's tables as one JSON
+/// document.
+#[test]
+fn bench_allreduce_times_sizes_and_a_step_over_two_ranks() {
+    let out = Command::new(ICRL)
+        .args(["bench", "allreduce", "--sizes-mb", "0.01,0.1", "--repeats", "1"])
+        .args(["--preset", "tiny", "--batch-size", "2", "--context", "16", "--threads", "1"])
+        .args(["--json", "--dist-timeout", "60"])
+        .output()
+        .unwrap();
+    check(out.clone(), "bench allreduce");
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((doc["ranks"].as_u64(), doc["backend"].as_str()), (Some(2), Some("Gloo")));
+    let sizes = doc["allreduce"].as_array().unwrap();
+    assert_eq!(sizes.len(), 2);
+    assert_eq!(sizes[1]["bytes"], 100_000);
+    assert!(sizes.iter().all(|s| s["busbw_gbps"].as_f64().unwrap() > 0.0), "{doc}");
+    let step = &doc["step"];
+    assert_eq!(step["buckets"], 1, "{doc}");
+    assert!(step["alone_ms"].as_f64().unwrap() > 0.0 && step["speedup"].as_f64().unwrap() > 0.0);
+}
