@@ -269,3 +269,25 @@ fn bench_allreduce_times_sizes_and_a_step_over_two_ranks() {
     assert_eq!(step["buckets"], 1, "{doc}");
     assert!(step["alone_ms"].as_f64().unwrap() > 0.0 && step["speedup"].as_f64().unwrap() > 0.0);
 }
+
+/// A rank started with other flags fails naming the field, and the other stops too (its
+/// peer left) instead of waiting.
+#[test]
+fn a_rank_with_other_flags_fails_naming_the_field_and_the_other_stops() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_dataset(tmp.path());
+    let runs = tmp.path().join("runs");
+    let mut args = train_args(&data, &runs, 4, 4);
+    args.extend(["--name", "mismatch"].map(String::from));
+    let mut other = args.clone();
+    other.extend(["--seed", "9"].map(String::from));
+    let port = free_port();
+    let t0 = Instant::now();
+    let (main, odd) = (rank(&args, 0, 2, port), rank(&other, 1, 2, port));
+    let (main, odd) = (main.wait_with_output().unwrap(), odd.wait_with_output().unwrap());
+    assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
+    let (main_err, odd_err) =
+        (String::from_utf8_lossy(&main.stderr), String::from_utf8_lossy(&odd.stderr));
+    assert!(!odd.status.success() && odd_err.contains("differs from rank 0's (field `seed`)"));
+    assert!(!main.status.success() && main_err.contains("icrl: rank 0 of 2:"), "{main_err}");
+}

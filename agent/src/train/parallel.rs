@@ -36,6 +36,25 @@ pub(super) fn check_config(pg: &ProcessGroup, text: &str) -> Result<(), TrainErr
     }))
 }
 
+/// Refuse to train unless this rank's dataset has rank 0's manifest fingerprint (each rank
+/// reads its own copy of the dataset, at the config's path).
+pub(super) fn check_data(pg: &ProcessGroup, fingerprint: &str) -> Result<(), TrainError> {
+    let main =
+        pg.broadcast_bytes(fingerprint.as_bytes(), 0, "the dataset fingerprint").map_err(dist)?;
+    if pg.is_main() || main == fingerprint.as_bytes() {
+        return Ok(());
+    }
+    Err(dist(DistError::Mismatch {
+        rank: pg.rank(),
+        world: pg.world_size(),
+        message: format!(
+            "this rank's dataset has manifest fingerprint {fingerprint}, rank 0's {}: give \
+             every rank the same dataset",
+            String::from_utf8_lossy(&main)
+        ),
+    }))
+}
+
 /// The first top-level field where two configs differ (`?` if they do not parse).
 fn first_difference(a: &str, b: &str) -> String {
     let parse = |t: &str| serde_json::from_str::<BTreeMap<String, serde_json::Value>>(t).ok();

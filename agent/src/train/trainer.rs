@@ -282,6 +282,7 @@ pub fn train(
     };
     if let Some(pg) = pg {
         parallel::check_config(pg, &text)?;
+        parallel::check_data(pg, &data_fingerprint(&data.dir)?)?;
     }
 
     // The checkpoint's model file carries the run's config, so that it can be evaluated or
