@@ -157,6 +157,8 @@ fn two_gloo_ranks_train_as_one_process_with_the_doubled_batch() {
     assert_close(&losses(&single), &losses(&dp));
     // Only rank 0 wrote: one metrics line per step, one run folder.
     assert_eq!(losses(&dp).len(), 6);
+    let text = std::fs::read_to_string(dp.join("metrics.jsonl")).unwrap();
+    assert!(text.lines().all(|l| l.contains("\"ranks\":2")), "{text}");
     assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 2);
 }
 

@@ -117,6 +117,14 @@ pub struct StepMetrics {
     pub remoe: Vec<(usize, f64, f64)>,
     /// Validation loss per group, on evaluation steps.
     pub val_loss: BTreeMap<String, f64>,
+    /// Data-parallel ranks that trained this step, each on `batch_size` windows of every
+    /// micro-batch (1: one process). A run resumed on another number of ranks shows it here.
+    #[serde(default = "one_rank")]
+    pub ranks: usize,
+}
+
+fn one_rank() -> usize {
+    1
 }
 
 /// Where and how long to run.
@@ -563,6 +571,7 @@ fn train_step(
             .map(|(l, c)| (l, c.sparsity.unwrap_or(f64::NAN), c.lambda))
             .collect(),
         val_loss: BTreeMap::new(),
+        ranks: share.1,
     })
 }
 
