@@ -17,6 +17,7 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef ICRL_NCCL
+#include <c10/cuda/CUDAFunctions.h>
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
@@ -127,21 +128,30 @@ void* icrl_pg_gloo_new(void* store, int rank, int size, const char* interfaces,
   return out;
 }
 
-void* icrl_pg_nccl_new(void* store, int rank, int size, int64_t timeout_ms) {
+// An NCCL process group on CUDA device `device` (LOCAL_RANK's): made this thread's current
+// device and bound to the group, which connects at once (so a missing peer fails here, not
+// at the first collective) and runs its barriers there.
+void* icrl_pg_nccl_new(void* store, int rank, int size, int device, int64_t timeout_ms) {
   Group* out = nullptr;
 #ifdef ICRL_NCCL
   guarded([&] {
     auto timeout = std::chrono::milliseconds(timeout_ms);
+    auto index = static_cast<c10::DeviceIndex>(device);
+    c10::cuda::set_device(index);
     auto opts = c10d::ProcessGroupNCCL::Options::create();
     opts->timeout = timeout;
     auto pg = c10::make_intrusive<c10d::ProcessGroupNCCL>(static_cast<Store*>(store)->store,
                                                           rank, size, opts);
+    at::Device cuda(at::kCUDA, index);
+    pg->setBoundDeviceId(cuda);
+    pg->eagerConnectSingleDevice(cuda);
     out = new Group{pg, timeout};
   });
 #else
   (void)store;
   (void)rank;
   (void)size;
+  (void)device;
   (void)timeout_ms;
   last_error = "this icrl was built without NCCL (cargo feature `nccl`)";
 #endif

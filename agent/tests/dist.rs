@@ -2,7 +2,7 @@
 //! per rank (the parent sets `ICRL_DIST_TEST_ROLE` and the rendezvous variables), on
 //! 127.0.0.1 at a free port.
 
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use agent::dist::{Backend, GradBuckets, ProcessGroup, Rendezvous};
@@ -17,38 +17,35 @@ fn free_port() -> u16 {
 /// Run test `name` of this binary as `world` ranks with `role`; returns each rank's status
 /// and output, and how long the slowest took.
 fn spawn_ranks(name: &str, role: &str, world: usize) -> (Vec<(bool, String)>, Duration) {
-    let port = free_port().to_string();
-    let exe = std::env::current_exe().unwrap();
+    let port = free_port();
     let t0 = Instant::now();
-    let children: Vec<_> = (0..world)
-        .map(|rank| {
-            Command::new(&exe)
-                .args([name, "--exact", "--nocapture", "--test-threads=1"])
-                .env(ROLE, role)
-                .env("RANK", rank.to_string())
-                .env("WORLD_SIZE", world.to_string())
-                .env("LOCAL_RANK", rank.to_string())
-                .env("MASTER_ADDR", "127.0.0.1")
-                .env("MASTER_PORT", &port)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
-    let out = children
-        .into_iter()
-        .map(|c| {
-            let o = c.wait_with_output().unwrap();
-            let text = format!(
-                "{}{}",
-                String::from_utf8_lossy(&o.stdout),
-                String::from_utf8_lossy(&o.stderr)
-            );
-            (o.status.success(), text)
-        })
-        .collect();
+    let children: Vec<Child> =
+        (0..world).map(|rank| spawn(name, role, rank, world, port)).collect();
+    let out = children.into_iter().map(output).collect();
     (out, t0.elapsed())
+}
+
+/// Test `name` of this binary as rank `rank` of `world` with `role`.
+fn spawn(name: &str, role: &str, rank: usize, world: usize, port: u16) -> Child {
+    Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads=1"])
+        .env(ROLE, role)
+        .env("RANK", rank.to_string())
+        .env("WORLD_SIZE", world.to_string())
+        .env("LOCAL_RANK", rank.to_string())
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", port.to_string())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn output(child: Child) -> (bool, String) {
+    let o = child.wait_with_output().unwrap();
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    (o.status.success(), text)
 }
 
 fn group(timeout_s: u64) -> ProcessGroup {
@@ -103,6 +100,41 @@ fn lost_peer_role() {
     println!("rank 0 error: {err}");
     assert!(err.contains("rank 0 of 2: all-reduce of a test tensor failed"), "{err}");
     std::process::exit(0);
+}
+
+/// Rank 1 joins, then stalls (alive, never calling the collective); rank 0's all-reduce must
+/// fail once the group's 3 s timeout has passed, not wait forever.
+fn stalled_peer_role() {
+    let pg = group(3);
+    if pg.rank() == 1 {
+        std::thread::sleep(Duration::from_secs(120));
+        std::process::exit(0);
+    }
+    let mut t = Tensor::ones([16], (Kind::Float, Device::Cpu));
+    let t0 = Instant::now();
+    let err = pg.allreduce_sum(&mut t, "a test tensor").unwrap_err().to_string();
+    let took = t0.elapsed();
+    println!("rank 0 error after {took:?}: {err}");
+    assert!(err.contains("did not answer within the 3 s timeout"), "{err}");
+    assert!(took >= Duration::from_secs(2) && took < Duration::from_secs(20), "{took:?}");
+    std::process::exit(0);
+}
+
+#[test]
+fn a_stalled_peer_is_an_error_once_the_timeout_has_passed() {
+    const NAME: &str = "a_stalled_peer_is_an_error_once_the_timeout_has_passed";
+    match std::env::var(ROLE).as_deref() {
+        Ok("stalled-peer") => return stalled_peer_role(),
+        Ok(_) => return,
+        Err(_) => {}
+    }
+    let port = free_port();
+    let (main, mut stalled) =
+        (spawn(NAME, "stalled-peer", 0, 2, port), spawn(NAME, "stalled-peer", 1, 2, port));
+    let (ok, text) = output(main);
+    stalled.kill().unwrap();
+    stalled.wait().unwrap();
+    assert!(ok, "rank 0 did not see the stalled peer as an error in time:\n{text}");
 }
 
 #[test]

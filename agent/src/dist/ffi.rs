@@ -28,6 +28,7 @@ unsafe extern "C" {
         store: *mut c_void,
         rank: c_int,
         size: c_int,
+        device: c_int,
         timeout_ms: i64,
     ) -> *mut c_void;
     pub fn icrl_pg_free(pg: *mut c_void);

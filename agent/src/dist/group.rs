@@ -113,7 +113,13 @@ impl ProcessGroup {
             }
             // SAFETY: `store` is a live handle.
             Backend::Nccl => unsafe {
-                ffi::icrl_pg_nccl_new(store, rv.rank as i32, rv.world_size as i32, timeout_ms)
+                ffi::icrl_pg_nccl_new(
+                    store,
+                    rv.rank as i32,
+                    rv.world_size as i32,
+                    rv.local_rank as i32,
+                    timeout_ms,
+                )
             },
         };
         if pg.is_null() {
