@@ -1,6 +1,6 @@
-//! Data-parallel `icrl train` over Gloo on 127.0.0.1: two ranks train as one process with
-//! the doubled batch, a run resumes with another number of ranks, and a killed rank stops
-//! the other with an error instead of a hang.
+//! Data-parallel `icrl train` over Gloo on 127.0.0.1: two ranks (started here, or by
+//! torchrun) train as one process with the doubled batch, a run resumes with another number
+//! of ranks, and a killed rank stops the other with an error instead of a hang.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -97,6 +97,14 @@ fn two_ranks(args: &[String]) {
     }
 }
 
+/// A program of the project's virtual environment (scripts/setup.sh makes it).
+fn venv_bin(name: &str) -> std::path::PathBuf {
+    match std::env::var("VIRTUAL_ENV") {
+        Ok(venv) => std::path::PathBuf::from(venv).join("bin").join(name),
+        Err(_) => Path::new(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin").join(name),
+    }
+}
+
 fn one_process(args: &[String]) {
     check(Command::new(ICRL).args(args).output().unwrap(), "the single process");
 }
@@ -160,6 +168,21 @@ fn two_gloo_ranks_train_as_one_process_with_the_doubled_batch() {
     let text = std::fs::read_to_string(dp.join("metrics.jsonl")).unwrap();
     assert!(text.lines().all(|l| l.contains("\"ranks\":2")), "{text}");
     assert_eq!(std::fs::read_dir(&runs).unwrap().count(), 2);
+
+    // The same under torchrun, whose agent hosts the store (every rank a client).
+    let port = free_port();
+    let launch = format!(
+        "--nnodes 1 --nproc-per-node 2 --master-addr 127.0.0.1 --master-port {port} --no-python"
+    );
+    let out = Command::new(venv_bin("torchrun"))
+        .args(launch.split_whitespace())
+        .arg(ICRL)
+        .args(named(train_args(&data, &runs, 4, 6), "torchrun"))
+        .output()
+        .unwrap();
+    check(out, "torchrun");
+    let diff = max_difference(&single, &runs.join("torchrun"));
+    assert!(diff < 1e-5, "weights under torchrun differ by {diff}");
 }
 
 /// A checkpoint written by one process resumes on 2 ranks: the ranks take rank 0's weights,
