@@ -244,7 +244,11 @@ impl ProcessGroup {
         if n > 0 {
             self.broadcast(&mut data, root, what)?;
         }
-        Ok(Vec::<u8>::try_from(data.to_device(Device::Cpu)).unwrap_or_default())
+        Vec::<u8>::try_from(data.to_device(Device::Cpu)).map_err(|e| DistError::Mismatch {
+            rank: self.rank,
+            world: self.world_size,
+            message: format!("{what}: reading the broadcast bytes: {e}"),
+        })
     }
 }
 

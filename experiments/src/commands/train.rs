@@ -177,8 +177,9 @@ pub struct TrainArgs {
 
     /// Print the final summary as one JSON document: `run`, `steps` (the run's last step),
     /// `parameters`, `first_loss`, `last_loss`, `val_loss` (per domain group, the last
-    /// validation), `tokens_per_sec` (mean over this invocation's steps after the first),
-    /// `model_tflops` and `mfu` (likewise), `flops_per_token` (`weights`, `attention`),
+    /// validation), `tokens_per_sec` (mean over this invocation's steps after the first; of
+    /// every rank, data-parallel), `model_tflops` and `mfu` (likewise; MFU against the peak
+    /// times the ranks), `flops_per_token` (`weights`, `attention`),
     /// `peak` (`tflops`, `source`), `peak_memory_bytes`, `curves` (the PNG).
     #[arg(long)]
     pub json: bool,
@@ -347,10 +348,12 @@ impl Speed {
         let mean =
             |f: fn(&StepMetrics) -> f64| timed.iter().map(f).sum::<f64>() / timed.len() as f64;
         let model_tflops = mean(|m| m.model_tflops);
+        // Data-parallel: the throughput is every rank's, the peak one device's.
+        let ranks = metrics.last().map_or(1, |m| m.ranks.max(1)) as f64;
         Speed {
             tokens_per_sec: mean(|m| m.tokens_per_sec),
             model_tflops,
-            mfu: model_tflops / peak.tflops,
+            mfu: model_tflops / (peak.tflops * ranks),
             peak_memory: metrics.iter().filter_map(|m| m.peak_memory).max(),
             flops,
             peak,
