@@ -12,7 +12,8 @@ use std::path::Path;
 
 include!("mujoco_rpath.rs");
 
-fn main() {
+// `pub`: agent's build script runs it as a module before compiling its C++ shim.
+pub fn main() {
     mujoco_rpath();
     println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
     println!("cargo:rerun-if-changed=../build/link_torch.rs");

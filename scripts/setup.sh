@@ -2,8 +2,8 @@
 #
 #     source scripts/setup.sh
 #
-# Idempotent: the first run installs what a fresh machine lacks (Debian's libhdf5-dev, a
-# project-local virtual environment with the PyPI wheel torch==2.11.0); later runs only check
+# Idempotent: the first run installs what a fresh machine lacks (Debian's libhdf5-dev and
+# libgloo-dev, a project-local virtual environment with the PyPI wheel torch==2.11.0); later runs only check
 # and export the build environment (a second or so). Anything it cannot fix stops the caller
 # with a message naming what is missing and how to fix it.
 
@@ -36,6 +36,17 @@ if ! icrl_have_hdf5 && [ -z "${HDF5_DIR:-}" ]; then
     fi
     icrl_have_hdf5 ||
         icrl_die "HDF5 not found: run 'sudo apt-get install libhdf5-dev pkg-config' (Debian/Ubuntu), or set HDF5_DIR to an HDF5 >= 1.10 install."
+fi
+
+# --- Gloo headers (agent's c10d shim for data-parallel training; the torch wheel ships none) --
+if [ ! -f /usr/include/gloo/config.h ] && [ -z "${ICRL_GLOO_INCLUDE:-}" ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        icrl_say "installing Debian's libgloo-dev (first run only)"
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libgloo-dev; } >/dev/null ||
+            icrl_die "apt-get could not install libgloo-dev: check the network to Debian's mirrors, or set ICRL_GLOO_INCLUDE to a folder holding Gloo's headers (gloo/config.h)."
+    fi
+    [ -f /usr/include/gloo/config.h ] ||
+        icrl_die "Gloo's headers not found: run 'sudo apt-get install libgloo-dev' (Debian/Ubuntu), or set ICRL_GLOO_INCLUDE to a folder holding gloo/config.h."
 fi
 
 # --- Python and torch ------------------------------------------------------------------------

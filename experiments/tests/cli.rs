@@ -441,6 +441,7 @@ fn json_flags_print_one_document() {
     };
     let doctor = json(&["doctor", "--json"]);
     assert!(doctor["cpu_cores"].as_u64().unwrap() >= 1 && doctor["torch"].is_string(), "{doctor}");
+    assert_eq!(doctor["distributed"][0], "gloo", "{doctor}");
     let families = json(&["env", "list", "--env", "Pendulum-v1", "--json"]);
     assert_eq!(families[0]["id"], "Pendulum-v1");
     assert_eq!(families[0]["heldout"].as_array().unwrap().len(), 5, "{families}");
@@ -516,11 +517,12 @@ fn json_flags_print_one_document() {
 /// `--threads` and `--quiet` with the same meaning and default.
 #[test]
 fn every_torch_command_takes_the_common_flags_with_one_default() {
-    let commands: [&[&str]; 7] = [
+    let commands: [&[&str]; 8] = [
         &["train"],
         &["eval"],
         &["ppo"],
         &["quantize"],
+        &["bench", "allreduce"],
         &["bench", "model"],
         &["bench", "quant"],
         &["datagen"],

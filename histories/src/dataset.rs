@@ -289,7 +289,14 @@ impl Dataset {
     /// A uniformly random window among `slots` (made by [`Dataset::window_slots`] on this
     /// dataset).
     pub fn sample_from(&self, slots: &WindowSlots, rng: &mut impl Rng) -> Window {
-        let mut k = rng.random_range(0..slots.total);
+        self.window_at(slots, slots.draw(rng))
+    }
+
+    /// Window number `k` of `slots` (`k < slots.total()`, as [`WindowSlots::draw`] gives):
+    /// drawing the numbers and building the windows apart lets data-parallel ranks draw a
+    /// whole batch's numbers from one stream and build only their own share.
+    pub fn window_at(&self, slots: &WindowSlots, k: usize) -> Window {
+        let mut k = k % slots.total;
         for &(t, hi, n) in &slots.slots {
             if k < n {
                 return self.window(t, hi, k, slots.len).expect("start fits by construction");
@@ -373,4 +380,16 @@ pub struct WindowSlots {
     slots: Vec<(usize, usize, usize)>,
     total: usize,
     len: usize,
+}
+
+impl WindowSlots {
+    /// A uniformly random window number, for [`Dataset::window_at`].
+    pub fn draw(&self, rng: &mut impl Rng) -> usize {
+        rng.random_range(0..self.total)
+    }
+
+    /// How many windows there are.
+    pub fn total(&self) -> usize {
+        self.total
+    }
 }

@@ -70,6 +70,11 @@ impl RouterTally {
         }
     }
 
+    /// Every layer's count, in layer order (data-parallel ranks sum them over the ranks).
+    pub fn counts_mut(&mut self) -> impl Iterator<Item = &mut RouterCount> {
+        self.0.values_mut()
+    }
+
     /// The count over every layer.
     pub fn total(&self) -> RouterCount {
         let mut t = RouterCount::default();
@@ -259,6 +264,24 @@ impl Model {
             if let Some(ctl) = ctl {
                 ctl.update(tally.0.get(&l).and_then(RouterCount::sparsity), global);
             }
+        }
+    }
+
+    /// Every ReMoE controller's lambda and last sparsity (NaN before the first), in layer
+    /// order: what data-parallel ranks take from rank 0 at the start of a run.
+    pub fn remoe_values(&self) -> Vec<f64> {
+        self.remoe
+            .iter()
+            .flatten()
+            .flat_map(|c| [c.lambda, c.sparsity.unwrap_or(f64::NAN)])
+            .collect()
+    }
+
+    /// Set the controllers from [`Model::remoe_values`] of a model of the same config.
+    pub fn set_remoe_values(&mut self, values: &[f64]) {
+        for (c, v) in self.remoe.iter_mut().flatten().zip(values.chunks(2)) {
+            c.lambda = v[0];
+            c.sparsity = v.get(1).copied().filter(|s| !s.is_nan());
         }
     }
 

@@ -188,8 +188,31 @@ impl Sampler {
         context: usize,
         rng: &mut impl Rng,
     ) -> Result<Vec<Window>, histories::dataset::DatasetError> {
+        self.rank_windows(data, group, batch_size, context, (0, 1), rng)
+    }
+
+    /// Rank `share.0`'s part of a data-parallel batch over `share.1` ranks: the numbers of
+    /// `share.1 * batch_size` windows are drawn from `rng` (the same stream on every rank),
+    /// and this rank builds the `share.0`-th run of `batch_size` of them. So the ranks
+    /// together train on exactly the windows one process draws for the whole batch, and
+    /// every rank's stream follows from the one stream a checkpoint keeps, whatever the
+    /// number of ranks.
+    pub fn rank_windows(
+        &self,
+        data: &Dataset,
+        group: usize,
+        batch_size: usize,
+        context: usize,
+        share: (usize, usize),
+        rng: &mut impl Rng,
+    ) -> Result<Vec<Window>, histories::dataset::DatasetError> {
+        let (rank, world) = share;
         // List the group's windows once per batch, not once per window.
         let slots = data.window_slots(&self.tasks[group], context)?;
-        Ok((0..batch_size).map(|_| data.sample_from(&slots, rng)).collect())
+        let numbers: Vec<usize> = (0..world * batch_size).map(|_| slots.draw(rng)).collect();
+        Ok(numbers[rank * batch_size..(rank + 1) * batch_size]
+            .iter()
+            .map(|&k| data.window_at(&slots, k))
+            .collect())
     }
 }

@@ -6,6 +6,7 @@ pub mod data;
 pub mod events;
 pub mod memory;
 pub mod optim;
+mod parallel;
 pub mod trainer;
 
 pub use config::{ActionTarget, OptimConfig, TrainConfig};

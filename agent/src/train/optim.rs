@@ -41,6 +41,12 @@ impl AdamW {
         AdamW { slots, step: 0 }
     }
 
+    /// The trained parameters (shallow clones), in name order: the same order on every
+    /// data-parallel rank.
+    pub fn params(&self) -> Vec<Tensor> {
+        self.slots.iter().map(|s| s.param.shallow_clone()).collect()
+    }
+
     pub fn zero_grad(&mut self) {
         for s in &mut self.slots {
             let mut g = s.param.grad();

@@ -1,10 +1,13 @@
 //! The training loop, top to bottom: data and split, model, optimizer, then per step:
 //! accumulate micro-batches (each from one domain group), clip, AdamW, ReMoE controller
-//! update, log, validate, checkpoint.
+//! update, log, validate, checkpoint. Data-parallel (`RunOptions::dist`), every rank runs the
+//! loop on its share of each batch, gradients are averaged after the backward passes, and
+//! rank 0 alone reads and writes the run folder (`parallel.rs`).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use histories::dataset::{Dataset, DatasetError};
@@ -23,6 +26,8 @@ use super::data::{Sampler, group_specs, split, to_batch};
 use super::events::{MetricsError, truncate_metrics};
 use super::memory::TooBig;
 use super::optim::AdamW;
+use super::parallel;
+use crate::dist::{Backend, DistError, ProcessGroup};
 use crate::model::autocast::autocast_bf16;
 use crate::model::{Config, Model, ModelError, RouterTally, flops_per_token};
 use crate::usage::{PeakRate, memory_peak};
@@ -68,6 +73,10 @@ pub enum TrainError {
     /// `metrics.jsonl` could not be cut back to the checkpoint's step; names the file.
     #[error("{0}")]
     Metrics(MetricsError),
+    /// Data-parallel training failed: a peer rank failed or vanished, or the ranks disagree
+    /// (names the rank, the collective and the timeout).
+    #[error("{0}")]
+    Dist(DistError),
 }
 
 fn invalid(message: impl Into<String>) -> TrainError {
@@ -108,6 +117,14 @@ pub struct StepMetrics {
     pub remoe: Vec<(usize, f64, f64)>,
     /// Validation loss per group, on evaluation steps.
     pub val_loss: BTreeMap<String, f64>,
+    /// Data-parallel ranks that trained this step, each on `batch_size` windows of every
+    /// micro-batch (1: one process). A run resumed on another number of ranks shows it here.
+    #[serde(default = "one_rank")]
+    pub ranks: usize,
+}
+
+fn one_rank() -> usize {
+    1
 }
 
 /// Where and how long to run.
@@ -128,6 +145,10 @@ pub struct RunOptions {
     pub memory_limit: Option<u64>,
     /// The peak arithmetic rate MFU is stated against (None: no MFU is logged).
     pub peak: Option<PeakRate>,
+    /// Data-parallel: this rank's process group (None: one process). Rank 0 alone reads and
+    /// writes the run folder; `tokens_per_sec` and `model_tflops` count every rank, MFU is
+    /// against `peak` times the number of ranks.
+    pub dist: Option<Arc<ProcessGroup>>,
 }
 
 /// The metadata key of a checkpoint's model file (and of a quantized file) that holds the
@@ -248,14 +269,29 @@ pub fn train(
     opts: &RunOptions,
 ) -> Result<Vec<StepMetrics>, TrainError> {
     cfg.validate().map_err(TrainError::Config)?;
-    let device = device_of(&cfg.device)?;
+    let pg = opts.dist.as_deref();
+    let main = pg.is_none_or(ProcessGroup::is_main);
+    let world = pg.map_or(1, ProcessGroup::world_size);
+    // NCCL: one process per GPU, this rank's (LOCAL_RANK) whatever CUDA device the config names.
+    let device = match pg {
+        Some(pg) if pg.backend() == Backend::Nccl => pg.device(),
+        _ => device_of(&cfg.device)?,
+    };
     if device == Device::Cpu && !opts.force {
         if let Some(available) = opts.memory_limit.or_else(super::memory::available_memory) {
             super::memory::check_fits(cfg, available).map_err(TrainError::Memory)?;
         }
     }
     let run = &opts.run_dir;
-    let text = open_run_dir(cfg, data, opts)?;
+    let text = if main {
+        open_run_dir(cfg, data, opts)?
+    } else {
+        cfg.to_json().map_err(TrainError::Config)?
+    };
+    if let Some(pg) = pg {
+        parallel::check_config(pg, &text)?;
+        parallel::check_data(pg, &data_fingerprint(&data.dir)?)?;
+    }
 
     // The checkpoint's model file carries the run's config, so that it can be evaluated or
     // quantized alone, out of its run folder.
@@ -263,26 +299,20 @@ pub fn train(
         [(TRAIN_CONFIG_KEY.to_string(), text.clone())].into();
 
     let batches = Batches::new(cfg, data)?;
-    let (mut model, mut opt, mut rng, start) = model_and_optimizer(cfg, run, device)?;
+    // Only rank 0 reads the checkpoint; the others take its state (a fresh run's too, so the
+    // ranks start from one set of weights whatever their torch builds do with the seed).
+    let (mut model, mut opt, mut rng, mut start) = model_and_optimizer(cfg, run, device, main)?;
+    if let Some(pg) = pg {
+        parallel::sync_state(pg, &mut model, &mut opt, &mut rng, &mut start)?;
+    }
     let end = opts.stop_after.map(|s| (start + s).min(cfg.steps)).unwrap_or(cfg.steps);
 
-    // Steps after the checkpoint, logged by an invocation that was killed, are dropped: from
-    // metrics.jsonl here, and in TensorBoard by the new event file's SessionLog START.
-    let metrics_path = run.join("metrics.jsonl");
-    truncate_metrics(&metrics_path, start).map_err(TrainError::Metrics)?;
-    let mut tb = EventLog::create(&run.join("tb"), start + 1).map_err(TrainError::Events)?;
-    // The config as TensorBoard text (markdown: a fenced block), at this invocation's first step.
-    tb.text("config", &format!("```json\n{text}\n```"), start + 1).map_err(TrainError::Events)?;
-    let mut metrics_file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&metrics_path)
-        .map_err(io_err(&metrics_path))?;
-    let bar = Progress::new(opts.progress, (end - start) as u64, "train", "steps");
+    let mut logs = if main { Some(RunLogs::open(run, start, &text)?) } else { None };
+    let bar = Progress::new(opts.progress && main, (end - start) as u64, "train", "steps");
     let mut out = Vec::new();
     for step in start..end {
-        let mut m = train_step(cfg, &mut model, &mut opt, &batches, &mut rng, step, device)?;
-        m.mfu = opts.peak.as_ref().map(|p| m.model_tflops / p.tflops);
+        let mut m = train_step(cfg, &mut model, &mut opt, &batches, &mut rng, step, device, pg)?;
+        m.mfu = opts.peak.as_ref().map(|p| m.model_tflops / (p.tflops * world as f64));
         m.peak_memory = memory_peak(device);
         // Validation at fixed steps of the run (not of this invocation), so a resumed run logs
         // exactly what an uninterrupted one does.
@@ -290,11 +320,13 @@ pub fn train(
         if !batches.val_sampler.is_empty()
             && (final_step || (cfg.eval_every > 0 && (step + 1) % cfg.eval_every == 0))
         {
-            m.val_loss = validate(&model, cfg, &batches.split.val, &batches.val_sampler, device)?;
+            m.val_loss = validate(&model, cfg, &batches, device, pg)?;
         }
-        log(&mut tb, &m).map_err(TrainError::Events)?;
-        let line = serde_json::to_string(&m).map_err(json_err(&metrics_path))?;
-        writeln!(metrics_file, "{line}").map_err(io_err(&metrics_path))?;
+        let Some(logs) = logs.as_mut() else {
+            out.push(m);
+            continue;
+        };
+        logs.write(&m)?;
         bar.set_message(format!("loss {:.4}", m.loss));
         bar.inc(1);
         if step + 1 == end || (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0) {
@@ -309,9 +341,49 @@ pub fn train(
         }
         out.push(m);
     }
-    tb.flush().map_err(TrainError::Events)?;
+    if let Some(logs) = logs.as_mut() {
+        logs.tb.flush().map_err(TrainError::Events)?;
+    }
     bar.finish_and_clear();
+    // Every rank leaves together, after rank 0's last checkpoint.
+    if let Some(pg) = pg {
+        pg.barrier("end of training").map_err(TrainError::Dist)?;
+    }
     Ok(out)
+}
+
+/// Rank 0's logs of a run: TensorBoard events and `metrics.jsonl`.
+struct RunLogs {
+    tb: EventLog,
+    metrics_path: PathBuf,
+    metrics_file: std::fs::File,
+}
+
+impl RunLogs {
+    /// Open the logs of a run starting (or resuming) at `start`, with the config's JSON `text`.
+    fn open(run: &Path, start: usize, text: &str) -> Result<Self, TrainError> {
+        // Steps after the checkpoint, logged by an invocation that was killed, are dropped:
+        // from metrics.jsonl here, and in TensorBoard by the new event file's SessionLog START.
+        let metrics_path = run.join("metrics.jsonl");
+        truncate_metrics(&metrics_path, start).map_err(TrainError::Metrics)?;
+        let mut tb = EventLog::create(&run.join("tb"), start + 1).map_err(TrainError::Events)?;
+        // The config as TensorBoard text (markdown: a fenced block), at this invocation's
+        // first step.
+        tb.text("config", &format!("```json\n{text}\n```"), start + 1)
+            .map_err(TrainError::Events)?;
+        let metrics_file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&metrics_path)
+            .map_err(io_err(&metrics_path))?;
+        Ok(RunLogs { tb, metrics_path, metrics_file })
+    }
+
+    fn write(&mut self, m: &StepMetrics) -> Result<(), TrainError> {
+        log(&mut self.tb, m).map_err(TrainError::Events)?;
+        let line = serde_json::to_string(m).map_err(json_err(&self.metrics_path))?;
+        writeln!(self.metrics_file, "{line}").map_err(io_err(&self.metrics_path))
+    }
 }
 
 /// Creates the run folder and its config.json, or checks that an existing one holds this
@@ -388,18 +460,19 @@ impl Batches {
     }
 }
 
-/// Model and optimizer, fresh or from the run's checkpoint, with the batch stream and the
-/// step to start from.
+/// Model and optimizer, fresh or (if `load`) from the run's checkpoint, with the batch stream
+/// and the step to start from.
 fn model_and_optimizer(
     cfg: &TrainConfig,
     run: &Path,
     device: Device,
+    load: bool,
 ) -> Result<(Model, AdamW, ChaCha8Rng, usize), TrainError> {
     let mut model = Model::new(&cfg.model, device, &mut ChaCha8Rng::seed_from_u64(cfg.seed))
         .map_err(TrainError::Model)?;
     let vars: BTreeMap<String, tch::Tensor> = model.var_store().variables().into_iter().collect();
     let mut opt = AdamW::new(vars);
-    let (rng, start) = match checkpoint::find(run) {
+    let (rng, start) = match checkpoint::find(run).filter(|_| load) {
         Some(dir) => {
             model.load(&dir.join(checkpoint::MODEL_FILE)).map_err(TrainError::Model)?;
             let (moments, state) = checkpoint::load(&dir).map_err(TrainError::Checkpoint)?;
@@ -413,7 +486,10 @@ fn model_and_optimizer(
 }
 
 /// One optimizer step: accumulate micro-batches (each from one domain group), clip, AdamW,
-/// ReMoE controller update. Returns the step's metrics, without validation losses.
+/// ReMoE controller update; data-parallel (`pg`), on this rank's share of each micro-batch,
+/// with gradients and losses averaged over the ranks before the update. Returns the step's
+/// metrics, without validation losses.
+#[allow(clippy::too_many_arguments)]
 fn train_step(
     cfg: &TrainConfig,
     model: &mut Model,
@@ -422,11 +498,14 @@ fn train_step(
     rng: &mut ChaCha8Rng,
     step: usize,
     device: Device,
+    pg: Option<&ProcessGroup>,
 ) -> Result<StepMetrics, TrainError> {
     let groups = &cfg.model.groups;
     let use_bf16 = device.is_cuda();
+    let share = pg.map_or((0, 1), |pg| (pg.rank(), pg.world_size()));
     let t0 = Instant::now();
-    let mut group_loss: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    // (group, task loss) of each micro-batch.
+    let mut micro: Vec<(usize, f64)> = Vec::with_capacity(cfg.optim.accumulation);
     let mut router = RouterTally::default();
     let mut tokens = 0;
     let mut flops = 0.0;
@@ -435,10 +514,12 @@ fn train_step(
         let (batch_size, len) = cfg.batch_shape(&groups[g].name);
         let windows = batches
             .sampler
-            .windows(&batches.split.train, g, batch_size, len, rng)
+            .rank_windows(&batches.split.train, g, batch_size, len, share, rng)
             .map_err(TrainError::Data)?;
-        tokens += batch_size * len;
-        flops += (batch_size * len) as f64 * flops_per_token(&cfg.model, len as i64).per_token();
+        // Every rank's tokens: the step's throughput is the whole run's.
+        let all = batch_size * len * share.1;
+        tokens += all;
+        flops += all as f64 * flops_per_token(&cfg.model, len as i64).per_token();
         let target = cfg.target_of(&groups[g].name);
         let batch = to_batch(&windows, g, &groups[g], target, device);
         let fwd = autocast_bf16(use_bf16, || model.forward(&batch)).map_err(TrainError::Model)?;
@@ -446,10 +527,19 @@ fn train_step(
             return Err(invalid("the model returned no loss for a batch with targets"));
         };
         (loss / cfg.optim.accumulation as f64).backward();
-        let e = group_loss.entry(groups[g].name.clone()).or_insert((0.0, 0));
-        e.0 += task.double_value(&[]);
-        e.1 += 1;
+        micro.push((g, task.double_value(&[])));
         router.add(&fwd.aux);
+    }
+    if let Some(pg) = pg {
+        let mut losses: Vec<f64> = micro.iter().map(|m| m.1).collect();
+        parallel::reduce_step(pg, opt, &mut losses, &mut router)?;
+        micro.iter_mut().zip(losses).for_each(|(m, l)| m.1 = l);
+    }
+    let mut group_loss: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+    for (g, l) in micro {
+        let e = group_loss.entry(groups[g].name.clone()).or_insert((0.0, 0));
+        e.0 += l;
+        e.1 += 1;
     }
     let grad_norm = opt.clip_grad_norm(cfg.optim.grad_clip);
     let lr = cfg.optim.lr_at(step, cfg.steps);
@@ -481,6 +571,7 @@ fn train_step(
             .map(|(l, c)| (l, c.sparsity.unwrap_or(f64::NAN), c.lambda))
             .collect(),
         val_loss: BTreeMap::new(),
+        ranks: share.1,
     })
 }
 
@@ -517,22 +608,26 @@ fn check_groups(cfg: &TrainConfig, data: &Dataset) -> Result<(), TrainError> {
 }
 
 /// Mean task loss per group over `eval_batches` batches drawn from a fixed stream (the same
-/// windows at every evaluation, so validation curves are comparable).
+/// windows at every evaluation, so validation curves are comparable). Data-parallel (`pg`),
+/// each rank evaluates its share of every batch, as in training, and the means are averaged.
 fn validate(
     model: &Model,
     cfg: &TrainConfig,
-    val: &Dataset,
-    sampler: &Sampler,
+    batches: &Batches,
     device: Device,
+    pg: Option<&ProcessGroup>,
 ) -> Result<BTreeMap<String, f64>, TrainError> {
+    let (val, sampler) = (&batches.split.val, &batches.val_sampler);
+    let share = pg.map_or((0, 1), |pg| (pg.rank(), pg.world_size()));
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7a1);
-    let mut out = BTreeMap::new();
+    // (group, summed batch losses, batches); every rank evaluates the same batches.
+    let mut sums: Vec<(usize, f64, usize)> = Vec::new();
     for (g, spec) in cfg.model.groups.iter().enumerate() {
         let mut total = 0.0;
         let mut n = 0;
         let (batch_size, len) = cfg.batch_shape(&spec.name);
         for _ in 0..cfg.eval_batches {
-            let Ok(windows) = sampler.windows(val, g, batch_size, len, &mut rng) else {
+            let Ok(windows) = sampler.rank_windows(val, g, batch_size, len, share, &mut rng) else {
                 break;
             };
             if windows.is_empty() {
@@ -547,10 +642,18 @@ fn validate(
             }
         }
         if n > 0 {
-            out.insert(spec.name.clone(), total / n as f64);
+            sums.push((g, total, n));
         }
     }
-    Ok(out)
+    if let Some(pg) = pg {
+        let mut totals: Vec<f64> = sums.iter().map(|s| s.1).collect();
+        parallel::average(pg, &mut totals, "the validation losses")?;
+        sums.iter_mut().zip(totals).for_each(|(s, t)| s.1 = t);
+    }
+    Ok(sums
+        .into_iter()
+        .map(|(g, total, n)| (cfg.model.groups[g].name.clone(), total / n as f64))
+        .collect())
 }
 
 const GIB: f64 = (1u64 << 30) as f64;

@@ -36,6 +36,9 @@ pub struct DoctorReport {
     pub cpu_cores: usize,
     pub torch_threads: i32,
     pub torch_interop_threads: i32,
+    /// Data-parallel backends this build has (`icrl train` under torchrun or srun): `gloo`
+    /// always, `nccl` when built with the cargo feature `nccl`.
+    pub distributed: Vec<String>,
     /// With --bench: the matmul rate measured.
     pub matmul: Option<MatmulRate>,
 }
@@ -81,6 +84,11 @@ fn report(args: &DoctorArgs) -> Result<DoctorReport> {
         cpu_cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
         torch_threads: tch::get_num_threads(),
         torch_interop_threads: tch::get_num_interop_threads(),
+        distributed: if agent::dist::nccl_compiled() {
+            vec!["gloo".into(), "nccl".into()]
+        } else {
+            vec!["gloo".into()]
+        },
         matmul,
     })
 }
@@ -103,6 +111,12 @@ fn print_table(r: &DoctorReport) {
         "torch threads        {} intra-op, {} inter-op",
         r.torch_threads, r.torch_interop_threads
     );
+    let nccl = if r.distributed.iter().any(|b| b == "nccl") {
+        "NCCL (CUDA)"
+    } else {
+        "no NCCL: built without the cargo feature `nccl`, so no data-parallel CUDA runs"
+    };
+    println!("data-parallel        Gloo (CPU); {nccl}");
     if let Some(m) = &r.matmul {
         println!(
             "matmul {} {}^3 on {}: {:.1} TFLOP/s (median of 10)",

@@ -1,6 +1,10 @@
 //! `icrl train`: train an in-context agent on a learning-history dataset.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use agent::dist::{Backend, ProcessGroup, Rendezvous};
 
 use agent::train::memory::{estimate_peak, gib};
 use agent::train::{
@@ -164,10 +168,18 @@ pub struct TrainArgs {
     #[arg(long, value_parser = positive_f64)]
     pub peak_tflops: Option<f64>,
 
+    /// Data-parallel runs (started by torchrun or srun, which set RANK, WORLD_SIZE, ...; see
+    /// the README): how long, in seconds, a rank waits for its peers to join and for each
+    /// collective before it stops with an error naming the peer or collective. Rank 0
+    /// validates and checkpoints while the others wait, so keep it above the time that takes.
+    #[arg(long, default_value_t = agent::dist::DEFAULT_TIMEOUT_SECS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub dist_timeout: u64,
+
     /// Print the final summary as one JSON document: `run`, `steps` (the run's last step),
     /// `parameters`, `first_loss`, `last_loss`, `val_loss` (per domain group, the last
-    /// validation), `tokens_per_sec` (mean over this invocation's steps after the first),
-    /// `model_tflops` and `mfu` (likewise), `flops_per_token` (`weights`, `attention`),
+    /// validation), `tokens_per_sec` (mean over this invocation's steps after the first; of
+    /// every rank, data-parallel), `model_tflops` and `mfu` (likewise; MFU against the peak
+    /// times the ranks), `flops_per_token` (`weights`, `attention`),
     /// `peak` (`tflops`, `source`), `peak_memory_bytes`, `curves` (the PNG).
     #[arg(long)]
     pub json: bool,
@@ -183,26 +195,45 @@ pub fn run(args: &TrainArgs) -> Result<()> {
             safe_name(name)
         );
     }
+    // Data-parallel when launched as one rank of several: rank 0 alone touches the run folder.
+    let rendezvous = Rendezvous::from_env(Duration::from_secs(args.dist_timeout))?;
+    let main = rendezvous.as_ref().is_none_or(|r| r.rank == 0);
     let (cfg, run_dir) = match &args.resume {
         Some(run) => {
-            (resumed_config(run, args.data.as_deref(), args.allow_data_change)?, run.clone())
+            (resumed_config(run, args.data.as_deref(), args.allow_data_change, main)?, run.clone())
         }
         None => {
             let cfg = match &args.config {
                 Some(path) => config_from_file(path, args)?,
                 None => config_from_flags(args, device)?,
             };
-            let dir = new_run_dir(args, &cfg)?;
+            // The other ranks never create it (with a generated name theirs may differ).
+            let dir = if main { new_run_dir(args, &cfg)? } else { PathBuf::new() };
             (cfg, dir)
         }
     };
+    let dist = match &rendezvous {
+        Some(rv) => Some(Arc::new(join(rv, &cfg, args.compute.quiet)?)),
+        None => None,
+    };
     // One run per folder: a second `train` on it (a resume, or the same --name) is refused
     // while this one runs.
-    std::fs::create_dir_all(&run_dir).with_context(|| format!("creating {}", run_dir.display()))?;
-    let _lock = FolderLock::acquire(&run_dir)?;
+    let _lock = if main {
+        std::fs::create_dir_all(&run_dir)
+            .with_context(|| format!("creating {}", run_dir.display()))?;
+        Some(FolderLock::acquire(&run_dir)?)
+    } else {
+        None
+    };
     let data = cfg.open_data().with_context(|| format!("opening dataset {}", cfg.data))?;
     // Counted from the config (exact; equal to the built model's count, a tested identity).
     let (params, _) = agent::model::totals(&cfg.model, &agent::model::param_table(&cfg.model));
+    if !main {
+        // The others' share of the work: no folder, no logs, no summary.
+        let opts = RunOptions { run_dir, dist, force: args.force, ..Default::default() };
+        train(&cfg, &data, &opts)?;
+        return Ok(());
+    }
     if !args.compute.quiet {
         eprintln!(
             "train: {} ({} parameters) on {} ({} groups), {} steps of {}x{}x{} tokens, \
@@ -241,6 +272,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         force: args.force,
         memory_limit: None,
         peak: Some(peak.clone()),
+        dist,
     };
     let metrics = train(&cfg, &data, &opts)?;
     let all = read_metrics(&run_dir)?;
@@ -250,6 +282,25 @@ pub fn run(args: &TrainArgs) -> Result<()> {
         print_summary(args, &run_dir, params, &speed, &all, last)?;
     }
     Ok(())
+}
+
+/// Join the process group of a data-parallel run: Gloo for a CPU run, NCCL (one GPU per
+/// rank, LOCAL_RANK's) for a CUDA run.
+fn join(rv: &Rendezvous, cfg: &TrainConfig, quiet: bool) -> Result<ProcessGroup> {
+    let backend = if cfg.device.starts_with("cuda") { Backend::Nccl } else { Backend::Gloo };
+    if !quiet && rv.rank == 0 {
+        eprintln!(
+            "train: data-parallel over {} ranks ({backend:?}, store at {}:{}{}), batch {} per rank, \
+             {} in all",
+            rv.world_size,
+            rv.master_addr,
+            rv.master_port,
+            if rv.agent_store { ", torchrun's" } else { "" },
+            cfg.batch_size,
+            cfg.batch_size * rv.world_size
+        );
+    }
+    Ok(ProcessGroup::new(rv, backend)?)
 }
 
 fn positive_f64(s: &str) -> Result<f64, String> {
@@ -297,10 +348,12 @@ impl Speed {
         let mean =
             |f: fn(&StepMetrics) -> f64| timed.iter().map(f).sum::<f64>() / timed.len() as f64;
         let model_tflops = mean(|m| m.model_tflops);
+        // Data-parallel: the throughput is every rank's, the peak one device's.
+        let ranks = metrics.last().map_or(1, |m| m.ranks.max(1)) as f64;
         Speed {
             tokens_per_sec: mean(|m| m.tokens_per_sec),
             model_tflops,
-            mfu: model_tflops / peak.tflops,
+            mfu: model_tflops / (peak.tflops * ranks),
             peak_memory: metrics.iter().filter_map(|m| m.peak_memory).max(),
             flops,
             peak,
@@ -311,7 +364,14 @@ impl Speed {
 /// The config of the run in folder `run` (--resume). With `data` (--data), the run's dataset
 /// has moved there: its manifest must have the fingerprint recorded in the run's data.json
 /// (unless `allow_change`), and config.json is rewritten to point at it.
-fn resumed_config(run: &Path, data: Option<&Path>, allow_change: bool) -> Result<TrainConfig> {
+///
+/// Only rank 0 (`write`) rewrites config.json; the other ranks of a data-parallel run read it.
+fn resumed_config(
+    run: &Path,
+    data: Option<&Path>,
+    allow_change: bool,
+    write: bool,
+) -> Result<TrainConfig> {
     let path = run.join("config.json");
     if !path.exists() {
         bail!(
@@ -343,8 +403,10 @@ fn resumed_config(run: &Path, data: Option<&Path>, allow_change: bool) -> Result
         }
         cfg.data = data.display().to_string();
         let text = cfg.to_json().map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-        histories::fsio::write_atomic(&path, text.as_bytes())
-            .with_context(|| format!("updating {}", path.display()))?;
+        if write {
+            histories::fsio::write_atomic(&path, text.as_bytes())
+                .with_context(|| format!("updating {}", path.display()))?;
+        }
     }
     Ok(cfg)
 }

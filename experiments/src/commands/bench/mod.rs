@@ -1,5 +1,6 @@
 //! `icrl bench`: benchmarks that print tables (one subcommand per subject).
 
+pub mod allreduce;
 pub mod envs;
 pub mod model;
 pub mod quant;
@@ -15,6 +16,10 @@ pub struct BenchArgs {
 
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
+    /// Data-parallel cost: all-reduce time and bandwidth per tensor size, and a training
+    /// step's overhead from its bucketed gradient all-reduce, over N ranks (started here on
+    /// 127.0.0.1, or by torchrun / srun).
+    Allreduce(allreduce::AllreduceBenchArgs),
     /// Env steps per second per family, single and vectorized, beside Python gymnasium.
     Envs(envs::EnvBenchArgs),
     /// The action model: forward+backward time and peak memory against history length, and
@@ -28,6 +33,7 @@ pub enum BenchCommand {
 
 pub fn run(args: &BenchArgs) -> Result<()> {
     match &args.command {
+        BenchCommand::Allreduce(a) => allreduce::run(a),
         BenchCommand::Envs(a) => envs::run(a),
         BenchCommand::Model(a) => model::run(a),
         BenchCommand::Quant(a) => quant::run(a),

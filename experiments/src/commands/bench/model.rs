@@ -297,7 +297,7 @@ fn measure_one(args: &ModelBenchArgs, device: Device, spec: &str) -> Result<Meas
 }
 
 /// Random inputs of group 0 for `b` sequences of `t` steps, with episodes of 100 steps.
-fn random_batch(cfg: &Config, device: Device, b: i64, t: i64) -> Batch {
+pub(crate) fn random_batch(cfg: &Config, device: Device, b: i64, t: i64) -> Batch {
     let spec = &cfg.groups[0];
     let opts = (Kind::Float, device);
     let actions = || match spec.action {
