@@ -123,6 +123,9 @@ if ! compgen -G "$ICRL_VENV/lib/python3*/site-packages/imageio-$ICRL_IMAGEIO_VER
         icrl_die "pip could not install imageio==$ICRL_IMAGEIO_VERSION: check that PyPI is reachable, then rerun."
 fi
 icrl_mujoco_so="$(compgen -G "$ICRL_VENV/lib/python3*/site-packages/mujoco/libmujoco.so.$ICRL_MUJOCO_VERSION" | head -1)"
+# The real path: in a git worktree whose .venv is a symlink, a link through it would break
+# when that worktree goes.
+[ -n "$icrl_mujoco_so" ] && icrl_mujoco_so="$(readlink -f "$icrl_mujoco_so")"
 [ -n "$icrl_mujoco_so" ] ||
     icrl_die "$ICRL_VENV's mujoco package has no libmujoco.so.$ICRL_MUJOCO_VERSION: delete $ICRL_VENV and rerun."
 mkdir -p "$ICRL_VENV/mujoco-lib"

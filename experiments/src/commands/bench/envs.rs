@@ -168,8 +168,11 @@ fn rate(x: f64) -> String {
     if x >= 1e6 { format!("{:.2}M", x / 1e6) } else { format!("{:.1}k", x / 1e3) }
 }
 
+/// `ours / theirs` as `Nx`, with one decimal below 10x (the MuJoCo families' ratios are
+/// near 2x, where rounding to an integer would hide the difference).
 fn ratio(ours: f64, theirs: f64) -> String {
-    format!("{:.0}x", ours / theirs)
+    let x = ours / theirs;
+    if x < 10.0 { format!("{x:.1}x") } else { format!("{x:.0}x") }
 }
 
 /// `ACTION_POOL` actions sampled from the env's action space with a seeded stream.
