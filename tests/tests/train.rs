@@ -317,6 +317,7 @@ fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
         obs_norm: histories::dataset::ObsNorm::Task,
         controls: vec![],
         progress: false,
+        kv: None,
     };
     let report = evaluate(&model, &data, None, &tasks[..3], &opts).unwrap();
     for t in &report.tasks {
