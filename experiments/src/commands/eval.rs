@@ -138,7 +138,8 @@ pub struct EvalArgs {
 
     /// Print one JSON document instead of the summary: `out` (the output folder), `seconds`,
     /// `targets` (each `what`, `value`, `target`, `met`) and `report` (report.json's content:
-    /// `episodes`, `seeds`, `seed`, `tasks`, `controls`).
+    /// `episodes`, `seeds`, `seed`, `tasks`, `controls`, `memory`: the KV caches' and the
+    /// whole inference state's bytes per run).
     #[arg(long)]
     pub json: bool,
 }
