@@ -375,3 +375,54 @@ fn top_entries(scores: &Tensor, keep: i64) -> Tensor {
     let (_, idx) = scores.topk(keep, -1, true, false);
     idx.sort(-1, false).0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::kv::{KvBudget, KvOptions, KvPolicy};
+
+    /// One sequence, one head of 8: every query is `e0`; the key at step 5 is `10 e0`, the
+    /// others small. Returns the positions kept after 40 steps with a budget of 12.
+    fn kept(policy: KvPolicy, bits: Option<crate::quant::Nbits>) -> Vec<i32> {
+        tch::manual_seed(0);
+        let opts = KvOptions {
+            budget: KvBudget::Entries(12),
+            policy,
+            bits,
+            residual: 4,
+            ..Default::default()
+        };
+        let mut kv = CompressedKv::new((1, 1, 8), Kind::Float, Device::Cpu, &opts, 0, 1).unwrap();
+        let e0 = Tensor::zeros([1, 1, 1, 8], (Kind::Float, Device::Cpu));
+        let _ = e0.narrow(3, 0, 1).fill_(1.0);
+        let slopes = Tensor::zeros([1], (Kind::Float, Device::Cpu)); // no recency bias
+        for t in 0..40 {
+            let k = if t == 5 {
+                &e0 * 10.0
+            } else {
+                Tensor::randn([1, 1, 1, 8], (Kind::Float, Device::Cpu)) * 0.01
+            };
+            let v = Tensor::randn([1, 1, 1, 8], (Kind::Float, Device::Cpu));
+            kv.push(&k, &v, &e0);
+            kv.compress(&slopes).unwrap();
+            assert!(kv.len() <= 12 || t < 12, "step {t}: {} entries", kv.len());
+        }
+        let (_, _, pos) = kv.entries(Kind::Float).unwrap();
+        Vec::<i32>::try_from(pos.flatten(0, -1)).unwrap()
+    }
+
+    #[test]
+    fn attention_selection_keeps_the_attended_entry_and_the_window_policy_the_sinks() {
+        for bits in [None, Some(crate::quant::Nbits::B4)] {
+            for policy in [KvPolicy::Pyramid, KvPolicy::Snap] {
+                let pos = kept(policy, bits);
+                assert_eq!(pos.len(), 12);
+                assert!(pos.contains(&5), "{policy:?} {bits:?}: {pos:?}");
+                assert!((32..40).all(|p| pos.contains(&p)), "{policy:?} {bits:?}: window {pos:?}");
+                assert!(pos.windows(2).all(|w| w[0] < w[1]), "kept in order: {pos:?}");
+            }
+            let pos = kept(KvPolicy::Window, bits);
+            assert_eq!(pos, vec![0, 1, 2, 3, 32, 33, 34, 35, 36, 37, 38, 39], "{bits:?}");
+        }
+    }
+}
