@@ -62,6 +62,13 @@ for budget in 12 3 1; do
         evaluate hybrid "$policy-$budget" --kv-budget "$budget%" --kv-policy "$policy"
     done
 done
+# Fixed budgets (entries per layer on average, as PyramidKV's KV sizes): 240, 60 and 20 are
+# 12%, 3% and 1% of the final 2,000-step history, but bind from that many steps on.
+for budget in 240 60 20; do
+    for policy in pyramid snap window; do
+        evaluate hybrid "$policy-n$budget" --kv-budget "$budget" --kv-policy "$policy"
+    done
+done
 for bits in 8 4 2; do
     evaluate hybrid "full-${bits}bit" --kv-budget 100% --kv-bits "$bits"
     evaluate hybrid "pyramid-12-${bits}bit" --kv-budget 12% --kv-policy pyramid --kv-bits "$bits"
@@ -71,17 +78,31 @@ python3 - "$OUT" "$EPISODES" <<'PY' | tee "$OUT/table.md"
 import json, os, sys
 out, episodes = sys.argv[1], int(sys.argv[2])
 order = ["lightning", "hybrid-window200", "full"] + [f"{p}-{b}" for b in (12, 3, 1) for p in ("pyramid", "snap", "window")] \
+    + [f"{p}-n{b}" for b in (240, 60, 20) for p in ("pyramid", "snap", "window")] \
     + [f"full-{b}bit" for b in (8, 4, 2)] + [f"pyramid-12-{b}bit" for b in (8, 4, 2)]
 def mean(xs): return sum(xs) / len(xs) if xs else float("nan")
-print(f"| run | KV cache | first 10 | last 10 | all {episodes} | KV KiB per run (peak) | of full history | state KiB per run (peak) |")
-print("|---|---|---|---|---|---|---|---|")
+def runs(label):
+    rep = json.load(open(os.path.join(out, "evals", label + ".json")))["report"]
+    return [s for t in rep["tasks"] if t.get("normalized") for s in t["normalized"]]
+base = runs("full") if os.path.exists(os.path.join(out, "evals", "full.json")) else None
+def paired(rows, sl):
+    # Mean and standard error over runs of the difference from the full cache (the same env
+    # resets and sampling stream: common random numbers).
+    if base is None:
+        return "-"
+    d = [mean(a[sl]) - mean(b[sl]) for a, b in zip(rows, base)]
+    mu = mean(d)
+    se = (sum((x - mu) ** 2 for x in d) / max(len(d) - 1, 1) / len(d)) ** 0.5
+    return f"{mu:+.3f} ± {se:.3f}"
+print(f"| run | KV cache | first 10 | last 10 | all {episodes} | first 10 - full | all - full | KV KiB per run (peak) | of full history | state KiB per run (peak) |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for label in order:
     path = os.path.join(out, "evals", label + ".json")
     if not os.path.exists(path):
         continue
     doc = json.load(open(path))
     rep = doc["report"]
-    rows = [ep for t in rep["tasks"] if t.get("normalized") for seed in t["normalized"] for ep in [seed]]
+    rows = runs(label)
     first = mean([mean(r[:10]) for r in rows])
     last = mean([mean(r[-10:]) for r in rows])
     allm = mean([mean(r) for r in rows])
@@ -89,5 +110,6 @@ for label in order:
     full = m.get("kv_full_bytes")
     frac = f"{100 * m['kv_peak_bytes'] / full:.1f}%" if full else "-"
     print(f"| {label} | {m.get('kv_cache', '')} | {first:.3f} | {last:.3f} | {allm:.3f} | "
+          f"{paired(rows, slice(0, 10))} | {paired(rows, slice(None))} | "
           f"{m.get('kv_peak_bytes', 0) / 1024:.1f} | {frac} | {m.get('state_peak_bytes', 0) / 1024:.1f} |")
 PY
