@@ -12,12 +12,12 @@
 #
 #     source scripts/setup.sh && scripts/kv_benchmark.sh
 #
-# Environment: OUT (benchmark/kv), STEPS (1500 training steps per model), EPISODES (100),
+# Environment: OUT (benchmark/kv), STEPS (2500 training steps per model), EPISODES (100),
 # SEEDS (2), THREADS (1), ICRL (the icrl binary; built in release mode when unset).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 OUT="${OUT:-$ROOT/benchmark/kv}"
-STEPS="${STEPS:-1500}"
+STEPS="${STEPS:-2500}"
 EPISODES="${EPISODES:-100}"
 SEEDS="${SEEDS:-2}"
 THREADS="${THREADS:-1}"
