@@ -101,7 +101,8 @@ pub struct EvalArgs {
     /// per sequence and head: N entries, or P% of the history length seen so far (not of the
     /// model's window; 100% keeps the whole history uncompressed). Any --kv-* flag replaces
     /// the model's sliding window (the last softmax_window steps) by a cache of the whole
-    /// history, compressed at every step at which a layer holds more than its budget, with
+    /// history, compressed at every step at which a layer holds more than its budget (once
+    /// the history is longer than the average budget), with
     /// the ALiBi distance of each kept entry's own position. Default with other --kv-*
     /// flags: 100%.
     #[arg(long, value_name = "N|P%")]

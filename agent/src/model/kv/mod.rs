@@ -16,7 +16,9 @@
 //! budget bounds its size, not the training window): each entry carries its absolute
 //! position, per head, for the ALiBi distance and for masking a sequence's reset history.
 //! Histories grow one step at a time, so compression runs at every step at which a layer
-//! holds more than its budget (not once after a prompt, as in the papers).
+//! holds more than its budget (not once after a prompt, as in the papers), from the step at
+//! which the history outgrows the average budget (KVCache-Factory leaves a prompt shorter
+//! than the budget whole, so a budget covering the history changes nothing in any layer).
 
 mod cache;
 
