@@ -296,6 +296,7 @@ fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
     let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
     use agent::eval::{Control, EvalOptions, TaskSet, evaluate, select_tasks};
     use agent::model::Model;
+    use agent::model::kv::{KvBudget, KvOptions, KvPolicy};
     use rand::SeedableRng;
     let tmp = tempfile::tempdir().unwrap();
     let data = dataset(&tmp.path().join("data"));
@@ -317,6 +318,7 @@ fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
         obs_norm: histories::dataset::ObsNorm::Task,
         controls: vec![],
         progress: false,
+        kv: None,
     };
     let report = evaluate(&model, &data, None, &tasks[..3], &opts).unwrap();
     for t in &report.tasks {
@@ -329,6 +331,30 @@ fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
         assert!((n[1][2] - (t.returns[1][2] - t.random_return) / span).abs() < 1e-12);
     }
     assert_eq!(report.curve("heldout", None).len(), 3);
+    // The report holds the memory the state held: the tiny model's softmax window of 16.
+    let memory = report.memory.as_ref().unwrap();
+    assert!(memory.kv_cache.contains("sliding window of 16") && memory.kv_peak_bytes > 0.0);
+    assert!(memory.kv_full_bytes.is_none() && memory.steps == 60);
+
+    // Compressed caches (`--kv-*`) with a budget covering the history play exactly the
+    // runs of a sliding window covering it (same weights, a window of 64 steps).
+    let mut wide_cfg = cfg.model.clone();
+    wide_cfg.softmax_window = 64;
+    let mut wide =
+        Model::new(&wide_cfg, tch::Device::Cpu, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0))
+            .unwrap();
+    wide.load(&run.join("checkpoint/model.safetensors")).unwrap();
+    let window = evaluate(&wide, &data, None, &tasks[..3], &opts).unwrap();
+    for policy in [KvPolicy::Pyramid, KvPolicy::Window] {
+        let kv = KvOptions { budget: KvBudget::Entries(60), policy, ..KvOptions::default() };
+        let kv_opts = EvalOptions { kv: Some(kv), ..opts.clone() };
+        let compressed = evaluate(&wide, &data, None, &tasks[..3], &kv_opts).unwrap();
+        for (a, b) in window.tasks.iter().zip(&compressed.tasks) {
+            assert_eq!(a.returns, b.returns, "{policy:?}");
+        }
+        let m = compressed.memory.unwrap();
+        assert!(m.kv_options.is_some() && m.kv_full_bytes.unwrap() > 0.0, "{m:?}");
+    }
     // A task of another domain group (continuous Pendulum) is refused with a clear message.
     let other = vec![agent::eval::TaskRef {
         family: "Pendulum-v1".into(),

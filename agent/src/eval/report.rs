@@ -170,6 +170,49 @@ pub struct EvalReport {
     /// The controls run beside the evaluation (empty when none were asked for).
     #[serde(default)]
     pub controls: Vec<ControlResult>,
+    /// The memory the agent's inference state held (KV caches of the softmax layers, and
+    /// the whole state).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<StateMemory>,
+}
+
+/// The memory an evaluation's inference states held, per sequence (one (task, seed) run), in
+/// the lockstep batch that held the most.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct StateMemory {
+    /// The softmax layers' caches: `sliding window` (the model's own), or the compressed
+    /// caches' settings in words.
+    pub kv_cache: String,
+    /// The compressed caches' settings (`--kv-*`); `None` for the sliding window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_options: Option<crate::model::kv::KvOptions>,
+    /// The most bytes the softmax layers' KV caches held at once, per sequence (buffers as
+    /// allocated: spare capacity, codes, scales, zeros and positions included).
+    pub kv_peak_bytes: f64,
+    /// Mean over steps of the KV bytes held, per sequence.
+    pub kv_mean_bytes: f64,
+    /// Bytes per sequence that full-precision caches of the whole history would hold at
+    /// the end (compressed caches only; the reference of `--kv-budget 100%`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kv_full_bytes: Option<f64>,
+    /// The most bytes the whole inference state held at once (lightning states included).
+    pub state_peak_bytes: f64,
+    /// Steps of the longest history.
+    pub steps: usize,
+}
+
+impl StateMemory {
+    /// Folds in one lockstep batch's figures, keeping the larger of each.
+    pub fn merge(&mut self, other: &StateMemory) {
+        self.kv_peak_bytes = self.kv_peak_bytes.max(other.kv_peak_bytes);
+        self.kv_mean_bytes = self.kv_mean_bytes.max(other.kv_mean_bytes);
+        self.kv_full_bytes = match (self.kv_full_bytes, other.kv_full_bytes) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        };
+        self.state_peak_bytes = self.state_peak_bytes.max(other.state_peak_bytes);
+        self.steps = self.steps.max(other.steps);
+    }
 }
 
 /// Per episode, the mean normalised return over every (task, seed) of `split` (and `family`)
@@ -446,6 +489,7 @@ mod tests {
     #[test]
     fn validate_refuses_ragged_or_non_finite_reports() {
         let mut good = EvalReport {
+            memory: None,
             episodes: 2,
             seeds: 2,
             seed: 0,

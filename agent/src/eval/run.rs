@@ -16,7 +16,11 @@ use super::EvalError;
 use super::reference::{Reference, reference};
 use super::report::{Control, ControlResult, EvalReport, TaskResult};
 use super::tasks::TaskRef;
-use crate::model::{ActionSpec, GroupSpec, InferenceState, Model};
+use std::cell::RefCell;
+
+use super::report::StateMemory;
+use crate::model::kv::KvOptions;
+use crate::model::{ActionSpec, AttentionKind, GroupSpec, InferenceState, Model};
 
 /// Evaluation settings.
 #[derive(Clone, Debug)]
@@ -39,6 +43,9 @@ pub struct EvalOptions {
     /// Show progress (episodes played over every condition): a bar on a terminal, else a
     /// line every 30 s.
     pub progress: bool,
+    /// Compressed (and optionally quantized) KV caches in the softmax layers; `None`: the
+    /// model's own sliding window.
+    pub kv: Option<KvOptions>,
 }
 
 /// The most episodes one evaluation plays over all tasks, seeds and conditions (their
@@ -157,13 +164,25 @@ pub fn evaluate(
         .map(|p| p.iter().map(|s| s.episodes).sum::<usize>() * opts.seeds)
         .sum();
     let bar = Progress::new(opts.progress, total as u64, "eval", "episodes");
-    let ctx = Lockstep { model, tasks, refs: &refs, opts, bar: &bar };
+    let memory = RefCell::new(StateMemory {
+        kv_cache: match &opts.kv {
+            _ if !model.config().layer_kinds().contains(&AttentionKind::Softmax) => {
+                "none (no softmax layers)".into()
+            }
+            Some(kv) => kv.describe(),
+            None => format!("sliding window of {} steps", model.config().softmax_window),
+        },
+        kv_options: opts.kv.clone(),
+        ..Default::default()
+    });
+    let ctx = Lockstep { model, tasks, refs: &refs, opts, bar: &bar, memory: &memory };
     let mut report = EvalReport {
         episodes: opts.episodes,
         seeds: opts.seeds,
         seed: opts.seed,
         tasks: vec![],
         controls: vec![],
+        memory: None,
     };
     for (control, plans) in conditions.into_iter().zip(&plans) {
         let rows = ctx.run_condition(&groups, plans, control == Some(Control::ZeroReward))?;
@@ -182,6 +201,7 @@ pub fn evaluate(
         }
     }
     bar.finish_and_clear();
+    report.memory = Some(memory.into_inner());
     Ok(report)
 }
 
@@ -243,6 +263,8 @@ struct Lockstep<'a> {
     refs: &'a [Reference],
     opts: &'a EvalOptions,
     bar: &'a Progress,
+    /// The inference states' memory, over every lockstep batch so far.
+    memory: &'a RefCell<StateMemory>,
 }
 
 impl Lockstep<'_> {
@@ -344,7 +366,11 @@ impl Lockstep<'_> {
             ActionSpec::Continuous { dim } => dim as usize,
             ActionSpec::Discrete { .. } => 1,
         };
-        let mut state = self.model.new_state(g, n as i64)?;
+        let mut state = match &opts.kv {
+            Some(kv) => self.model.new_state_kv(g, n as i64, kv)?,
+            None => self.model.new_state(g, n as i64)?,
+        };
+        let (mut kv_peak, mut kv_sum, mut state_peak) = (0i64, 0f64, 0i64);
         let mut input = StepInput {
             prev_action: vec![0f32; n * act_dim],
             prev_reward: vec![0f32; n],
@@ -354,6 +380,9 @@ impl Lockstep<'_> {
         let mut step = 0usize;
         while slots.iter().any(|s| !s.finished) {
             let actions = self.act(spec, &mut state, &slots, &input, step, &mut rng)?;
+            let kv = state.kv_bytes();
+            (kv_peak, kv_sum) = (kv_peak.max(kv), kv_sum + kv as f64);
+            state_peak = state_peak.max(state.bytes());
             let StepInput { prev_action, prev_reward, start } = &mut input;
             for (k, slot) in slots.iter_mut().enumerate() {
                 if slot.finished {
@@ -383,6 +412,15 @@ impl Lockstep<'_> {
             }
             step += 1;
         }
+        let per = |bytes: f64| bytes / n as f64;
+        self.memory.borrow_mut().merge(&StateMemory {
+            kv_peak_bytes: per(kv_peak as f64),
+            kv_mean_bytes: per(kv_sum / step.max(1) as f64),
+            kv_full_bytes: state.kv_full_bytes().map(|b| per(b as f64)),
+            state_peak_bytes: per(state_peak as f64),
+            steps: step,
+            ..Default::default()
+        });
         let mut out = vec![vec![vec![]; opts.seeds]; members.len()];
         for slot in slots {
             out[slot.member][slot.seed] = slot.returns;

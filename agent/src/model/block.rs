@@ -6,6 +6,7 @@ use tch::{Kind, Tensor};
 use super::config::{AttentionKind, Config, FfnKind};
 use super::error::ModelError;
 use super::ffn::DenseFfn;
+use super::kv::CompressedKv;
 use super::layers::{LayerNorm, Linear};
 use super::lightning::LightningAttention;
 use super::remoe::{Remoe, RemoeStats};
@@ -26,11 +27,12 @@ pub enum Ffn {
 }
 
 /// Inference state of one block: a lightning state `(n, H, d, d)` (f32) or a softmax KV cache
-/// (in the model's kind).
+/// (in the model's kind): the sliding window, or a compressed cache (`--kv-*`).
 #[derive(Debug)]
 pub enum LayerCache {
     Lightning(Tensor),
     Softmax(KvCache),
+    Compressed(CompressedKv),
 }
 
 /// Parameter counts of one block, by part.
@@ -145,6 +147,7 @@ impl Block {
                 y
             }
             (Mixer::Softmax(attn), LayerCache::Softmax(kv)) => attn.step(&h, kv),
+            (Mixer::Softmax(attn), LayerCache::Compressed(kv)) => attn.step_compressed(&h, kv)?,
             _ => {
                 return Err(ModelError::Config {
                     field: "pattern",

@@ -4,9 +4,10 @@
 
 use tch::{Kind, Tensor};
 
-use super::block::LayerCache;
+use super::block::{LayerCache, Mixer};
 use super::config::ActionSpec;
 use super::error::{ModelError, batch_err};
+use super::kv::KvOptions;
 use super::transformer::{Model, check_actions};
 
 /// The history of `n` environments of one domain group, summarised per layer.
@@ -28,8 +29,35 @@ impl InferenceState {
             .map(|layer| match layer {
                 LayerCache::Lightning(s) => s.numel() as i64 * s.kind().elt_size_in_bytes() as i64,
                 LayerCache::Softmax(kv) => kv.bytes(),
+                LayerCache::Compressed(kv) => kv.bytes(),
             })
             .sum()
+    }
+
+    /// Bytes held by the softmax layers' KV caches alone.
+    pub fn kv_bytes(&self) -> i64 {
+        self.layers
+            .iter()
+            .map(|layer| match layer {
+                LayerCache::Lightning(_) => 0,
+                LayerCache::Softmax(kv) => kv.bytes(),
+                LayerCache::Compressed(kv) => kv.bytes(),
+            })
+            .sum()
+    }
+
+    /// Bytes that uncompressed full-precision caches of the whole history would hold in the
+    /// softmax layers; `None` for the sliding-window caches (which do not count the steps).
+    pub fn kv_full_bytes(&self) -> Option<i64> {
+        let mut total = 0;
+        for layer in &self.layers {
+            match layer {
+                LayerCache::Lightning(_) => {}
+                LayerCache::Softmax(_) => return None,
+                LayerCache::Compressed(kv) => total += kv.full_bytes(),
+            }
+        }
+        Some(total)
     }
 
     /// Forgets environment `i`'s history (a new task starts there); the others keep theirs.
@@ -46,6 +74,7 @@ impl InferenceState {
                     let _ = tch::no_grad(|| s.narrow(0, i as i64, 1).zero_());
                 }
                 LayerCache::Softmax(kv) => kv.reset(i),
+                LayerCache::Compressed(kv) => kv.reset(i),
             }
         }
         Ok(())
@@ -73,6 +102,27 @@ impl Model {
         }
         let layers = self.blocks.iter().map(|b| b.empty_cache(n, self.kind)).collect();
         Ok(InferenceState { group, n, layers })
+    }
+
+    /// [`Model::new_state`] with compressed (and optionally quantized) KV caches in the
+    /// softmax layers, as `kv` sets them; lightning layers are unchanged.
+    pub fn new_state_kv(
+        &self,
+        group: usize,
+        n: i64,
+        kv: &KvOptions,
+    ) -> Result<InferenceState, ModelError> {
+        let mut state = self.new_state(group, n)?;
+        let softmax: Vec<usize> = (0..self.blocks.len())
+            .filter(|&i| matches!(self.blocks[i].mixer, Mixer::Softmax(_)))
+            .collect();
+        for (l, &i) in softmax.iter().enumerate() {
+            if let Mixer::Softmax(attn) = &self.blocks[i].mixer {
+                let cache = attn.compressed_cache(n, self.kind, kv, l, softmax.len())?;
+                state.layers[i] = LayerCache::Compressed(cache);
+            }
+        }
+        Ok(state)
     }
 
     /// One step for every environment: `obs (n, obs_dim)`, `prev_action` (`(n, act_dim)` f32

@@ -12,6 +12,7 @@ pub mod encoders;
 pub mod error;
 pub mod ffn;
 pub mod inference;
+pub mod kv;
 pub mod layers;
 pub mod lightning;
 pub mod params;

@@ -10,6 +10,7 @@ use tch::{Kind, Tensor};
 
 use super::config::Config;
 use super::error::ModelError;
+use super::kv::CompressedKv;
 use super::layers::{INIT_STD, LayerNorm, Linear};
 
 /// ALiBi slopes `2^(-8h/H)`, h = 1..H.
@@ -284,6 +285,50 @@ impl SoftmaxAttention {
             false,
         );
         self.project(&o)
+    }
+
+    /// An empty compressed cache for `n` sequences: softmax layer `layer` of `layers`.
+    pub fn compressed_cache(
+        &self,
+        n: i64,
+        kind: Kind,
+        opts: &super::kv::KvOptions,
+        layer: usize,
+        layers: usize,
+    ) -> Result<CompressedKv, ModelError> {
+        let dh = self.q_norm.weight.size()[0];
+        CompressedKv::new((n, self.heads, dh), kind, self.slopes.device(), opts, layer, layers)
+    }
+
+    /// One step `x (n, 1, D)` against a compressed cache: the step's entry is added, the
+    /// cache pruned to its budget, then the query attends to every entry kept, with the ALiBi
+    /// distance from each entry's own position (no window: the budget bounds the cache).
+    pub fn step_compressed(
+        &self,
+        x: &Tensor,
+        cache: &mut CompressedKv,
+    ) -> Result<Tensor, ModelError> {
+        let (q, k, v) = self.qkv(x);
+        cache.push(&k, &v, &q);
+        cache.compress(&self.slopes)?;
+        let (k_all, v_all, pos) = cache.entries(q.kind())?;
+        let t = cache.steps();
+        let dist = (-pos.to_kind(Kind::Float)) + (t - 1) as f64; // (n, H, L)
+        let bias = -(self.slopes.view([1, -1, 1]) * dist);
+        let mask =
+            bias.masked_fill(&cache.stale(&pos), f64::NEG_INFINITY).unsqueeze(2).to_kind(q.kind()); // (n, H, 1, L)
+        let dh = q.size()[3];
+        let o = Tensor::scaled_dot_product_attention(
+            &q,
+            &k_all,
+            &v_all,
+            Some(mask),
+            0.0,
+            false,
+            1.0 / (dh as f64).sqrt(),
+            false,
+        );
+        Ok(self.project(&o))
     }
 }
 

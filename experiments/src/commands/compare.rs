@@ -324,7 +324,14 @@ mod tests {
             context_task: None,
         };
         t.normalize();
-        EvalReport { episodes: returns.len(), seeds: 1, seed: 0, tasks: vec![t], controls: vec![] }
+        EvalReport {
+            episodes: returns.len(),
+            seeds: 1,
+            seed: 0,
+            tasks: vec![t],
+            controls: vec![],
+            memory: None,
+        }
     }
 
     #[test]

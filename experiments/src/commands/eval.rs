@@ -9,7 +9,8 @@ use agent::eval::{
     families, first_and_last, select_tasks,
 };
 use agent::model::Model;
-use agent::quant::DequantMode;
+use agent::model::kv::{KvBudget, KvOptions, KvPolicy, Pooling};
+use agent::quant::{DequantMode, Nbits};
 use agent::train::{TrainConfig, checkpoint};
 use anyhow::{Context, Result, anyhow, bail};
 use clap::Args;
@@ -96,13 +97,50 @@ pub struct EvalArgs {
     #[arg(long, default_value = "zero-reward,other-task")]
     pub controls: String,
 
+    /// Compress the softmax layers' KV caches to this average budget per layer, in entries
+    /// per sequence and head: N entries, or P% of the history length seen so far (not of the
+    /// model's window; 100% keeps the whole history uncompressed). Any --kv-* flag replaces
+    /// the model's sliding window (the last softmax_window steps) by a cache of the whole
+    /// history, compressed at every step at which a layer holds more than its budget (once
+    /// the history is longer than the average budget), with
+    /// the ALiBi distance of each kept entry's own position. Default with other --kv-*
+    /// flags: 100%.
+    #[arg(long, value_name = "N|P%")]
+    pub kv_budget: Option<KvBudget>,
+
+    /// Which entries a layer over budget drops: `pyramid` (PyramidKV: budgets in an
+    /// arithmetic progression over the softmax layers, lower layers more, beta 20; the last 8
+    /// steps kept; the rest chosen per head by the attention of the last 8 steps' queries,
+    /// pooled over 7 neighbours), `snap` (the same selection, the same budget in every
+    /// layer) or `window` (StreamingLLM: the first 4 steps as attention sinks and the most
+    /// recent ones). Default with other --kv-* flags: pyramid.
+    #[arg(long, value_name = "POLICY")]
+    pub kv_policy: Option<KvPolicy>,
+
+    /// Hold the kept entries as HQQ codes of 8, 4 or 2 bits (groups of 64 values, or one
+    /// group per head and entry where heads are narrower; f16 scales and zeros), except a
+    /// recent full-precision buffer quantized in batches (--kv-residual). Default: full
+    /// precision.
+    #[arg(long, value_name = "B", value_parser = ["8", "4", "2"])]
+    pub kv_bits: Option<String>,
+
+    /// Pooling of the selection scores over neighbouring entries: max or avg.
+    #[arg(long, value_name = "max|avg")]
+    pub kv_pooling: Option<Pooling>,
+
+    /// With --kv-bits: recent entries kept in full precision, quantized in batches of this
+    /// many (or of the layer's budget where that is smaller).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(i64).range(1..=1_000_000))]
+    pub kv_residual: Option<i64>,
+
     /// --device, --threads, --quiet.
     #[command(flatten)]
     pub compute: crate::common::ComputeArgs,
 
     /// Print one JSON document instead of the summary: `out` (the output folder), `seconds`,
     /// `targets` (each `what`, `value`, `target`, `met`) and `report` (report.json's content:
-    /// `episodes`, `seeds`, `seed`, `tasks`, `controls`).
+    /// `episodes`, `seeds`, `seed`, `tasks`, `controls`, `memory`: the KV caches' and the
+    /// whole inference state's bytes per run).
     #[arg(long)]
     pub json: bool,
 }
@@ -217,6 +255,7 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         obs_norm: cfg.obs_norm,
         controls,
         progress: !args.compute.quiet,
+        kv: kv_options(args)?,
     };
     let start = std::time::Instant::now();
     eprintln!(
@@ -251,6 +290,33 @@ pub fn run(args: &EvalArgs) -> Result<()> {
         out.join("curves.png").display()
     );
     Ok(())
+}
+
+/// The compressed-cache settings of the --kv-* flags; `None` when none is given.
+fn kv_options(args: &EvalArgs) -> Result<Option<KvOptions>> {
+    if args.kv_budget.is_none()
+        && args.kv_policy.is_none()
+        && args.kv_bits.is_none()
+        && args.kv_pooling.is_none()
+        && args.kv_residual.is_none()
+    {
+        return Ok(None);
+    }
+    let d = KvOptions::default();
+    let bits = match &args.kv_bits {
+        Some(b) => Some(
+            Nbits::try_from(b.parse::<u8>().context("--kv-bits")?)
+                .map_err(|e| anyhow!("--kv-bits: {e}"))?,
+        ),
+        None => None,
+    };
+    Ok(Some(KvOptions {
+        budget: args.kv_budget.unwrap_or(d.budget),
+        policy: args.kv_policy.unwrap_or(d.policy),
+        bits,
+        pooling: args.kv_pooling.unwrap_or(d.pooling),
+        residual: args.kv_residual.unwrap_or(d.residual),
+    }))
 }
 
 /// `--tensorboard`: the report's normalised return per episode as a TensorBoard run inside
@@ -543,6 +609,7 @@ pub fn summary(report: &EvalReport, run: &Path, secs: f64) -> String {
         s,
         "\nNormalised return: (return - random) / (demonstrator - random), mean over tasks then seeds."
     );
+    memory_section(&mut s, report);
     controls_section(&mut s, report);
     exploitation_section(&mut s, report);
     let checks = targets(report);
@@ -561,6 +628,30 @@ pub fn summary(report: &EvalReport, run: &Path, secs: f64) -> String {
         };
     }
     s
+}
+
+/// The memory the inference state held, per (task, seed) run.
+fn memory_section(s: &mut String, report: &EvalReport) {
+    let Some(m) = &report.memory else { return };
+    let kib = |b: f64| format!("{:.1} KiB", b / 1024.0);
+    let _ = write!(
+        s,
+        "\nKV caches of the softmax layers ({}): {} at most, {} on average per run over {} \
+         steps",
+        m.kv_cache,
+        kib(m.kv_peak_bytes),
+        kib(m.kv_mean_bytes),
+        m.steps
+    );
+    if let Some(full) = m.kv_full_bytes.filter(|f| *f > 0.0) {
+        let _ = write!(
+            s,
+            " ({:.1}% of the {} a full-precision cache of the whole history holds)",
+            100.0 * m.kv_peak_bytes / full,
+            kib(full)
+        );
+    }
+    let _ = writeln!(s, "; whole inference state {} at most.", kib(m.state_peak_bytes));
 }
 
 /// The agent beside each control: first scored episode and last 5, per family and split.

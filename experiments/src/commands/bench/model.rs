@@ -427,6 +427,7 @@ fn measure_infer(args: &ModelBenchArgs, device: Device, kind: &str, len: i64) ->
                 let buffer = || Tensor::randn([n, h, history + steps + 8, dh], (kind_t, device));
                 *kv = KvCache::new(buffer(), buffer(), history);
             }
+            LayerCache::Compressed(_) => {}
         }
     }
     let spec = &cfg.groups[0];
