@@ -23,7 +23,7 @@ use histories::split::Split;
 use rayon::prelude::*;
 
 use crate::ppo::{PpoDemonstrator, TrainSpec, TrainedPolicy, train};
-use crate::searcher::GridSearcher;
+use crate::searcher::{GridSearcher, KeyDoorSearcher};
 use crate::seed::derive_seed;
 use crate::suite::{DemonstratorSpec, NoiseSpec, Suite, SuiteEntry, ppo_config};
 
@@ -334,7 +334,7 @@ fn demonstrator_for(
 ) -> Result<Option<Box<dyn Demonstrator>>, GenerateError> {
     Ok(match &entry.demonstrator {
         DemonstratorSpec::Oracle => None,
-        DemonstratorSpec::Searcher => Some(Box::new(searcher_for(&job.family, env)?)),
+        DemonstratorSpec::Searcher => Some(searcher_for(&job.family, env)?),
         DemonstratorSpec::Saved { dir } => {
             let ctx = format!("{} (saved demonstrator {dir})", job.file);
             let policy =
@@ -381,24 +381,28 @@ fn noise_schedule(
     })
 }
 
-/// The searching demonstrator of a Dark Room family task (a square grid whose observation is
-/// the agent's cell).
-fn searcher_for(family: &str, env: &dyn Env) -> Result<GridSearcher, GenerateError> {
+/// The searching demonstrator of a grid room task: Dark Room's ([`GridSearcher`]) or
+/// Key-to-Door's ([`KeyDoorSearcher`]), for a square grid whose observation is the agent's
+/// cell.
+fn searcher_for(family: &str, env: &dyn Env) -> Result<Box<dyn Demonstrator>, GenerateError> {
     let size = match env.observation_space() {
-        Space::Box { low, high }
-            if family.starts_with("DarkRoom") && low.len() == 2 && high[0] == high[1] =>
-        {
-            high[0] as usize + 1
-        }
-        _ => {
-            return Err(fail(
-                family,
-                "the `searcher` demonstrator works on Dark Room families (DarkRoom-v0, \
-                 DarkRoomHard-v0) only",
-            ));
-        }
+        Space::Box { low, high } if low.len() == 2 && high[0] == high[1] => high[0] as usize + 1,
+        _ => 0,
     };
-    Ok(GridSearcher::new(size))
+    Ok(match family {
+        _ if size == 0 => return Err(searcher_families(family)),
+        "KeyToDoor-v0" => Box::new(KeyDoorSearcher::new(size)),
+        f if f.starts_with("DarkRoom") => Box::new(GridSearcher::new(size)),
+        _ => return Err(searcher_families(family)),
+    })
+}
+
+fn searcher_families(family: &str) -> GenerateError {
+    fail(
+        family,
+        "the `searcher` demonstrator works on the grid rooms (DarkRoom-v0, DarkRoomHard-v0, \
+         KeyToDoor-v0) only",
+    )
 }
 
 /// Train (or load the cached) PPO demonstrator of a task.

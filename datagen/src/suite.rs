@@ -195,9 +195,10 @@ pub enum DemonstratorSpec {
     /// speed of the rollouts. Its env must be the entry's; on tasks with other physics it is
     /// a fixed, possibly suboptimal demonstrator (its return is measured per task).
     Saved { dir: String },
-    /// The oracle without knowledge of the goal ([`crate::searcher::GridSearcher`]): it
-    /// visits the nearest unvisited cell of the history until rewarded, then walks to the
-    /// rewarded cell. Dark Room families only; its expert return is the oracle's.
+    /// The oracle without knowledge of the task ([`crate::searcher`]): it tries the nearest
+    /// untried cell of the history until rewarded, then walks to the rewarded cell (in
+    /// Key-to-Door: the key, then the door). Grid rooms only (Dark Room, Dark Room Hard,
+    /// Key-to-Door); its expert return is the oracle's.
     Searcher,
     /// A PPO policy trained per task (cached under the output folder, so a resumed run
     /// does not train again).

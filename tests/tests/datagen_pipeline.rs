@@ -238,3 +238,35 @@ fn a_saved_demonstrator_serves_every_task_of_its_family_and_no_other() {
     let err = saved("Pendulum-v1", "CartPole-v1").unwrap_err().to_string();
     assert!(err.contains("trained on CartPole-v1, not Pendulum-v1"), "{err}");
 }
+
+#[test]
+fn key_to_door_searcher_histories_rise_and_other_families_are_refused() {
+    let suite = |env: &str| {
+        Suite::from_json(
+            &format!(
+                r#"{{"name": "search", "seed": 2, "entries": [
+                  {{"env": "{env}", "tasks": "train", "max_tasks": 3,
+                    "demonstrator": {{"kind": "searcher"}},
+                    "histories_per_task": 2, "transitions_per_history": 600,
+                    "noise": {{"mode": "fixed", "schedule": {{"kind": "linear", "start": 1.0, "end": 0.0, "f": 0.3}}}}}}
+                ]}}"#
+            ),
+            "searcher suite",
+        )
+        .unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let opts =
+        GenerateOptions { out: dir.path().to_path_buf(), jobs: 1, threads: 1, progress: false };
+    let manifest = generate(&suite("KeyToDoor-v0"), &opts).unwrap();
+    for t in &manifest.tasks {
+        assert_eq!(t.demonstrator, "searcher");
+        // Noise-free at the end, the searcher has found key and door: the oracle's 2.
+        assert_eq!((t.demonstrator_return, t.last_return), (2.0, 2.0), "{t:?}");
+        assert!(t.first_return < t.last_return - 0.5, "{t:?}");
+    }
+    let other = tempfile::tempdir().unwrap();
+    let opts = GenerateOptions { out: other.path().to_path_buf(), ..opts };
+    let err = generate(&suite("CartPole-v1"), &opts).unwrap_err().to_string();
+    assert!(err.contains("CartPole-v1") && err.contains("grid rooms"), "{err}");
+}
