@@ -12,12 +12,14 @@
 #   data         the `generalist` datasets (scripts/suites/generalist.json) and the held-out
 #                references (scripts/suites/generalist-reference.json): PPO per task for the
 #                classic-control families and the Industrial Benchmark
-#   generalist   training the generalist (DPT target, whole histories in context)
+#   generalist   training the generalist (whole histories in context; DPT target for the grid
+#                rooms, AD for the other families: see TARGETS)
 #   eval         the generalist on held-out and train tasks, per family, with the controls
 #   specialists  one run per family on that family's data alone, with the steps the generalist
 #                spent on that family (its share of the transitions), and its evaluation on
 #                held-out tasks
-#   variants     the comparison runs at COMPARE_STEPS each (base, AD, ReMoE, pure lightning)
+#   variants     the comparison runs at COMPARE_STEPS each (base, all AD, all DPT, ReMoE, pure
+#                lightning)
 #                and their evaluations on held-out tasks
 #   report       `icrl compare` tables and one figure per family
 #
@@ -62,7 +64,9 @@ declare -A EPISODES=(
 )
 # Windows: --context (600 steps, a whole Dark Room history) unless the family's domain group
 # is listed here with the length of its whole histories. The three grid rooms share one group
-# (a cell and 5 moves), so Key-to-Door (1,200-step histories) trains on 600-step windows.
+# (a cell and 5 moves) and all write 600-step histories, so every grid window is a whole
+# history: a window that started mid-history would ask the DPT target to walk to a goal found
+# before the window began.
 declare -A GROUP_CONTEXT=(
     [CartPole-v1]=obs4-discrete2=6000
     [Pendulum-v1]=obs3-box1=6000 [MountainCarContinuous-v0]=obs2-box1=10000
@@ -78,6 +82,23 @@ group_context() {
 # The model: 8 layers at width 128, seven lightning layers to one softmax layer (MiniMax's
 # 7:1; the softmax layer sees the last 600 steps), dense GELU FFNs. Each micro-batch holds
 # about 24,000 steps: 40 Dark Room histories, or 4 Pendulum histories, ...
+# Training targets: the demonstrator's action (DPT, Vintix II) for the grid rooms, whose
+# searcher explores until rewarded and then exploits at once, so the agent learns to exploit
+# in the episode after it finds a goal (AD waits for its data's noise to fade); the action
+# taken (Algorithm Distillation) for the other families, whose PPO demonstrators act on the
+# state alone: a DPT agent imitates them from the first step and has nothing left to learn in
+# context (held-out Pendulum fell in context under DPT, 0.661 -> 0.416 at step 2,400 of the
+# first generalist; it rose under AD in scripts/benchmark.sh). The variants stage compares
+# this mix with all-AD and all-DPT.
+GRID_GROUP=obs2-discrete5
+TARGETS=(--target taken --group-target "$GRID_GROUP=demonstrator")
+# target_of FAMILY: the --target of a one-family run (a specialist), as TARGETS gives it.
+target_of() {
+    case "$1" in
+        DarkRoom-v0 | DarkRoomHard-v0 | KeyToDoor-v0) echo demonstrator ;;
+        *) echo taken ;;
+    esac
+}
 MODEL=(--preset small --model hidden=128 --model ffn_hidden=512 --model layers=8
        --model pattern=LLLLLLLS --model softmax_window=600)
 TRAIN=(--batch-size 40 --context 600 --lr 1e-3 --warmup-fraction 0.02 --threads "$THREADS"
@@ -143,8 +164,8 @@ if has_stage data; then
 fi
 
 if has_stage generalist; then
-    echo "== generalist: $STEPS steps, DPT target (the demonstrator's action)"
-    train generalist "$STEPS" "${FAMILIES[*]}" --target demonstrator
+    echo "== generalist: $STEPS steps, DPT target for the grid rooms, AD for the others"
+    train generalist "$STEPS" "${FAMILIES[*]}" "${TARGETS[@]}"
     cp "$OUT/runs/generalist/curves.png" "$OUT/report/generalist-training.png"
 fi
 
@@ -182,7 +203,8 @@ if has_stage specialists; then
     for f in "${FAMILIES[@]}"; do
         SPECIALIST_STEPS=$(share_of "$f")
         echo "   $f: $SPECIALIST_STEPS steps"
-        train "specialist-$f" "$SPECIALIST_STEPS" "$f" --target demonstrator --family "$f"
+        train "specialist-$f" "$SPECIALIST_STEPS" "$f" --target "$(target_of "$f")" \
+            --family "$f"
         evaluate "specialist-$f" specialist heldout "$f"
     done
 fi
@@ -190,12 +212,13 @@ fi
 if has_stage variants; then
     echo "== variants: $COMPARE_STEPS steps each, one change from the base run"
     ALL="${FAMILIES[*]}"
-    train base "$COMPARE_STEPS" "$ALL" --target demonstrator
+    train base "$COMPARE_STEPS" "$ALL" "${TARGETS[@]}"
     train ad "$COMPARE_STEPS" "$ALL" --target taken
-    train remoe "$COMPARE_STEPS" "$ALL" --target demonstrator --model ffn=remoe \
+    train dpt "$COMPARE_STEPS" "$ALL" --target demonstrator
+    train remoe "$COMPARE_STEPS" "$ALL" "${TARGETS[@]}" --model ffn=remoe \
         --model experts=8 --model active_experts=2 --model ffn_hidden=256
-    train lightning "$COMPARE_STEPS" "$ALL" --target demonstrator --model pattern=L
-    for v in base ad remoe lightning; do
+    train lightning "$COMPARE_STEPS" "$ALL" "${TARGETS[@]}" --model pattern=L
+    for v in base ad dpt remoe lightning; do
         for f in "${FAMILIES[@]}"; do
             evaluate "$v" "$v" heldout "$f"
         done
@@ -228,7 +251,7 @@ if has_stage report; then
     }
     report generalist "The generalist against specialists" generalist generalist-train \
         generalist-shifted specialist
-    report target "AD against DPT ($COMPARE_STEPS steps)" base ad
+    report target "The target mix against all AD and all DPT ($COMPARE_STEPS steps)" base ad dpt
     report ffn "Dense GELU against ReMoE at equal active parameters ($COMPARE_STEPS steps)" base remoe
     report attention "The 7:1 hybrid against pure lightning ($COMPARE_STEPS steps)" base lightning
 fi

@@ -486,3 +486,59 @@ fn flops_per_token_is_nanogpts_estimate_for_full_softmax_attention() {
         (12 * l * h * q * (b + q)) as f64
     );
 }
+
+#[test]
+fn runs_whose_episodes_end_at_different_steps_all_finish() {
+    // Key-to-Door ends at the door, so the runs of a lockstep batch finish at different
+    // steps: the finished ones wait while the others play on.
+    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    use agent::eval::{EvalOptions, TaskRef, evaluate};
+    use agent::model::Model;
+    use rand::SeedableRng;
+    let tmp = tempfile::tempdir().unwrap();
+    let suite = Suite::from_json(
+        r#"{"name": "doors", "seed": 1, "entries": [
+          {"env": "KeyToDoor-v0", "tasks": "train", "max_tasks": 2,
+           "demonstrator": {"kind": "oracle"}, "histories_per_task": 1, "transitions_per_history": 300,
+           "noise": {"mode": "fixed", "schedule": {"kind": "linear", "start": 1.0, "end": 0.0, "f": 0.3}}}
+        ]}"#,
+        "doors",
+    )
+    .unwrap();
+    let dir = tmp.path().join("data");
+    let opts = GenerateOptions { out: dir.clone(), jobs: 1, threads: 1, progress: false };
+    generate(&suite, &opts).unwrap();
+    let data = Dataset::open(&dir).unwrap();
+    // An untrained model: a random policy (sampled actions).
+    let model = Model::new(
+        &config_for("tiny", &data).unwrap(),
+        tch::Device::Cpu,
+        &mut rand_chacha::ChaCha8Rng::seed_from_u64(0),
+    )
+    .unwrap();
+    let kd = |key: [usize; 2], door: [usize; 2]| TaskRef {
+        family: "KeyToDoor-v0".into(),
+        task: serde_json::from_value(serde_json::json!({"key": key, "door": door})).unwrap(),
+        split: histories::split::Split::Custom,
+    };
+    let tasks = [kd([4, 4], [4, 4]), kd([0, 0], [8, 8])];
+    let opts = EvalOptions {
+        episodes: 6,
+        seeds: 2,
+        seed: 0,
+        reference_episodes: 2,
+        greedy: false,
+        obs_norm: histories::dataset::ObsNorm::Family,
+        controls: vec![],
+        progress: false,
+        kv: None,
+    };
+    let report = evaluate(&model, &data, None, &tasks, &opts).unwrap();
+    for t in &report.tasks {
+        assert!(t.returns.iter().all(|r| r.len() == 6), "{:?}", t.returns);
+    }
+    // Key and door on the start cell pay in some of the random policy's episodes (which
+    // then end early), the far ones in none.
+    let paid = |t: usize| report.tasks[t].returns.iter().flatten().filter(|r| **r == 2.0).count();
+    assert!(paid(0) >= 2 && paid(1) == 0, "{:?}", report.tasks[0].returns);
+}

@@ -441,12 +441,15 @@ impl Lockstep<'_> {
             slot.obs = slot.env.reset(None, &ResetOptions::default())?.0;
             return Ok(());
         }
-        slot.segment += 1;
-        slot.episodes_in_segment = 0;
-        if slot.segment == slot.segments.len() {
+        if slot.segment + 1 == slot.segments.len() {
+            // Runs of a batch finish at different steps (episodes of uneven length): a
+            // finished run keeps its last segment, whose task still names the normalisation
+            // of the input row the batch computes for it (and then ignores).
             slot.finished = true;
             return Ok(());
         }
+        slot.segment += 1;
+        slot.episodes_in_segment = 0;
         let (env, obs) = start_segment(self.tasks, self.opts, slot.current(), slot.seed)?;
         slot.env = env;
         slot.obs = obs;
