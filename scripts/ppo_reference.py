@@ -58,14 +58,53 @@ PRESETS = {
 }
 
 
+# rl-baselines3-zoo's tuned settings (hyperparams/ppo.yml), beside `icrl ppo --hyperparams zoo`
+# (datagen/src/ppo/config.rs, PpoConfig::zoo): SB3's own defaults elsewhere (minibatches of 64,
+# no value clipping, constant learning rate, log-std 0), evaluated after every rollout.
+ZOO = {
+    "Pendulum-v1": (dict(num_envs=4, num_steps=1024, gae_lambda=0.95, gamma=0.9, n_epochs=10,
+                         ent_coef=0.0, learning_rate=1e-3, clip_range=0.2, use_sde=True,
+                         sde_sample_freq=4, normalize=False, eval_episodes=50, solve_checks=3,
+                         total_steps=100_000), -200.0),
+}
+
+
+def run_zoo(args):
+    """SB3 with the zoo's settings; the same solve rule, evaluated after every rollout."""
+    cfg, solve = ZOO[args.env]
+    env = make_vec_env(args.env, n_envs=cfg["num_envs"], seed=args.seed)
+    eval_env = make_vec_env(args.env, n_envs=1, seed=args.seed + 10_000)
+    model = PPO(
+        "MlpPolicy", env, seed=args.seed, device="cpu", n_steps=cfg["num_steps"],
+        gae_lambda=cfg["gae_lambda"], gamma=cfg["gamma"], n_epochs=cfg["n_epochs"],
+        ent_coef=cfg["ent_coef"], learning_rate=cfg["learning_rate"],
+        clip_range=cfg["clip_range"], use_sde=cfg["use_sde"],
+        sde_sample_freq=cfg["sde_sample_freq"],
+    )
+    stop = StopWhenSolved(solve, cfg["solve_checks"])
+    callback = EvalCallback(eval_env, callback_after_eval=stop, n_eval_episodes=cfg["eval_episodes"],
+                            eval_freq=cfg["num_steps"], deterministic=True, verbose=0)
+    start, cpu_start = time.time(), time.process_time()
+    model.learn(total_timesteps=args.total_steps or cfg["total_steps"], callback=callback)
+    seconds, cpu = time.time() - start, time.process_time() - cpu_start
+    solved = stop.passed >= cfg["solve_checks"]
+    print(f"sb3 zoo {args.env} seed {args.seed}: last eval return {callback.last_mean_reward:.2f}; "
+          f"{'solved' if solved else 'not solved'} at {model.num_timesteps} env steps, "
+          f"{seconds:.1f} s wall, {cpu:.1f} s CPU ({model.num_timesteps / seconds:.0f} steps/s)")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", required=True, choices=sorted(PRESETS))
+    parser.add_argument("--hyperparams", choices=["cleanrl", "zoo"], default="cleanrl",
+                        help="the presets of icrl ppo (cleanrl) or rl-baselines3-zoo's (zoo)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--total-steps", type=int, default=None)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    if args.hyperparams == "zoo":
+        return run_zoo(args)
     cfg, solve = PRESETS[args.env]
     total = args.total_steps or cfg["total_steps"]
 

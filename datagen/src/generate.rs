@@ -22,7 +22,7 @@ use histories::schedule::{NoisePoint, Schedule, calibrate, linearity_r2};
 use histories::split::Split;
 use rayon::prelude::*;
 
-use crate::ppo::{PpoDemonstrator, TrainSpec, TrainedPolicy, train};
+use crate::ppo::{PpoConfig, PpoDemonstrator, TrainSpec, TrainedPolicy, train};
 use crate::searcher::{GridSearcher, KeyDoorSearcher};
 use crate::seed::derive_seed;
 use crate::suite::{DemonstratorSpec, NoiseSpec, Suite, SuiteEntry, ppo_config};
@@ -350,9 +350,12 @@ fn demonstrator_for(
             }
             Some(Box::new(PpoDemonstrator::from_policy(&policy)))
         }
-        DemonstratorSpec::Ppo { total_steps, attempts } => {
+        DemonstratorSpec::Ppo { total_steps, attempts, hyperparams } => {
             bar.set_message(format!("training PPO for {}", job.file));
-            Some(ppo_demonstrator(job, *total_steps, *attempts, out, env.action_space())?)
+            let discrete = matches!(env.action_space(), Space::Discrete { .. });
+            let config = ppo_config(&job.family, discrete, *total_steps, *attempts, *hyperparams)
+                .map_err(|e| fail(&job.file, e))?;
+            Some(ppo_demonstrator(job, config, out)?)
         }
     })
 }
@@ -408,18 +411,14 @@ fn searcher_families(family: &str) -> GenerateError {
 /// Train (or load the cached) PPO demonstrator of a task.
 fn ppo_demonstrator(
     job: &Job,
-    total_steps: Option<usize>,
-    attempts: Option<usize>,
+    config: PpoConfig,
     out: &Path,
-    action_space: &Space,
 ) -> Result<Box<dyn Demonstrator>, GenerateError> {
     let ctx = format!("{} (PPO demonstrator)", job.file);
     let dir = out.join("demonstrators").join(job.file.trim_end_matches(".h5"));
     let policy = if dir.join(crate::ppo::saved::META_FILE).exists() {
         TrainedPolicy::load(&dir).map_err(|e| fail(&ctx, e))?
     } else {
-        let discrete = matches!(action_space, Space::Discrete { .. });
-        let config = ppo_config(&job.family, discrete, total_steps, attempts);
         let family = job.family.clone();
         let task = job.task.clone();
         let make_env = move || envs::make(&family, &task);

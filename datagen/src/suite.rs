@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::ppo::PpoConfig;
+use crate::ppo::{Hyperparams, PpoConfig};
 use histories::manifest::SuiteRecord;
 use histories::schedule::Schedule;
 
@@ -74,11 +74,11 @@ impl SuiteEntry {
                 ));
             }
         }
-        if let DemonstratorSpec::Ppo { total_steps, attempts } = &self.demonstrator {
+        if let DemonstratorSpec::Ppo { total_steps, attempts, hyperparams } = &self.demonstrator {
             let env = family.make(&family.default_task()).map_err(|x| x.to_string())?;
             let discrete = matches!(env.action_space(), envs::Space::Discrete { .. });
-            ppo_config(&self.env, discrete, *total_steps, *attempts)
-                .validate()
+            ppo_config(&self.env, discrete, *total_steps, *attempts, *hyperparams)
+                .and_then(|c| c.validate())
                 .map_err(|x| format!("demonstrator: {x}"))?;
         }
         if !(self.reward_scale.is_finite() && self.reward_scale > 0.0) {
@@ -129,7 +129,7 @@ impl SuiteEntry {
                 return Err("`tasks` is an empty list".into());
             }
         }
-        if let DemonstratorSpec::Ppo { total_steps, attempts } = &self.demonstrator {
+        if let DemonstratorSpec::Ppo { total_steps, attempts, .. } = &self.demonstrator {
             total_steps
                 .map_or(Ok(()), |n| bounded("demonstrator.total_steps", n, MAX_PPO_STEPS))?;
             attempts.map_or(Ok(()), |n| bounded("demonstrator.attempts", n, MAX_PPO_ATTEMPTS))?;
@@ -211,6 +211,10 @@ pub enum DemonstratorSpec {
         /// preset's). Needs a preset with a `solve_return`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         attempts: Option<usize>,
+        /// The preset family: `cleanrl` (the default) or `zoo` (rl-baselines3-zoo's tuned
+        /// settings, [`PpoConfig::zoo`]; an env without them is refused).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        hyperparams: Option<Hyperparams>,
     },
 }
 
@@ -229,21 +233,23 @@ pub fn saved_dir(dir: &str) -> std::path::PathBuf {
 }
 
 /// The config a [`DemonstratorSpec::Ppo`] demonstrator trains with on `env_id`: the per-env
-/// preset ([`PpoConfig::preset`]) with the suite's overrides.
+/// preset of the chosen family ([`PpoConfig::preset_in`]) with the suite's overrides.
 pub fn ppo_config(
     env_id: &str,
     discrete_actions: bool,
     total_steps: Option<usize>,
     attempts: Option<usize>,
-) -> PpoConfig {
-    let mut config = PpoConfig::preset(env_id, discrete_actions);
+    hyperparams: Option<Hyperparams>,
+) -> Result<PpoConfig, String> {
+    let mut config =
+        PpoConfig::preset_in(env_id, discrete_actions, hyperparams.unwrap_or_default())?;
     if let Some(steps) = total_steps {
         config.total_steps = steps;
     }
     if let Some(attempts) = attempts {
         config.attempts = attempts;
     }
-    config
+    Ok(config)
 }
 
 /// The noise schedule, fixed or calibrated per task.
@@ -480,8 +486,8 @@ mod tests {
         let mut s = Suite::preset("classic-control").unwrap();
         let pendulum = s.entries.iter().position(|e| e.env == "Pendulum-v1").unwrap();
         let config = |e: &SuiteEntry| match e.demonstrator {
-            DemonstratorSpec::Ppo { total_steps, attempts } => {
-                ppo_config(&e.env, false, total_steps, attempts)
+            DemonstratorSpec::Ppo { total_steps, attempts, hyperparams } => {
+                ppo_config(&e.env, false, total_steps, attempts, hyperparams).unwrap()
             }
             _ => unreachable!("classic-control trains PPO"),
         };
@@ -499,7 +505,7 @@ mod tests {
             let i = s.entries.iter().position(|e| e.env == env).unwrap();
             let old = std::mem::replace(
                 &mut s.entries[i].demonstrator,
-                DemonstratorSpec::Ppo { total_steps, attempts },
+                DemonstratorSpec::Ppo { total_steps, attempts, hyperparams: None },
             );
             let e = s.validate().unwrap_err().to_string();
             assert!(e.contains(&format!("entries[{i}] ({env})")) && e.contains(field), "{e}");
@@ -509,8 +515,23 @@ mod tests {
         // Suites written before `attempts` existed still read, and say the same.
         let old = r#"{"kind":"ppo","total_steps":null}"#;
         let spec: DemonstratorSpec = serde_json::from_str(old).unwrap();
-        assert_eq!(spec, DemonstratorSpec::Ppo { total_steps: None, attempts: None });
+        assert_eq!(
+            spec,
+            DemonstratorSpec::Ppo { total_steps: None, attempts: None, hyperparams: None }
+        );
         assert_eq!(serde_json::to_string(&spec).unwrap(), old);
+        // The zoo's settings are chosen per entry, and refused where the zoo has none.
+        let i = s.entries.iter().position(|e| e.env == "Pendulum-v1").unwrap();
+        s.entries[i].demonstrator = DemonstratorSpec::Ppo {
+            total_steps: None,
+            attempts: None,
+            hyperparams: Some(Hyperparams::Zoo),
+        };
+        assert!(config(&s.entries[i]).use_sde);
+        s.validate().unwrap();
+        s.entries[i].env = "IndustrialBenchmark-v0".into();
+        let e = s.validate().unwrap_err().to_string();
+        assert!(e.contains("IndustrialBenchmark-v0") && e.contains("zoo"), "{e}");
     }
 
     #[test]
@@ -522,7 +543,11 @@ mod tests {
         assert_eq!(suite.entries.len(), 2);
         assert_eq!(
             suite.entries[0].demonstrator,
-            DemonstratorSpec::Ppo { total_steps: Some(500_000), attempts: Some(3) }
+            DemonstratorSpec::Ppo {
+                total_steps: Some(500_000),
+                attempts: Some(3),
+                hyperparams: None
+            }
         );
         assert_eq!(suite.entries[1].reward_scale, 1.0);
     }

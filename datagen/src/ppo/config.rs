@@ -42,8 +42,21 @@ pub struct PpoConfig {
     pub target_kl: Option<f64>,
     /// Width of the two tanh hidden layers of actor and critic.
     pub hidden: usize,
-    /// Initial log standard deviation of the Gaussian head (Box actions only).
+    /// Initial log standard deviation of the Gaussian head (Box actions only); with
+    /// `use_sde`, of every entry of the exploration matrices' standard deviations.
     pub init_log_std: f64,
+    /// Generalized state-dependent exploration (gSDE; Raffin, Kober and Stulp 2022;
+    /// Stable-Baselines3's `use_sde`), Box actions only: the action is `mean(s) + phi(s) E`,
+    /// with `phi(s)` the actor's last hidden layer (no gradient through it) and `E` a
+    /// `(hidden, action)` matrix drawn from `N(0, exp(log_std))` per env and held for
+    /// `sde_sample_freq` steps, so exploration is smooth along a trajectory. The
+    /// log-probability is that of `N(mean, sqrt(phi^2 exp(2 log_std) + 1e-6))`.
+    #[serde(default)]
+    pub use_sde: bool,
+    /// With `use_sde`: a new exploration matrix every this many steps of each rollout (0:
+    /// one per rollout, SB3's -1).
+    #[serde(default)]
+    pub sde_sample_freq: usize,
     /// Running observation normalisation (saved with the policy).
     pub normalize_obs: bool,
     /// Scale rewards by the running std of the discounted return (training only).
@@ -71,6 +84,34 @@ pub struct PpoConfig {
 
 fn one() -> usize {
     1
+}
+
+/// The envs [`PpoConfig::zoo`] has settings for.
+pub const ZOO_ENVS: [&str; 4] =
+    ["Pendulum-v1", "CartPole-v1", "MountainCarContinuous-v0", "Acrobot-v1"];
+
+/// Which family of PPO hyperparameters a preset comes from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Hyperparams {
+    /// CleanRL's `ppo.py` / `ppo_continuous_action.py` defaults, tuned where this platform
+    /// measured better ones ([`PpoConfig::preset`]).
+    #[default]
+    Cleanrl,
+    /// rl-baselines3-zoo's tuned settings ([`PpoConfig::zoo`]).
+    Zoo,
+}
+
+impl std::str::FromStr for Hyperparams {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "cleanrl" => Ok(Hyperparams::Cleanrl),
+            "zoo" => Ok(Hyperparams::Zoo),
+            other => Err(format!("hyperparameters `{other}`: expected cleanrl or zoo")),
+        }
+    }
 }
 
 impl Default for PpoConfig {
@@ -101,6 +142,8 @@ impl PpoConfig {
             target_kl: None,
             hidden: 64,
             init_log_std: 0.0,
+            use_sde: false,
+            sde_sample_freq: 0,
             normalize_obs: false,
             normalize_reward: false,
             clip_obs: 10.0,
@@ -170,6 +213,125 @@ impl PpoConfig {
             _ if discrete_actions => Self::discrete(),
             _ => Self::continuous(),
         }
+    }
+
+    /// The preset of `env_id` in the chosen family of hyperparameters: [`PpoConfig::preset`]
+    /// (CleanRL's defaults, tuned here where measured) or [`PpoConfig::zoo`]; the error names
+    /// the envs the zoo has settings for.
+    pub fn preset_in(
+        env_id: &str,
+        discrete_actions: bool,
+        hyperparams: Hyperparams,
+    ) -> Result<Self, String> {
+        match hyperparams {
+            Hyperparams::Cleanrl => Ok(Self::preset(env_id, discrete_actions)),
+            Hyperparams::Zoo => Self::zoo(env_id).ok_or_else(|| {
+                format!(
+                    "rl-baselines3-zoo has no tuned PPO settings for {env_id} here; it has them \
+                     for {}",
+                    ZOO_ENVS.join(", ")
+                )
+            }),
+        }
+    }
+
+    /// rl-baselines3-zoo's tuned PPO settings (`hyperparams/ppo.yml`) for the classic-control
+    /// envs that have them, with Stable-Baselines3's defaults for what the file leaves out:
+    /// minibatches of 64 transitions, no value clipping, a constant learning rate unless
+    /// `lin_`, log-std 0. Two of SB3's settings have no counterpart here and are left as
+    /// they are: the linearly annealed clip range of CartPole (`lin_0.2`: 0.2 throughout
+    /// here) and `ortho_init=False` of MountainCarContinuous (orthogonal here). The solve
+    /// rule and evaluation are this platform's, checked after every rollout (CartPole: every
+    /// 10). Measured against SB3 in docs/benchmarks.md ("PPO demonstrators").
+    pub fn zoo(env_id: &str) -> Option<Self> {
+        let sb3 = Self {
+            anneal_lr: false,
+            clip_vloss: false,
+            normalize_obs: false,
+            normalize_reward: false,
+            eval_interval: 1,
+            attempts: 3,
+            ..Self::continuous()
+        };
+        Some(match env_id {
+            "Pendulum-v1" => Self {
+                total_steps: 100_000,
+                num_envs: 4,
+                num_steps: 1024,
+                num_minibatches: 64,
+                gae_lambda: 0.95,
+                gamma: 0.9,
+                update_epochs: 10,
+                ent_coef: 0.0,
+                learning_rate: 1e-3,
+                clip_coef: 0.2,
+                use_sde: true,
+                sde_sample_freq: 4,
+                eval_episodes: 50,
+                solve_return: Some(-200.0),
+                solve_checks: 3,
+                ..sb3
+            },
+            "CartPole-v1" => Self {
+                total_steps: 100_000,
+                num_envs: 8,
+                num_steps: 32,
+                num_minibatches: 1,
+                gae_lambda: 0.8,
+                gamma: 0.98,
+                update_epochs: 20,
+                ent_coef: 0.0,
+                learning_rate: 1e-3,
+                anneal_lr: true,
+                clip_coef: 0.2,
+                eval_episodes: 20,
+                eval_interval: 10,
+                solve_return: Some(500.0),
+                solve_checks: 2,
+                ..sb3
+            },
+            "MountainCarContinuous-v0" => Self {
+                total_steps: 20_000,
+                num_envs: 1,
+                num_steps: 8,
+                num_minibatches: 1,
+                gamma: 0.9999,
+                learning_rate: 7.77e-5,
+                ent_coef: 0.00429,
+                clip_coef: 0.1,
+                update_epochs: 10,
+                gae_lambda: 0.9,
+                max_grad_norm: 5.0,
+                vf_coef: 0.19,
+                use_sde: true,
+                sde_sample_freq: 0,
+                init_log_std: -3.29,
+                normalize_obs: true,
+                normalize_reward: true,
+                eval_episodes: 20,
+                eval_interval: 100,
+                solve_return: Some(90.0),
+                ..sb3
+            },
+            "Acrobot-v1" => Self {
+                total_steps: 1_000_000,
+                num_envs: 16,
+                num_steps: 256,
+                num_minibatches: 64,
+                gae_lambda: 0.94,
+                gamma: 0.99,
+                update_epochs: 4,
+                ent_coef: 0.0,
+                learning_rate: 3e-4,
+                normalize_obs: true,
+                normalize_reward: true,
+                eval_episodes: 20,
+                solve_return: None,
+                attempts: 1,
+                ..sb3
+            },
+            _ => return None,
+        })
     }
 
     /// Transitions per rollout.
@@ -252,6 +414,14 @@ mod tests {
         for id in ["CartPole-v1", "Pendulum-v1", "MountainCarContinuous-v0", "Other-v0"] {
             assert_eq!(PpoConfig::preset(id, true).validate(), Ok(()), "{id}");
         }
+        for id in ZOO_ENVS {
+            let zoo = PpoConfig::preset_in(id, false, Hyperparams::Zoo).unwrap();
+            assert_eq!(zoo.validate(), Ok(()), "{id}");
+        }
+        let e = PpoConfig::preset_in("Hopper-v5", false, Hyperparams::Zoo).unwrap_err();
+        assert!(e.contains("Hopper-v5") && e.contains("Pendulum-v1"), "{e}");
+        assert_eq!("zoo".parse::<Hyperparams>(), Ok(Hyperparams::Zoo));
+        assert!("sb3".parse::<Hyperparams>().is_err_and(|e| e.contains("cleanrl or zoo")));
         let bad = PpoConfig { num_minibatches: 3, ..PpoConfig::discrete() };
         assert!(bad.validate().is_err_and(|e| e.contains("num_minibatches")));
         let bad = PpoConfig { gamma: 1.5, ..PpoConfig::discrete() };

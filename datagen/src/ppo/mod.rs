@@ -26,7 +26,7 @@ pub mod vec_env;
 
 use std::path::{Path, PathBuf};
 
-pub use config::PpoConfig;
+pub use config::{Hyperparams, PpoConfig};
 pub use demonstrator::PpoDemonstrator;
 pub use eval::{EvalResult, evaluate};
 pub use saved::{PolicyMeta, TrainedPolicy};

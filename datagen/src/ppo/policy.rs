@@ -68,9 +68,14 @@ impl Mlp {
     }
 
     fn forward(&self, x: &Tensor) -> Tensor {
+        self.forward_latent(x).0
+    }
+
+    /// The output and the last hidden layer's activations (gSDE's features).
+    fn forward_latent(&self, x: &Tensor) -> (Tensor, Tensor) {
         let h = self.layers[0].forward(x).tanh(); // (B, hidden)
         let h = self.layers[1].forward(&h).tanh(); // (B, hidden)
-        self.layers[2].forward(&h) // (B, out)
+        (self.layers[2].forward(&h), h) // (B, out), (B, hidden)
     }
 }
 
@@ -79,6 +84,9 @@ impl Mlp {
 pub enum Head {
     /// `N(mean, exp(log_std))` per dimension; env actions are clipped to `[low, high]`.
     Gaussian { log_std: Tensor, low: Vec<f32>, high: Vec<f32> },
+    /// gSDE (`PpoConfig::use_sde`): `mean + phi(s) E`, `E ~ N(0, exp(log_std))` with
+    /// `log_std` of shape `(hidden, dim)`; env actions are clipped to `[low, high]`.
+    Sde { log_std: Tensor, low: Vec<f32>, high: Vec<f32> },
     /// Softmax over `n` logits.
     Categorical { n: usize },
 }
@@ -107,12 +115,23 @@ impl ActorCritic {
         action_space: &Space,
         hidden: usize,
         init_log_std: f64,
+        use_sde: bool,
         rng: &mut impl Rng,
     ) -> Result<Self, PpoError> {
         let vs = nn::VarStore::new(Device::Cpu);
         let root = vs.root();
         let (head, outputs) = match action_space {
+            Space::Discrete { .. } if use_sde => {
+                return Err(PpoError::Unsupported(
+                    "`use_sde` needs continuous (Box) actions".into(),
+                ));
+            }
             Space::Discrete { n } if *n > 0 => (Head::Categorical { n: *n }, *n),
+            Space::Box { low, high } if !low.is_empty() && use_sde => {
+                let shape = [hidden as i64, low.len() as i64];
+                let log_std = root.var("log_std", &shape, nn::Init::Const(init_log_std));
+                (Head::Sde { log_std, low: low.clone(), high: high.clone() }, low.len())
+            }
             Space::Box { low, high } if !low.is_empty() => {
                 let log_std =
                     root.var("log_std", &[1, low.len() as i64], nn::Init::Const(init_log_std));
@@ -130,7 +149,7 @@ impl ActorCritic {
     /// Floats per stored action: the Box dimension, or 1 (the index) for Discrete.
     pub fn action_width(&self) -> usize {
         match &self.head {
-            Head::Gaussian { low, .. } => low.len(),
+            Head::Gaussian { low, .. } | Head::Sde { low, .. } => low.len(),
             Head::Categorical { .. } => 1,
         }
     }
@@ -148,8 +167,17 @@ impl ActorCritic {
     /// Log-probability (B,) and entropy (B,) of `actions` (B, width) under the current policy,
     /// plus V(s) (B,): what the update needs.
     pub fn evaluate(&self, obs: &Tensor, actions: &Tensor) -> (Tensor, Tensor, Tensor) {
-        let out = self.actor.forward(obs); // (B, outputs)
+        let (out, latent) = self.actor.forward_latent(obs); // (B, outputs), (B, hidden)
         let (log_prob, entropy) = match &self.head {
+            Head::Sde { log_std, .. } => {
+                let var = sde_variance(&latent.detach(), log_std);
+                let lp = -(actions - &out).square() / (&var * 2.0) - var.log() * 0.5 - 0.5 * LN_2PI;
+                let ent = var.log() * 0.5 + 0.5 * (1.0 + LN_2PI);
+                (
+                    lp.sum_dim_intlist(-1, false, Kind::Float),
+                    ent.sum_dim_intlist(-1, false, Kind::Float),
+                )
+            }
             Head::Gaussian { log_std, .. } => {
                 let var = (log_std * 2.0).exp();
                 let lp = -(actions - &out).square() / (var * 2.0) - log_std - 0.5 * LN_2PI;
@@ -170,16 +198,41 @@ impl ActorCritic {
         (log_prob, entropy, self.value(obs))
     }
 
-    /// Sample actions for a batch of observations with `rng`, without gradients.
-    pub fn sample(&self, obs: &Tensor, rng: &mut impl Rng) -> Sampled {
+    /// Sample actions for a batch of observations with `rng`, without gradients. A gSDE
+    /// head takes row `k`'s exploration matrix from `sde` (one per env, see [`SdeNoise`]);
+    /// the other heads ignore it.
+    pub fn sample(&self, obs: &Tensor, rng: &mut impl Rng, sde: Option<&SdeNoise>) -> Sampled {
         tch::no_grad(|| {
-            let out = self.actor.forward(obs);
+            let (out, latent) = self.actor.forward_latent(obs);
             let rows = out.size()[0] as usize;
             let values = to_vec(&self.value(obs));
             let outputs = to_vec(&out);
             let mut actions = Vec::with_capacity(rows * self.action_width());
             let mut log_probs = Vec::with_capacity(rows);
             match &self.head {
+                Head::Sde { log_std, low, .. } => {
+                    let sde = sde.expect("a gSDE policy samples with its exploration matrices");
+                    let dim = low.len();
+                    let var = to_vec(&sde_variance(&latent, log_std));
+                    let latent = to_vec(&latent);
+                    let hidden = latent.len() / rows;
+                    for k in 0..rows {
+                        let phi = &latent[k * hidden..(k + 1) * hidden];
+                        let e = sde.matrix(k);
+                        let mut lp = 0.0f64;
+                        for j in 0..dim {
+                            let noise: f64 = phi
+                                .iter()
+                                .enumerate()
+                                .map(|(h, p)| (p * e[h * dim + j]) as f64)
+                                .sum();
+                            let v = var[k * dim + j] as f64;
+                            actions.push((outputs[k * dim + j] as f64 + noise) as f32);
+                            lp += -noise * noise / (2.0 * v) - 0.5 * v.ln() - 0.5 * LN_2PI;
+                        }
+                        log_probs.push(lp as f32);
+                    }
+                }
                 Head::Gaussian { log_std, low, .. } => {
                     let log_std = to_vec(log_std);
                     let dim = low.len();
@@ -210,7 +263,7 @@ impl ActorCritic {
         tch::no_grad(|| {
             let out = self.actor.forward(obs);
             match &self.head {
-                Head::Gaussian { .. } => to_vec(&out),
+                Head::Gaussian { .. } | Head::Sde { .. } => to_vec(&out),
                 Head::Categorical { .. } => to_vec(&out.argmax(-1, false).to_kind(Kind::Float)),
             }
         })
@@ -220,7 +273,7 @@ impl ActorCritic {
     /// `ClipAction`; the unclipped sample is what the log-probability refers to).
     pub fn env_action(&self, row: &[f32]) -> Action {
         match &self.head {
-            Head::Gaussian { low, high, .. } => Action::Continuous(
+            Head::Gaussian { low, high, .. } | Head::Sde { low, high, .. } => Action::Continuous(
                 row.iter()
                     .zip(low.iter().zip(high))
                     .map(|(a, (lo, hi))| a.clamp(*lo, *hi))
@@ -228,6 +281,43 @@ impl ActorCritic {
             ),
             Head::Categorical { .. } => Action::Discrete(row[0] as usize),
         }
+    }
+}
+
+/// gSDE's variance per action dimension, `phi^2 exp(2 log_std) + 1e-6`: (B, hidden) and
+/// (hidden, dim) -> (B, dim).
+fn sde_variance(latent: &Tensor, log_std: &Tensor) -> Tensor {
+    latent.square().matmul(&(log_std * 2.0).exp()) + 1e-6
+}
+
+/// gSDE's exploration matrices, one `(hidden, dim)` matrix per env, drawn from
+/// `N(0, exp(log_std))` elementwise and held between draws.
+#[derive(Debug, Default)]
+pub struct SdeNoise {
+    /// `envs` matrices, row-major.
+    matrices: Vec<f32>,
+    size: usize,
+}
+
+impl SdeNoise {
+    /// New matrices for `envs` envs from the policy's current `log_std` (no-op for other
+    /// heads).
+    pub fn draw(&mut self, policy: &ActorCritic, envs: usize, rng: &mut impl Rng) {
+        let Head::Sde { log_std, .. } = &policy.head else { return };
+        let std: Vec<f32> = to_vec(log_std).iter().map(|l| l.exp()).collect();
+        self.size = std.len();
+        self.matrices.clear();
+        for _ in 0..envs {
+            for s in &std {
+                let z: f64 = rng.sample(StandardNormal);
+                self.matrices.push((z * *s as f64) as f32);
+            }
+        }
+    }
+
+    /// Env `k`'s matrix, row-major `(hidden, dim)`.
+    fn matrix(&self, k: usize) -> &[f32] {
+        &self.matrices[k * self.size..(k + 1) * self.size]
     }
 }
 
@@ -258,4 +348,48 @@ pub fn to_vec(t: &Tensor) -> Vec<f32> {
 /// A (rows, cols) float tensor from row-major values.
 pub fn from_rows(values: &[f32], cols: usize) -> Tensor {
     Tensor::from_slice(values).view([(values.len() / cols.max(1)) as i64, cols as i64])
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+
+    fn sde_policy(rng: &mut ChaCha8Rng) -> ActorCritic {
+        let space = Space::Box { low: vec![-2.0, -1.0], high: vec![2.0, 1.0] };
+        ActorCritic::new(3, &space, 16, -0.5, true, rng).unwrap()
+    }
+
+    #[test]
+    fn gsde_samples_with_held_matrices_and_scores_them_as_the_update_does() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let net = sde_policy(&mut rng);
+        let obs = from_rows(&[0.1, -0.4, 0.9, 1.2, 0.3, -0.7], 3);
+        let mut sde = SdeNoise::default();
+        sde.draw(&net, 2, &mut rng);
+        let a = net.sample(&obs, &mut rng, Some(&sde));
+        // The exploration is the matrices', not the stream's: held, the same obs give the
+        // same actions; redrawn, others.
+        let b = net.sample(&obs, &mut rng, Some(&sde));
+        assert_eq!(a.actions, b.actions);
+        sde.draw(&net, 2, &mut rng);
+        assert_ne!(net.sample(&obs, &mut rng, Some(&sde)).actions, a.actions);
+        // The rollout's log-probabilities are the update's for the same actions.
+        let (lp, ent, _) = net.evaluate(&obs, &from_rows(&a.actions, 2));
+        for (x, y) in to_vec(&lp).iter().zip(&a.log_probs) {
+            assert!((x - y).abs() < 1e-4, "{x} vs {y}");
+        }
+        assert!(to_vec(&ent).iter().all(|e| e.is_finite()));
+        // The deterministic action is the mean, without exploration.
+        assert_eq!(net.deterministic(&obs).len(), 4);
+    }
+
+    #[test]
+    fn gsde_needs_box_actions() {
+        let mut rng = ChaCha8Rng::seed_from_u64(0);
+        let e = ActorCritic::new(3, &Space::Discrete { n: 2 }, 8, 0.0, true, &mut rng).err();
+        assert!(e.unwrap().to_string().contains("use_sde"));
+    }
 }

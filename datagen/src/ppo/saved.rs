@@ -104,6 +104,7 @@ impl TrainedPolicy {
             &meta.action_space,
             meta.config.hidden,
             meta.config.init_log_std,
+            meta.config.use_sde,
             &mut rng,
         )?;
         let weights_path = dir.join(WEIGHTS_FILE);

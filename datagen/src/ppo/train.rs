@@ -22,7 +22,7 @@ use super::gae::{Gae, Rollout, compute_gae};
 use super::log::MetricLog;
 use super::loss;
 use super::normalize::{RewardScaler, RunningMeanStd};
-use super::policy::{ActorCritic, Sampled, from_rows, to_vec};
+use super::policy::{ActorCritic, Sampled, SdeNoise, from_rows, to_vec};
 use super::saved::{POLICY_FORMAT_VERSION, PolicyMeta, TrainedPolicy};
 use super::vec_env::VecEnv;
 use histories::demonstrator::Demonstrator;
@@ -382,6 +382,8 @@ struct Learner<'a> {
     rng: ChaCha8Rng,
     obs_dim: usize,
     global_step: usize,
+    /// gSDE's exploration matrices (empty unless `use_sde`).
+    sde: SdeNoise,
 }
 
 impl<'a> Learner<'a> {
@@ -392,13 +394,31 @@ impl<'a> Learner<'a> {
         action_space: &Space,
         mut rng: ChaCha8Rng,
     ) -> Result<Self, PpoError> {
-        let net = ActorCritic::new(obs_dim, action_space, cfg.hidden, cfg.init_log_std, &mut rng)?;
+        let net = ActorCritic::new(
+            obs_dim,
+            action_space,
+            cfg.hidden,
+            cfg.init_log_std,
+            cfg.use_sde,
+            &mut rng,
+        )?;
         let opt = nn::Adam { eps: 1e-5, ..Default::default() }.build(&net.vs, cfg.learning_rate)?;
         let obs_rms = cfg.normalize_obs.then(|| RunningMeanStd::new(obs_dim));
         let n = envs.num_envs();
         let reward_scaler =
             cfg.normalize_reward.then(|| RewardScaler::new(n, cfg.gamma, cfg.clip_reward));
-        Ok(Learner { cfg, envs, net, opt, obs_rms, reward_scaler, rng, obs_dim, global_step: 0 })
+        Ok(Learner {
+            cfg,
+            envs,
+            net,
+            opt,
+            obs_rms,
+            reward_scaler,
+            rng,
+            obs_dim,
+            global_step: 0,
+            sde: SdeNoise::default(),
+        })
     }
 
     /// Rollout: num_steps lock-step transitions of every copy into `storage`. Returns the
@@ -416,7 +436,13 @@ impl<'a> Learner<'a> {
                 rms.update(&obs);
                 rms.normalize(&mut obs, cfg.clip_obs);
             }
-            let sampled = self.net.sample(&from_rows(&obs, self.obs_dim), &mut self.rng);
+            // gSDE: new matrices at the rollout's start and every `sde_sample_freq` steps.
+            if cfg.use_sde && (t == 0 || (cfg.sde_sample_freq > 0 && t % cfg.sde_sample_freq == 0))
+            {
+                self.sde.draw(&self.net, n, &mut self.rng);
+            }
+            let sampled =
+                self.net.sample(&from_rows(&obs, self.obs_dim), &mut self.rng, Some(&self.sde));
             let actions: Vec<Action> =
                 sampled.actions.chunks(width).map(|row| self.net.env_action(row)).collect();
             let (out, finished) = self.envs.step(&actions)?;

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use datagen::ppo::{PpoConfig, TrainSpec, evaluate, train};
+use datagen::ppo::{Hyperparams, PpoConfig, TrainSpec, evaluate, train};
 use envs::{Space, Task};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -39,8 +39,14 @@ pub struct PpoArgs {
 
     /// A JSON file with a full PPO config (every field of `PpoConfig`) instead of the
     /// env's preset.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "hyperparams")]
     pub config: Option<PathBuf>,
+
+    /// The env's preset from `cleanrl` (CleanRL's defaults, tuned here where measured) or
+    /// `zoo` (rl-baselines3-zoo's tuned settings: Pendulum-v1 with gSDE, CartPole-v1,
+    /// MountainCarContinuous-v0, Acrobot-v1).
+    #[arg(long, default_value = "cleanrl")]
+    pub hyperparams: Hyperparams,
 
     /// Train to the end even when the periodic evaluation reaches the preset's solve return
     /// (one attempt).
@@ -155,7 +161,8 @@ fn ppo_config(args: &PpoArgs, discrete: bool) -> Result<PpoConfig> {
             serde_json::from_str::<PpoConfig>(&text)
                 .with_context(|| format!("--config {}: not a PPO config", path.display()))?
         }
-        None => PpoConfig::preset(&args.env, discrete),
+        None => PpoConfig::preset_in(&args.env, discrete, args.hyperparams)
+            .map_err(|e| anyhow::anyhow!("--hyperparams zoo: {e}"))?,
     };
     if let Some(steps) = args.total_steps {
         config.total_steps = steps;
