@@ -76,6 +76,30 @@ pub fn export_task(
             message: "already exists; export into another --out or remove it".into(),
         });
     }
+    // The dataset is written whole into a hidden temporary folder beside its own and renamed
+    // into place, so a killed export leaves no dataset that looks finished (nor one that
+    // blocks the retry as "already exists").
+    let tmp = crate::fsio::temp_path(&dir);
+    let written = write_dataset(file, source, dataset_id, &tmp).and_then(|counts| {
+        std::fs::rename(&tmp, &dir)
+            .map(|()| counts)
+            .map_err(|source| MinariError::Io { path: dir.clone(), source })
+    });
+    if written.is_err() {
+        let _ = std::fs::remove_dir_all(&tmp);
+    }
+    let (episodes, steps) = written?;
+    Ok(Exported { dataset_id: dataset_id.to_string(), path: dir, episodes, steps })
+}
+
+/// The dataset's `data/main_data.hdf5` and `data/metadata.json` in `dir` (created).
+/// Returns (episodes, steps).
+fn write_dataset(
+    file: &TaskFile,
+    source: &Path,
+    dataset_id: &str,
+    dir: &Path,
+) -> Result<(usize, usize), MinariError> {
     let data = dir.join("data");
     std::fs::create_dir_all(&data)
         .map_err(|source| MinariError::Io { path: data.clone(), source })?;
@@ -84,9 +108,9 @@ pub fn export_task(
         .map_err(|source| MinariError::Hdf5 { path: h5.clone(), source })?;
     let meta = metadata(file, source, dataset_id, episodes, steps);
     let json = data.join("metadata.json");
-    crate::fsio::write_atomic(&json, meta.to_string().as_bytes())
-        .map_err(|e| MinariError::Invalid { path: json.clone(), message: e.to_string() })?;
-    Ok(Exported { dataset_id: dataset_id.to_string(), path: dir, episodes, steps })
+    std::fs::write(&json, meta.to_string().as_bytes())
+        .map_err(|source| MinariError::Io { path: json.clone(), source })?;
+    Ok((episodes, steps))
 }
 
 /// `main_data.hdf5`: every episode of every history, in order. Returns (episodes, steps).

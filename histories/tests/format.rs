@@ -334,6 +334,12 @@ fn a_task_file_round_trips_through_minari() {
     let back = histories::minari::import_dataset(&dir.path().join("ns/t-v0")).unwrap();
     assert!(back.history_order);
     assert_eq!(back.file, file);
+    // Written whole in a hidden folder and renamed into place: nothing else is left beside it.
+    let names: Vec<String> = std::fs::read_dir(dir.path().join("ns"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["t-v0"]);
 }
 
 /// A Minari dataset written by others (no `icrl_*` fields) imports as one history in stored

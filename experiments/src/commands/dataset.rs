@@ -172,8 +172,12 @@ fn dataset_folders(
             return;
         }
         let Ok(entries) = std::fs::read_dir(dir) else { return };
+        // Hidden temporary folders are unfinished exports (`histories::minari::export_task`).
+        let unfinished = |p: &PathBuf| {
+            p.file_name().is_some_and(|n| histories::fsio::is_temp_name(&n.to_string_lossy()))
+        };
         let mut dirs: Vec<PathBuf> =
-            entries.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect();
+            entries.flatten().map(|e| e.path()).filter(|p| p.is_dir() && !unfinished(p)).collect();
         dirs.sort();
         for d in dirs {
             walk(&d, depth - 1, is_dataset, out);
