@@ -52,6 +52,12 @@ pub struct EvalArgs {
     #[arg(long = "family", value_name = "FAMILY", value_delimiter = ',')]
     pub families: Vec<String>,
 
+    /// At most this many tasks per family: a family with more (Key-to-Door has 1,312
+    /// held-out key and door pairs) is evaluated on this many evenly spaced through its list
+    /// (tasks 0, k, 2k, ...), the same ones every time; default: every task.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_tasks: Option<u64>,
+
     /// Consecutive episodes per task and seed, from an empty context.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=100000))]
     pub episodes: u64,
@@ -402,6 +408,9 @@ fn selected_tasks(args: &EvalArgs, manifest: &Manifest) -> Result<Vec<TaskRef>> 
         }
         tasks.retain(|t| args.families.contains(&t.family));
     }
+    if let Some(max) = args.max_tasks {
+        tasks = evenly_per_family(tasks, max as usize);
+    }
     if tasks.is_empty() {
         bail!(
             "--tasks {}: no such tasks in the families {}",
@@ -410,6 +419,27 @@ fn selected_tasks(args: &EvalArgs, manifest: &Manifest) -> Result<Vec<TaskRef>> 
         );
     }
     Ok(tasks)
+}
+
+/// At most `max` tasks of each family, evenly spaced through the family's tasks in their
+/// order (task `i * n / max` of the family's `n`), the families in their order.
+fn evenly_per_family(tasks: Vec<TaskRef>, max: usize) -> Vec<TaskRef> {
+    let mut by_family: Vec<(String, Vec<TaskRef>)> = Vec::new();
+    for t in tasks {
+        match by_family.iter_mut().find(|(f, _)| *f == t.family) {
+            Some((_, list)) => list.push(t),
+            None => by_family.push((t.family.clone(), vec![t])),
+        }
+    }
+    by_family
+        .into_iter()
+        .flat_map(|(_, list)| {
+            let n = list.len();
+            let keep: Vec<usize> =
+                if n <= max { (0..n).collect() } else { (0..max).map(|i| i * n / max).collect() };
+            list.into_iter().enumerate().filter(move |(i, _)| keep.contains(i)).map(|(_, t)| t)
+        })
+        .collect()
 }
 
 /// Where the report goes: --out, or next to the evaluated file or in the run folder.
@@ -791,4 +821,28 @@ fn plot(report: &EvalReport, path: &Path) -> Result<()> {
         });
     }
     save_panels(path, "In-context adaptation", &panels, 2)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn task(family: &str, i: usize) -> TaskRef {
+        let mut t = envs::Task::new();
+        t.insert("i".into(), serde_json::json!(i));
+        TaskRef { family: family.into(), task: t, split: histories::split::Split::Heldout }
+    }
+
+    #[test]
+    fn max_tasks_keeps_evenly_spaced_tasks_of_each_family() {
+        let mut tasks: Vec<TaskRef> = (0..10).map(|i| task("A", i)).collect();
+        tasks.extend((0..3).map(|i| task("B", i)));
+        let kept = evenly_per_family(tasks, 4);
+        let of = |f: &str| -> Vec<u64> {
+            kept.iter().filter(|t| t.family == f).map(|t| t.task["i"].as_u64().unwrap()).collect()
+        };
+        assert_eq!(of("A"), [0, 2, 5, 7]);
+        assert_eq!(of("B"), [0, 1, 2], "a family with fewer tasks keeps them all");
+        assert_eq!(kept.len(), 7);
+    }
 }
