@@ -74,6 +74,9 @@ def main():
     parser.add_argument("--threads", type=int, help="torch threads for icrl (default: torch's)")
     parser.add_argument("--method", default="hqq", help="method written (hqq or rtn)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--peer", action="store_true",
+                        help="also time the reference package (PyPI hqq, in this Python) on the "
+                             "same matrices, HQQ at each bit width, with --threads torch threads")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -119,6 +122,28 @@ def main():
                   f"{size / (4 * params):>7.3f} {size / (2 * params):>8.3f} "
                   f"{8 * size / params:>7.3f} {hqq_rel:>8.4f} {rtn_rel:>8.4f}")
             out.unlink()
+            if args.peer and not quant_meta:
+                print(f"{nbits:>5} {'hqq package':>14} {time_peer(src, nbits, args):>8.1f} s "
+                      f"(HQQ, the same matrices, {args.threads or 'default'} torch threads)")
+
+
+def time_peer(src, nbits, args):
+    """Seconds the reference package's `Quantizer.quantize` (optimize=True, the same group and
+    axis, unpacked codes, f32 on the CPU) takes over every matrix of `src`, summed."""
+    from hqq.core.quantize import Quantizer
+    from safetensors.torch import load_file
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    total = 0.0
+    for weight in load_file(str(src)).values():
+        weight = weight.float()
+        start = time.perf_counter()
+        Quantizer.quantize(weight, nbits=nbits, channel_wise=True, group_size=args.group,
+                           optimize=True, round_zero=False, axis=args.axis, bitpack=False,
+                           device="cpu")
+        total += time.perf_counter() - start
+    return total
 
 
 if __name__ == "__main__":
