@@ -3,6 +3,8 @@
 //! each layer holds its budget; 8-bit entries stay within a stated tolerance of full
 //! precision.
 
+mod common;
+
 use agent::model::block::LayerCache;
 use agent::model::kv::{ALPHA, KvBudget, KvOptions, KvPolicy};
 use agent::model::{ActionSpec, Config, InferenceState, Model};
@@ -59,7 +61,7 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
 
 #[test]
 fn with_a_budget_covering_the_history_every_policy_gives_the_full_caches_outputs() {
-    tch::set_num_threads(1);
+    let _turn = common::torch_turn();
     let (b, t) = (3, 40);
     let cfg = config(t);
     let m = model(&cfg);
@@ -76,7 +78,7 @@ fn with_a_budget_covering_the_history_every_policy_gives_the_full_caches_outputs
 
 #[test]
 fn below_the_history_each_layer_holds_its_budget() {
-    tch::set_num_threads(1);
+    let _turn = common::torch_turn();
     let (b, t) = (2, 60);
     let cfg = config(t);
     let m = model(&cfg);
@@ -116,7 +118,7 @@ fn below_the_history_each_layer_holds_its_budget() {
 
 #[test]
 fn eight_bit_entries_stay_within_the_stated_tolerance_of_full_precision() {
-    tch::set_num_threads(1);
+    let _turn = common::torch_turn();
     let (b, t) = (3, 40);
     let cfg = config(t);
     let m = model(&cfg);

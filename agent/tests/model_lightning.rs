@@ -1,6 +1,8 @@
 //! The three forms of Lightning Attention-2 compute the same function (fp32, random inputs,
 //! lengths that are not a multiple of the block).
 
+mod common;
+
 use agent::model::lightning::{decay_rates, lightning_block, lightning_naive, lightning_step};
 use tch::{Device, Kind, Tensor};
 
@@ -47,7 +49,7 @@ fn recurrent(
 
 #[test]
 fn naive_block_and_recurrent_forms_agree() {
-    one_thread();
+    let _turn = common::torch_turn();
     tch::manual_seed(1);
     for (t, block, layer) in [(37, 8, 0), (37, 16, 2), (50, 64, 1), (5, 4, 3)] {
         let (q, k, v, rates) = inputs(2, 4, t, 8, layer);
@@ -66,7 +68,7 @@ fn naive_block_and_recurrent_forms_agree() {
 
 #[test]
 fn block_form_continues_from_a_carried_state() {
-    one_thread();
+    let _turn = common::torch_turn();
     tch::manual_seed(2);
     let (q, k, v, rates) = inputs(1, 2, 45, 4, 1);
     let whole = lightning_naive(&q, &k, &v, &rates);
@@ -96,7 +98,7 @@ fn block_form_continues_from_a_carried_state() {
 
 #[test]
 fn decay_rates_follow_alibi_slopes_scaled_by_layer() {
-    one_thread();
+    let _turn = common::torch_turn();
     let first = decay_rates(4, 0, 5);
     let last = decay_rates(4, 4, 5);
     let expected = [2f64.powf(-2.0), 2f64.powf(-4.0), 2f64.powf(-6.0), 2f64.powf(-8.0)];
@@ -104,10 +106,4 @@ fn decay_rates_follow_alibi_slopes_scaled_by_layer() {
         assert!((first[h] - expected[h] * (1.0 + 1e-5)).abs() < 1e-12);
         assert!((last[h] - expected[h] * 1e-5).abs() < 1e-15);
     }
-}
-
-/// The CI machine has two cores shared by several jobs: one intra-op thread per test avoids
-/// oversubscription (tens of times slower otherwise).
-fn one_thread() {
-    tch::set_num_threads(1);
 }

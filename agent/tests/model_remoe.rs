@@ -1,6 +1,8 @@
 //! ReMoE: the sparse (gathered per expert) computation equals the dense masked one, and the
 //! adaptive regulariser drives a toy layer to the target sparsity.
 
+mod common;
+
 use agent::model::remoe::{Remoe, RemoeController};
 use agent::model::{Config, FfnKind};
 use tch::nn::{Adam, OptimizerConfig, VarStore};
@@ -19,7 +21,7 @@ fn remoe_config(hidden: i64, inner: i64, experts: i64, active: i64) -> Config {
 
 #[test]
 fn sparse_forward_and_gradients_equal_the_dense_masked_computation() {
-    one_thread();
+    let _turn = common::torch_turn();
     tch::manual_seed(5);
     let cfg = remoe_config(32, 48, 6, 2);
     let vs = VarStore::new(Device::Cpu);
@@ -60,7 +62,7 @@ fn sparse_forward_and_gradients_equal_the_dense_masked_computation() {
 
 #[test]
 fn controller_reaches_the_target_sparsity_on_a_toy_task() {
-    one_thread();
+    let _turn = common::torch_turn();
     tch::manual_seed(6);
     let cfg = remoe_config(16, 16, 8, 2); // target 0.75
     let vs = VarStore::new(Device::Cpu);
@@ -95,7 +97,7 @@ fn controller_reaches_the_target_sparsity_on_a_toy_task() {
 
 #[test]
 fn controller_steps_lambda_by_alpha() {
-    one_thread();
+    let _turn = common::torch_turn();
     let cfg = remoe_config(16, 16, 4, 1); // target 0.75
     let mut ctl = RemoeController::new(&cfg);
     ctl.update(Some(0.5), 0.5);
@@ -105,10 +107,4 @@ fn controller_steps_lambda_by_alpha() {
     ctl.update(Some(0.1), 0.9);
     assert!((ctl.lambda - 1e-8 / 1.2).abs() < 1e-20);
     assert_eq!(ctl.sparsity, Some(0.1));
-}
-
-/// The CI machine has two cores shared by several jobs: one intra-op thread per test avoids
-/// oversubscription (tens of times slower otherwise).
-fn one_thread() {
-    tch::set_num_threads(1);
 }

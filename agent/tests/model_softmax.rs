@@ -1,6 +1,8 @@
 //! The softmax layer's chunked sliding-window ALiBi attention against a plain masked softmax,
 //! and its KV-cache step form against the training form.
 
+mod common;
+
 use agent::model::softmax::{alibi_slopes, softmax_attention};
 use agent::model::{Config, Model};
 use rand::SeedableRng;
@@ -28,7 +30,7 @@ fn reference(q: &Tensor, k: &Tensor, v: &Tensor, slopes: &[f64], window: i64) ->
 
 #[test]
 fn chunked_attention_matches_a_plain_masked_softmax() {
-    one_thread();
+    let _turn = common::torch_turn();
     tch::manual_seed(3);
     let opts = (Kind::Float, Device::Cpu);
     for (t, window, chunk) in [
@@ -56,7 +58,7 @@ fn chunked_attention_matches_a_plain_masked_softmax() {
 
 #[test]
 fn kv_cache_steps_match_the_training_form_past_the_window() {
-    one_thread();
+    let _turn = common::torch_turn();
     let cfg = Config {
         pattern: "S".into(),
         layers: 1,
@@ -79,10 +81,4 @@ fn kv_cache_steps_match_the_training_form_past_the_window() {
 
 fn model_blocks_mixer(model: &Model) -> &agent::model::block::Mixer {
     &model.blocks()[0].mixer
-}
-
-/// The CI machine has two cores shared by several jobs: one intra-op thread per test avoids
-/// oversubscription (tens of times slower otherwise).
-fn one_thread() {
-    tch::set_num_threads(1);
 }

@@ -1,6 +1,8 @@
 //! The whole model: step-by-step inference equals the training forward, per-environment
 //! resets, exact parameter counts, checkpoints, batch validation, and a training smoke test.
 
+mod common;
+
 use agent::model::{
     ActionSpec, Batch, Config, FfnKind, Model, ModelError, RouterTally, param_table, totals,
 };
@@ -62,7 +64,7 @@ fn max_diff(a: &Tensor, b: &Tensor) -> f64 {
 
 #[test]
 fn stepwise_inference_equals_the_training_forward() {
-    let _turn = one_thread();
+    let _turn = common::torch_turn();
     tch::manual_seed(7);
     // Hybrid lightning + softmax, a sequence longer than the softmax window and not a
     // multiple of the lightning block or the softmax chunk; both kinds of action space.
@@ -122,7 +124,7 @@ fn train_in(cfg: &Config, kind: Kind, batches: &[Batch]) -> (Tensor, Vec<f64>) {
 
 #[test]
 fn bf16_lightning_softmax_and_remoe_layers_train_close_to_f32() {
-    let _turn = one_thread();
+    let _turn = common::torch_turn();
     // The GPU path computes in bf16: on the CPU, the same model cast to bf16 (weights,
     // forward, backward, AdamW) must accept every op and stay close to f32.
     for (pattern, ffn) in [("L", FfnKind::Gelu), ("S", FfnKind::Gelu), ("LS", FfnKind::Remoe)] {
@@ -149,7 +151,7 @@ fn bf16_lightning_softmax_and_remoe_layers_train_close_to_f32() {
 
 #[test]
 fn bf16_steps_equal_the_bf16_forward() {
-    let _turn = one_thread();
+    let _turn = common::torch_turn();
     tch::manual_seed(19);
     let cfg = Config::tiny();
     let mut m = model(&cfg, 21);
@@ -168,7 +170,7 @@ fn bf16_steps_equal_the_bf16_forward() {
 
 #[test]
 fn resetting_one_environment_restarts_only_its_history() {
-    let _turn = one_thread();
+    let _turn = common::torch_turn();
     tch::manual_seed(9);
     let cfg = Config::tiny();
     let m = model(&cfg, 10);
@@ -222,7 +224,7 @@ fn resetting_one_environment_restarts_only_its_history() {
 
 #[test]
 fn analytic_parameter_counts_equal_the_built_model() {
-    let _turn = one_thread();
+    let _turn = common::torch_turn();
     let remoe = Config { ffn: FfnKind::Remoe, ..Config::tiny() };
     let swiglu =
         Config { ffn: FfnKind::Swiglu, pattern: "SSL".into(), layers: 3, ..Config::tiny() };
@@ -248,7 +250,7 @@ fn analytic_parameter_counts_equal_the_built_model() {
 
 #[test]
 fn presets_have_the_promised_sizes() {
-    let _turn = one_thread();
+    let _turn = common::torch_turn();
     let (small, _) = totals(&Config::small(), &param_table(&Config::small()));
     assert!((1_000_000..10_000_000).contains(&small), "small: {small}");
     for name in ["vintix-300m", "vintix-300m-remoe"] {
@@ -269,7 +271,7 @@ fn presets_have_the_promised_sizes() {
 
 #[test]
 fn checkpoints_round_trip_weights_and_remoe_state() {
-    let _turn = one_thread();
+    let _turn = common::torch_turn();
     tch::manual_seed(12);
     let cfg = Config { ffn: FfnKind::Remoe, ..Config::tiny() };
     let mut a = model(&cfg, 13);
@@ -313,7 +315,7 @@ fn checkpoints_round_trip_weights_and_remoe_state() {
 
 #[test]
 fn malformed_batches_are_errors_naming_the_field() {
-    let _turn = one_thread();
+    let _turn = common::torch_turn();
     let cfg = Config::tiny();
     let m = model(&cfg, 16);
     let mut batch = random_batch(&cfg, 0, 2, 5);
@@ -332,7 +334,7 @@ fn malformed_batches_are_errors_naming_the_field() {
 
 #[test]
 fn a_few_adam_steps_fit_a_fixed_batch() {
-    let _turn = one_thread();
+    let _turn = common::torch_turn();
     tch::manual_seed(17);
     let cfg = Config { ffn: FfnKind::Remoe, ..Config::tiny() };
     let mut m = model(&cfg, 18);
@@ -352,21 +354,9 @@ fn a_few_adam_steps_fit_a_fixed_batch() {
     }
 }
 
-/// The CI machine has two cores shared by several jobs: one intra-op thread per test avoids
-/// oversubscription (tens of times slower otherwise).
-/// One torch thread, and this test's turn at torch's process-wide generator: tests that seed
-/// it or draw from it (`random_batch`, `tch::manual_seed`) while another builds a model would
-/// change that model's weights (a bf16-against-f32 comparison once failed so in the full
-/// suite), so the tests of this file take turns.
-fn one_thread() -> std::sync::MutexGuard<'static, ()> {
-    static TORCH_RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
-    tch::set_num_threads(1);
-    turn
-}
-
 #[test]
 fn cuda_autocast_computes_in_bf16_not_torchs_default_f16() {
+    let _turn = common::torch_turn();
     // torch's CUDA autocast defaults to float16 (which overflowed at long context); the
     // trainer's autocast sets bf16. The dtype is a thread-local setting, readable on a CPU.
     std::thread::spawn(|| {

@@ -1,6 +1,8 @@
 //! The quantized checkpoint: exact round trip, atomic writing, and a clear error naming the
 //! file and the tensor for every kind of damage.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -76,6 +78,7 @@ fn load_error(path: &Path) -> String {
 
 #[test]
 fn round_trip_is_exact() {
+    let _turn = common::torch_turn();
     let dir = Scratch::new("round-trip");
     let path = dir.0.join("model.q.safetensors");
     let original = sample_file();
@@ -113,6 +116,7 @@ fn round_trip_is_exact() {
 
 #[test]
 fn each_kind_of_damage_is_a_clear_error() {
+    let _turn = common::torch_turn();
     let dir = Scratch::new("damage");
     let fresh = |name: &str| {
         let path = dir.0.join(name);
@@ -192,6 +196,7 @@ fn each_kind_of_damage_is_a_clear_error() {
 
 #[test]
 fn a_failed_write_leaves_no_file() {
+    let _turn = common::torch_turn();
     let dir = Scratch::new("failed-write");
     // Missing folders are created, so fail on a parent that is a file.
     let parent = dir.0.join("a-file");
@@ -205,6 +210,7 @@ fn a_failed_write_leaves_no_file() {
 
 #[test]
 fn a_same_size_tampering_is_refused_naming_the_tensor() {
+    let _turn = common::torch_turn();
     let dir = Scratch::new("tamper");
     let path = dir.0.join("model.q.safetensors");
     write_quantized(&path, &sample_file()).unwrap();
@@ -236,6 +242,7 @@ fn a_same_size_tampering_is_refused_naming_the_tensor() {
 
 #[test]
 fn scales_beyond_f16_are_refused_and_fit_in_f32() {
+    let _turn = common::torch_turn();
     let w = Tensor::from_slice(&[1e6f32, -1e6].repeat(64)).reshape([2, 64]);
     let f16 = QuantConfig { meta_dtype: MetaDtype::F16, ..QuantConfig::default() };
     let err = quantize(&w, &f16).unwrap_err().to_string();
@@ -250,6 +257,7 @@ fn scales_beyond_f16_are_refused_and_fit_in_f32() {
 /// crate's writer took them from a HashMap, in an order that changed from call to call).
 #[test]
 fn the_same_file_is_written_to_the_same_bytes() {
+    let _turn = common::torch_turn();
     let dir = Scratch::new("same-bytes");
     let mut file = sample_file();
     for k in 0..8 {

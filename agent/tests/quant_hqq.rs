@@ -1,6 +1,8 @@
 //! The HQQ quantizer: its error against round-to-nearest, the solver's bookkeeping, the
 //! grouping layout, metadata compression and input checks.
 
+mod common;
+
 use agent::quant::hqq::{
     grouped_shape, initial_scale_zero, optimize_zero, optimize_zero_fused, optimize_zero_tensors,
     quantize_with_report,
@@ -31,6 +33,7 @@ fn errors(w: &Tensor, cfg: &QuantConfig) -> (f64, f64) {
 
 #[test]
 fn hqq_beats_rtn_at_4_3_2_bits_on_a_heavy_tailed_matrix() {
+    let _turn = common::torch_turn();
     let w = student_t(256, 512, 1);
     for axis in [GroupAxis::Zero, GroupAxis::One] {
         for nbits in [Nbits::B4, Nbits::B3, Nbits::B2] {
@@ -47,6 +50,7 @@ fn hqq_beats_rtn_at_4_3_2_bits_on_a_heavy_tailed_matrix() {
 
 #[test]
 fn rtn_codes_match_a_plain_loop() {
+    let _turn = common::torch_turn();
     let w = student_t(8, 64, 2);
     let cfg = QuantConfig { group_size: 16, ..config(Nbits::B3, GroupAxis::One, Method::Rtn) };
     let q = quantize(&w, &cfg).unwrap();
@@ -66,6 +70,7 @@ fn rtn_codes_match_a_plain_loop() {
 
 #[test]
 fn solver_keeps_the_best_zero_and_never_ends_worse_than_rtn() {
+    let _turn = common::torch_turn();
     let w = student_t(128, 256, 3);
     for nbits in [Nbits::B4, Nbits::B3, Nbits::B2, Nbits::B1] {
         let cfg = config(nbits, GroupAxis::Zero, Method::Hqq);
@@ -87,6 +92,7 @@ fn solver_keeps_the_best_zero_and_never_ends_worse_than_rtn() {
 
 #[test]
 fn early_stop_cuts_the_run_one_step_after_the_first_rise() {
+    let _turn = common::torch_turn();
     let w = student_t(128, 256, 4);
     let grouped = w.reshape(grouped_shape(w.numel() as i64, &QuantConfig::default()));
     let mut stopped_any = false;
@@ -120,6 +126,7 @@ fn early_stop_cuts_the_run_one_step_after_the_first_rise() {
 
 #[test]
 fn axis_zero_groups_are_the_columns_of_the_group_by_rest_view() {
+    let _turn = common::torch_turn();
     // Flat weight viewed as [group, numel / group]: column j holds the constant j / 100.
     let group = 16;
     let cols = 24;
@@ -134,6 +141,7 @@ fn axis_zero_groups_are_the_columns_of_the_group_by_rest_view() {
 
 #[test]
 fn eight_bits_is_near_lossless_and_constant_weights_exact() {
+    let _turn = common::torch_turn();
     let w = student_t(64, 128, 5);
     let (fro, _) = errors(&w, &config(Nbits::B8, GroupAxis::One, Method::Hqq));
     assert!(fro < 0.01, "8-bit relative error {fro}");
@@ -144,6 +152,7 @@ fn eight_bits_is_near_lossless_and_constant_weights_exact() {
 
 #[test]
 fn bits_per_weight_count_the_metadata() {
+    let _turn = common::torch_turn();
     let w = student_t(64, 640, 6);
     let f16 = QuantConfig { meta_dtype: MetaDtype::F16, ..QuantConfig::default() };
     let q = quantize(&w, &f16).unwrap();
@@ -162,6 +171,7 @@ fn bits_per_weight_count_the_metadata() {
 
 #[test]
 fn bad_settings_and_weights_are_refused() {
+    let _turn = common::torch_turn();
     let w = student_t(10, 10, 7);
     let err = quantize(&w, &QuantConfig::default()).unwrap_err().to_string();
     assert!(err.contains("100 values") && err.contains("group size 64"), "{err}");
@@ -182,6 +192,7 @@ fn bad_settings_and_weights_are_refused() {
 
 #[test]
 fn the_fused_cpu_solver_matches_the_tensor_loop() {
+    let _turn = common::torch_turn();
     // Trained-like weights (residuals under the shrinkage threshold) and large ones (most
     // residuals above it, so the power is taken), both axes, every bit width, with and
     // without early stop and beta growth.
@@ -233,6 +244,7 @@ fn the_fused_cpu_solver_matches_the_tensor_loop() {
 
 #[test]
 fn the_fused_solver_gives_the_same_bits_on_any_number_of_threads() {
+    let _turn = common::torch_turn();
     let w = student_t(64, 1024, 8);
     let cfg = QuantConfig::default();
     let grouped = w.reshape(grouped_shape(w.numel() as i64, &cfg));

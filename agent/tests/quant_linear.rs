@@ -1,6 +1,8 @@
 //! `QuantizedLinear`: the same output as a dense `nn::Linear` holding the dequantized weight,
 //! in both modes.
 
+mod common;
+
 use agent::quant::{DequantMode, Nbits, QuantConfig, QuantizedLinear, quantize};
 use tch::nn::{self, Module};
 use tch::{Device, Kind, Tensor};
@@ -12,6 +14,7 @@ fn trained_like_linear(vs: &nn::VarStore, seed: i64) -> nn::Linear {
 
 #[test]
 fn output_equals_a_linear_with_the_dequantized_weight_in_both_modes() {
+    let _turn = common::torch_turn();
     let vs = nn::VarStore::new(Device::Cpu);
     let dense = trained_like_linear(&vs, 1);
     let cfg = QuantConfig { nbits: Nbits::B3, ..QuantConfig::default() };
@@ -40,6 +43,7 @@ fn output_equals_a_linear_with_the_dequantized_weight_in_both_modes() {
 
 #[test]
 fn switching_modes_keeps_the_output() {
+    let _turn = common::torch_turn();
     let vs = nn::VarStore::new(Device::Cpu);
     let dense = trained_like_linear(&vs, 2);
     let mut layer =
@@ -57,6 +61,7 @@ fn switching_modes_keeps_the_output() {
 
 #[test]
 fn mismatched_bias_and_non_matrix_weights_are_refused() {
+    let _turn = common::torch_turn();
     let w = Tensor::randn([64, 128], (Kind::Float, Device::Cpu));
     let q = quantize(&w, &QuantConfig::default()).unwrap();
     let bias = Tensor::zeros([63], (Kind::Float, Device::Cpu));

@@ -1,6 +1,8 @@
 //! Bit packing: exact round trips for every bit width, including lengths that are not a
 //! multiple of the codes per word, pinned against a plain loop.
 
+mod common;
+
 use agent::quant::Nbits;
 use agent::quant::pack::{codes_per_word, pack_codes, packed_bytes, packed_len, unpack_codes};
 use tch::{Device, Kind, Tensor};
@@ -24,6 +26,7 @@ fn random_codes(len: i64, nbits: Nbits, seed: i64) -> Tensor {
 
 #[test]
 fn pack_round_trips_every_width_and_ragged_length() {
+    let _turn = common::torch_turn();
     let lengths = [0, 1, 3, 7, 8, 9, 10, 11, 19, 20, 21, 31, 64, 1000, 1003, 4099];
     for nbits in Nbits::ALL {
         for (i, &len) in lengths.iter().enumerate() {
@@ -39,6 +42,7 @@ fn pack_round_trips_every_width_and_ragged_length() {
 
 #[test]
 fn packed_words_match_a_plain_loop() {
+    let _turn = common::torch_turn();
     for nbits in Nbits::ALL {
         let codes = random_codes(257, nbits, 7);
         let plain: Vec<u8> = Vec::<u8>::try_from(&codes).unwrap();
@@ -52,6 +56,7 @@ fn packed_words_match_a_plain_loop() {
 
 #[test]
 fn packed_sizes_follow_the_bit_width() {
+    let _turn = common::torch_turn();
     // 4096 codes: 8 bits -> 4096 B, 4 -> 2048, 2 -> 1024, 1 -> 512, 3 -> 410 words of 4 B.
     assert_eq!(packed_bytes(Nbits::B8, 4096), 4096);
     assert_eq!(packed_bytes(Nbits::B4, 4096), 2048);
@@ -68,6 +73,7 @@ fn packed_sizes_follow_the_bit_width() {
 
 #[test]
 fn out_of_range_codes_and_short_words_are_refused() {
+    let _turn = common::torch_turn();
     let codes = Tensor::from_slice(&[0u8, 3, 4]);
     let err = pack_codes(&codes, Nbits::B2).unwrap_err().to_string();
     assert!(err.contains("0..=3") && err.contains("0..=4"), "{err}");
