@@ -7,7 +7,8 @@
 //!   family's start is random ([`Family::random_start`]), the same start when it is fixed;
 //! - the reseeding rule: a `reset` without a seed continues the stream of the last seeded
 //!   one (seed `s` then no seed gives the same two starts every time);
-//! - step determinism: the same seed and actions give identical steps, across episodes;
+//! - step determinism: the same seed and actions give identical steps, across episodes,
+//!   through `step` and through `step_into` (into a reused buffer) alike;
 //! - observations lie in the observation space and are finite; rewards are finite; no
 //!   truncation at step 1; no episode longer than `max_episode_steps`, and truncation
 //!   exactly at that step when the episode does not terminate first;
@@ -144,11 +145,20 @@ fn actions(env: &dyn Env, count: usize) -> Vec<Action> {
     (0..count).map(|_| env.action_space().sample(&mut rng)).collect()
 }
 
-fn rollout(env: &mut dyn Env, actions: &[Action]) -> Result<Vec<Step>, String> {
+/// The steps of `actions` from seed 42, through [`Env::step`] or, with `into`, through
+/// [`Env::step_into`] with one buffer that starts with stale values.
+fn rollout(env: &mut dyn Env, actions: &[Action], into: bool) -> Result<Vec<Step>, String> {
     reset(env, Some(42))?;
     let mut steps = Vec::with_capacity(actions.len());
+    let mut buffer = vec![f32::NAN; 3];
     for action in actions {
-        let step = env.step(action).map_err(err)?;
+        let step = if into {
+            let out = env.step_into(action, &mut buffer).map_err(err)?;
+            let (reward, terminated, truncated) = (out.reward, out.terminated, out.truncated);
+            Step { obs: buffer.clone(), reward, terminated, truncated, info: out.info }
+        } else {
+            env.step(action).map_err(err)?
+        };
         if step.terminated || step.truncated {
             reset(env, None)?;
         }
@@ -159,11 +169,12 @@ fn rollout(env: &mut dyn Env, actions: &[Action]) -> Result<Vec<Step>, String> {
 
 fn check_determinism(a: &mut dyn Env, b: &mut dyn Env) -> Result<(), String> {
     let acts = actions(a, CHECK_STEPS);
-    let (sa, sb) = (rollout(a, &acts)?, rollout(b, &acts)?);
+    let (sa, sb) = (rollout(a, &acts, false)?, rollout(b, &acts, true)?);
     match sa.iter().zip(&sb).position(|(x, y)| x != y) {
-        Some(i) => {
-            Err(format!("same seed and actions diverged at step {i}: {:?} vs {:?}", sa[i], sb[i]))
-        }
+        Some(i) => Err(format!(
+            "same seed and actions diverged at step {i} (step, then step_into): {:?} vs {:?}",
+            sa[i], sb[i]
+        )),
         None => Ok(()),
     }
 }

@@ -137,6 +137,29 @@ pub struct Step {
     pub info: Info,
 }
 
+/// A [`Step`] without its observation (what [`Env::step_into`] returns).
+#[derive(Clone, Debug)]
+pub struct StepOutcome {
+    pub reward: f64,
+    pub terminated: bool,
+    pub truncated: bool,
+    pub info: Info,
+}
+
+/// [`Env::step`] of an env that implements [`Env::step_into`]: the same step, with the
+/// observation in a new vector.
+pub fn step_by_into<E: Env + ?Sized>(env: &mut E, action: &Action) -> Result<Step, EnvError> {
+    let mut obs = Vec::new();
+    let out = env.step_into(action, &mut obs)?;
+    Ok(Step {
+        obs,
+        reward: out.reward,
+        terminated: out.terminated,
+        truncated: out.truncated,
+        info: out.info,
+    })
+}
+
 /// Static description of an env, as Gymnasium's `EnvSpec`.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct EnvSpec {
@@ -162,6 +185,20 @@ pub trait Env: Send {
     /// Advance one step. A malformed action (wrong kind or length, NaN, index out of range)
     /// is an [`EnvError::InvalidAction`], never a panic.
     fn step(&mut self, action: &Action) -> Result<Step, EnvError>;
+    /// [`Env::step`] with the observation written into `obs` (its old contents replaced)
+    /// instead of a new vector, for hot loops that reuse one buffer (vector envs, PPO
+    /// rollouts, benchmarks). The default moves `step`'s vector in; envs whose step
+    /// allocates nothing else override it and implement `step` with [`step_by_into`].
+    fn step_into(&mut self, action: &Action, obs: &mut Vec<f32>) -> Result<StepOutcome, EnvError> {
+        let step = self.step(action)?;
+        *obs = step.obs;
+        Ok(StepOutcome {
+            reward: step.reward,
+            terminated: step.terminated,
+            truncated: step.truncated,
+            info: step.info,
+        })
+    }
     /// The optimal action from the current state, for envs with an exact oracle (the grid
     /// families: shortest path to the next reward); `None` for the others or before `reset`.
     /// Data generation uses it as the demonstrator.

@@ -30,7 +30,8 @@ pub mod time_limit;
 pub mod vector;
 
 pub use crate::core::{
-    Action, Env, EnvError, EnvRng, EnvSpec, Family, Info, ResetOptions, Space, Step, Task,
+    Action, Env, EnvError, EnvRng, EnvSpec, Family, Info, ResetOptions, Space, Step, StepOutcome,
+    Task, step_by_into,
 };
 pub use crate::registry::{families, family, make};
 pub use crate::time_limit::TimeLimit;

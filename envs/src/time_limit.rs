@@ -2,7 +2,10 @@
 //! `max_episode_steps`, as Gymnasium's `TimeLimit` does. Every family's env is wrapped in it,
 //! so it also refuses to hand out a non-finite observation or reward.
 
-use crate::core::{Action, Env, EnvError, EnvSpec, Info, ResetOptions, Space, Step, Task};
+use crate::core::{
+    Action, Env, EnvError, EnvSpec, Info, ResetOptions, Space, Step, StepOutcome, Task,
+    step_by_into,
+};
 
 /// Wraps an env and truncates its episodes after `spec().max_episode_steps` steps (no limit
 /// when the spec has none). A step that both terminates and hits the limit reports both flags,
@@ -71,13 +74,17 @@ impl<E: Env> Env for TimeLimit<E> {
     }
 
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
-        let mut step = self.inner.step(action)?;
+        step_by_into(self, action)
+    }
+
+    fn step_into(&mut self, action: &Action, obs: &mut Vec<f32>) -> Result<StepOutcome, EnvError> {
+        let mut out = self.inner.step_into(action, obs)?;
         self.elapsed += 1;
-        self.check_finite(&step.obs, step.reward)?;
+        self.check_finite(obs, out.reward)?;
         if self.max_steps.is_some_and(|max| self.elapsed >= max) {
-            step.truncated = true;
+            out.truncated = true;
         }
-        Ok(step)
+        Ok(out)
     }
 
     fn oracle_action(&self) -> Option<Action> {

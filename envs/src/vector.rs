@@ -25,6 +25,8 @@ pub struct VecStep {
 pub struct VecEnv {
     envs: Vec<Box<dyn Env>>,
     obs_dim: usize,
+    /// One env's observation, reused by every step ([`Env::step_into`]).
+    obs: Vec<f32>,
 }
 
 impl VecEnv {
@@ -51,7 +53,7 @@ impl VecEnv {
                 ),
             });
         }
-        Ok(Self { obs_dim: obs_space.flat_dim(), envs })
+        Ok(Self { obs_dim: obs_space.flat_dim(), envs, obs: Vec::new() })
     }
 
     /// One env of `family` per task (tasks may repeat, e.g. the same task `n` times).
@@ -116,16 +118,16 @@ impl VecEnv {
         out.truncated.clear();
         out.final_obs.clear();
         for (env, action) in self.envs.iter_mut().zip(actions) {
-            let step = env.step(action)?;
+            let step = env.step_into(action, &mut self.obs)?;
             out.rewards.push(step.reward);
             out.terminated.push(step.terminated);
             out.truncated.push(step.truncated);
             if step.terminated || step.truncated {
                 let (reset_obs, _) = env.reset(None, &ResetOptions::default())?;
                 out.obs.extend_from_slice(&reset_obs);
-                out.final_obs.push(Some(step.obs));
+                out.final_obs.push(Some(self.obs.clone()));
             } else {
-                out.obs.extend_from_slice(&step.obs);
+                out.obs.extend_from_slice(&self.obs);
                 out.final_obs.push(None);
             }
         }

@@ -5,7 +5,10 @@ use std::f64::consts::PI;
 use rand::Rng;
 
 use crate::classic::{discrete_action, not_reset, state_array};
-use crate::core::{Action, Env, EnvError, EnvRng, EnvSpec, Info, ResetOptions, Space, Step};
+use crate::core::{
+    Action, Env, EnvError, EnvRng, EnvSpec, Info, ResetOptions, Space, Step, StepOutcome,
+    step_by_into,
+};
 use crate::param_family::ParamEnv;
 use crate::task::ParamRange;
 
@@ -163,8 +166,8 @@ impl ParamEnv for Acrobot {
     }
 }
 
-fn observe(s: &[f64; 4]) -> Vec<f32> {
-    [s[0].cos(), s[0].sin(), s[1].cos(), s[1].sin(), s[2], s[3]].iter().map(|&v| v as f32).collect()
+fn observe(s: &[f64; 4]) -> [f32; 6] {
+    [s[0].cos(), s[0].sin(), s[1].cos(), s[1].sin(), s[2], s[3]].map(|v| v as f32)
 }
 
 impl Env for Acrobot {
@@ -194,10 +197,14 @@ impl Env for Acrobot {
             }
         };
         self.state = Some(state);
-        Ok((observe(&state), Info::default()))
+        Ok((observe(&state).to_vec(), Info::default()))
     }
 
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
+        step_by_into(self, action)
+    }
+
+    fn step_into(&mut self, action: &Action, obs: &mut Vec<f32>) -> Result<StepOutcome, EnvError> {
         let a = discrete_action(ID, action, 3)?;
         let [t1, t2, d1, d2] = self.state.ok_or_else(|| not_reset(ID))?;
         let ns = self.physics.rk4([t1, t2, d1, d2, AVAIL_TORQUE[a]]);
@@ -210,12 +217,8 @@ impl Env for Acrobot {
         self.state = Some(state);
         let terminated = -state[0].cos() - (state[1] + state[0]).cos() > 1.0;
         let reward = if terminated { 0.0 } else { -1.0 };
-        Ok(Step {
-            obs: observe(&state),
-            reward,
-            terminated,
-            truncated: false,
-            info: Info::default(),
-        })
+        obs.clear();
+        obs.extend_from_slice(&observe(&state));
+        Ok(StepOutcome { reward, terminated, truncated: false, info: Info::default() })
     }
 }

@@ -3,7 +3,10 @@
 use rand::Rng;
 
 use crate::classic::{discrete_action, not_reset, state_array};
-use crate::core::{Action, Env, EnvError, EnvRng, EnvSpec, Info, ResetOptions, Space, Step};
+use crate::core::{
+    Action, Env, EnvError, EnvRng, EnvSpec, Info, ResetOptions, Space, Step, StepOutcome,
+    step_by_into,
+};
 use crate::param_family::ParamEnv;
 use crate::task::ParamRange;
 
@@ -95,8 +98,8 @@ impl ParamEnv for CartPole {
     }
 }
 
-fn observe(s: &[f64; 4]) -> Vec<f32> {
-    s.iter().map(|&v| v as f32).collect()
+fn observe(s: &[f64; 4]) -> [f32; 4] {
+    s.map(|v| v as f32)
 }
 
 impl Env for CartPole {
@@ -127,10 +130,14 @@ impl Env for CartPole {
         };
         self.state = Some(state);
         self.steps_beyond_terminated = None;
-        Ok((observe(&state), Info::default()))
+        Ok((observe(&state).to_vec(), Info::default()))
     }
 
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
+        step_by_into(self, action)
+    }
+
+    fn step_into(&mut self, action: &Action, obs: &mut Vec<f32>) -> Result<StepOutcome, EnvError> {
         let a = discrete_action(ID, action, 2)?;
         let [x, x_dot, theta, theta_dot] = self.state.ok_or_else(|| not_reset(ID))?;
         let force = if a == 1 { self.force_mag } else { -self.force_mag };
@@ -163,12 +170,8 @@ impl Env for CartPole {
             self.steps_beyond_terminated = Some(0);
             1.0
         };
-        Ok(Step {
-            obs: observe(&state),
-            reward,
-            terminated,
-            truncated: false,
-            info: Info::default(),
-        })
+        obs.clear();
+        obs.extend_from_slice(&observe(&state));
+        Ok(StepOutcome { reward, terminated, truncated: false, info: Info::default() })
     }
 }

@@ -4,7 +4,10 @@
 use rand::Rng;
 
 use crate::classic::{not_reset, scalar_action, state_array};
-use crate::core::{Action, Env, EnvError, EnvRng, EnvSpec, Info, ResetOptions, Space, Step};
+use crate::core::{
+    Action, Env, EnvError, EnvRng, EnvSpec, Info, ResetOptions, Space, Step, StepOutcome,
+    step_by_into,
+};
 use crate::param_family::ParamEnv;
 use crate::task::ParamRange;
 
@@ -157,6 +160,10 @@ impl Env for MountainCarContinuous {
     }
 
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
+        step_by_into(self, action)
+    }
+
+    fn step_into(&mut self, action: &Action, obs: &mut Vec<f32>) -> Result<StepOutcome, EnvError> {
         let a = scalar_action(ID, action)?;
         let state = self.state.ok_or_else(|| not_reset(ID))?;
         let force = if a < -1.0 {
@@ -173,12 +180,8 @@ impl Env for MountainCarContinuous {
         self.state = Some(CarState::F32 { position, velocity });
         let bonus = if terminated { 100.0 } else { 0.0 };
         let reward = bonus - f64::from(a).powi(2) * 0.1;
-        Ok(Step {
-            obs: vec![position, velocity],
-            reward,
-            terminated,
-            truncated: false,
-            info: Info::default(),
-        })
+        obs.clear();
+        obs.extend_from_slice(&[position, velocity]);
+        Ok(StepOutcome { reward, terminated, truncated: false, info: Info::default() })
     }
 }

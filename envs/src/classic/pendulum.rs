@@ -5,7 +5,10 @@ use std::f64::consts::PI;
 use rand::Rng;
 
 use crate::classic::{not_reset, scalar_action, state_array};
-use crate::core::{Action, Env, EnvError, EnvRng, EnvSpec, Info, ResetOptions, Space, Step};
+use crate::core::{
+    Action, Env, EnvError, EnvRng, EnvSpec, Info, ResetOptions, Space, Step, StepOutcome,
+    step_by_into,
+};
 use crate::param_family::ParamEnv;
 use crate::task::ParamRange;
 
@@ -77,8 +80,8 @@ impl ParamEnv for Pendulum {
     }
 }
 
-fn observe([th, thdot]: [f64; 2]) -> Vec<f32> {
-    vec![th.cos() as f32, th.sin() as f32, thdot as f32]
+fn observe([th, thdot]: [f64; 2]) -> [f32; 3] {
+    [th.cos() as f32, th.sin() as f32, thdot as f32]
 }
 
 /// Gymnasium's `angle_normalize`: `((x + pi) % (2 pi)) - pi` with Python's floored modulo.
@@ -115,10 +118,14 @@ impl Env for Pendulum {
             }
         };
         self.state = Some(state);
-        Ok((observe(state), Info::default()))
+        Ok((observe(state).to_vec(), Info::default()))
     }
 
     fn step(&mut self, action: &Action) -> Result<Step, EnvError> {
+        step_by_into(self, action)
+    }
+
+    fn step_into(&mut self, action: &Action, obs: &mut Vec<f32>) -> Result<StepOutcome, EnvError> {
         let u = scalar_action(ID, action)?.clamp(-MAX_TORQUE, MAX_TORQUE);
         let [th, thdot] = self.state.ok_or_else(|| not_reset(ID))?;
         // u is float32: NumPy computes `0.001 * u**2` and `3 / (m l^2) * u` in float32.
@@ -128,8 +135,9 @@ impl Env for Pendulum {
         let newthdot = (thdot + accel * DT).clamp(-MAX_SPEED, MAX_SPEED);
         let newth = th + newthdot * DT;
         self.state = Some([newth, newthdot]);
-        Ok(Step {
-            obs: observe([newth, newthdot]),
+        obs.clear();
+        obs.extend_from_slice(&observe([newth, newthdot]));
+        Ok(StepOutcome {
             reward: -costs,
             terminated: false,
             truncated: false,

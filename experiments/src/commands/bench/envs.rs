@@ -182,14 +182,16 @@ fn action_pool(env: &dyn Env, seed: u64) -> Vec<Action> {
     (0..ACTION_POOL).map(|_| env.action_space().sample(rng.get())).collect()
 }
 
-/// Steps per second of one env of the family's default task, resetting at episode ends.
+/// Steps per second of one env of the family's default task, resetting at episode ends; the
+/// observation goes into one reused buffer ([`Env::step_into`]), as a rollout loop would.
 fn single_rate(fam: &dyn Family, steps: u64, seed: u64) -> Result<f64> {
     let mut env = fam.make(&fam.default_task())?;
     let actions = action_pool(env.as_ref(), seed);
     env.reset(Some(seed), &ResetOptions::default())?;
+    let mut obs = Vec::new();
     let start = Instant::now();
     for i in 0..steps as usize {
-        let step = env.step(&actions[i % ACTION_POOL])?;
+        let step = env.step_into(&actions[i % ACTION_POOL], &mut obs)?;
         if step.terminated || step.truncated {
             env.reset(None, &ResetOptions::default())?;
         }
