@@ -1,26 +1,15 @@
-//! Smoke and determinism tests of the PPO loop on two tiny envs (see `ppo_toy`).
+//! Smoke and determinism tests of the PPO loop on two tiny envs (see `ppo_toy`), on the
+//! torch engine.
 
 mod ppo_toy;
 
-use datagen::ppo::{PpoConfig, TrainSpec, attempt_seed, train};
+use datagen::ppo::{Backend, PpoConfig, attempt_seed, train};
 use envs::Task;
+use ppo_toy::spec;
 
+/// The torch engine; tests/ppo_native.rs runs the native one.
 fn tiny(discrete: bool, total_steps: usize) -> PpoConfig {
-    // One torch thread: fastest for these tiny MLPs, and the tests run side by side.
-    tch::set_num_threads(1);
-    let base = if discrete { PpoConfig::discrete() } else { PpoConfig::continuous() };
-    PpoConfig {
-        total_steps,
-        num_envs: 4,
-        num_steps: 64,
-        num_minibatches: 4,
-        eval_episodes: 5,
-        ..base
-    }
-}
-
-fn spec<'a>(config: &'a PpoConfig, task: &'a Task, seed: u64, env_id: &'a str) -> TrainSpec<'a> {
-    TrainSpec { env_id, task, config, seed, run_dir: None, progress: false }
+    ppo_toy::tiny(discrete, total_steps, Backend::Torch)
 }
 
 #[test]

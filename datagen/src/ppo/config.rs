@@ -80,6 +80,38 @@ pub struct PpoConfig {
     /// zero action). Needs `solve_return`; 1: a single run.
     #[serde(default = "one")]
     pub attempts: usize,
+    /// Where the networks are computed: `auto` (native unless `use_sde`), `torch` (libtorch
+    /// ops) or `native` (plain Rust, [`super::native`]; several times faster for these small
+    /// MLPs, not with `use_sde`). Both draw the same random numbers in the same order and
+    /// differ only in float rounding.
+    #[serde(default)]
+    pub backend: Backend,
+}
+
+/// Where PPO's networks are computed ([`PpoConfig::backend`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// `native` where it computes the config (no gSDE), else `torch`.
+    #[default]
+    Auto,
+    /// libtorch ops with autograd and `tch::nn::Adam`.
+    Torch,
+    /// Forward, backward and Adam written out in plain Rust ([`super::native`]).
+    Native,
+}
+
+impl std::str::FromStr for Backend {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "auto" => Ok(Backend::Auto),
+            "torch" => Ok(Backend::Torch),
+            "native" => Ok(Backend::Native),
+            other => Err(format!("backend `{other}`: expected auto, torch or native")),
+        }
+    }
 }
 
 fn one() -> usize {
@@ -121,6 +153,15 @@ impl Default for PpoConfig {
 }
 
 impl PpoConfig {
+    /// The engine a run of this config trains on ([`Backend::Auto`] resolved).
+    pub fn engine(&self) -> Backend {
+        match self.backend {
+            Backend::Auto if self.use_sde => Backend::Torch,
+            Backend::Auto => Backend::Native,
+            chosen => chosen,
+        }
+    }
+
     /// CleanRL `ppo.py` (discrete actions, Atari-free classic control).
     pub fn discrete() -> Self {
         Self {
@@ -153,6 +194,7 @@ impl PpoConfig {
             solve_return: None,
             solve_checks: 1,
             attempts: 1,
+            backend: Backend::Auto,
         }
     }
 
@@ -375,6 +417,11 @@ impl PpoConfig {
                 self.num_minibatches,
                 self.batch_size()
             ));
+        }
+        if self.backend == Backend::Native && self.use_sde {
+            return Err(
+                "`backend: native` has no gSDE: set `use_sde: false` or `backend: torch`".into()
+            );
         }
         let unit = [("gamma", self.gamma), ("gae_lambda", self.gae_lambda)];
         if let Some((name, v)) = unit.iter().find(|(_, v)| !(0.0..=1.0).contains(v)) {

@@ -3,6 +3,68 @@
 
 use tch::Tensor;
 
+use super::config::PpoConfig;
+use super::policy::ActorCritic;
+
+/// One minibatch of the rollout as tensors: rows of observations and actions, and the
+/// log-probabilities, advantages, returns and values recorded with them.
+pub struct TensorMinibatch {
+    pub obs: Tensor,
+    pub actions: Tensor,
+    pub old_log_probs: Tensor,
+    pub advantages: Tensor,
+    pub returns: Tensor,
+    pub old_values: Tensor,
+}
+
+/// One minibatch's loss terms and diagnostics, as CleanRL logs them.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MinibatchLosses {
+    pub policy_loss: f64,
+    pub value_loss: f64,
+    pub entropy: f64,
+    pub old_approx_kl: f64,
+    pub approx_kl: f64,
+    pub clipfrac: f64,
+}
+
+/// PPO's loss on one minibatch (to minimise): clipped surrogate - `ent_coef` entropy +
+/// `vf_coef` value loss, with its terms. The native engine computes the same loss and its
+/// gradient by hand ([`super::native`]).
+pub fn ppo_loss(
+    net: &ActorCritic,
+    mb: &TensorMinibatch,
+    cfg: &PpoConfig,
+) -> (Tensor, MinibatchLosses) {
+    let (new_log_prob, entropy, new_value) = net.evaluate(&mb.obs, &mb.actions);
+    let log_ratio = new_log_prob - &mb.old_log_probs;
+    let ratio = log_ratio.exp();
+    let advantages = if cfg.norm_adv {
+        normalize_advantages(&mb.advantages)
+    } else {
+        mb.advantages.shallow_clone()
+    };
+    let pg_loss = clipped_policy_loss(&ratio, &advantages, cfg.clip_coef);
+    let v_loss = value_loss(
+        &new_value,
+        &mb.old_values,
+        &mb.returns,
+        cfg.clip_vloss.then_some(cfg.clip_coef),
+    );
+    let entropy_loss = entropy.mean(None);
+    let total = &pg_loss - &entropy_loss * cfg.ent_coef + &v_loss * cfg.vf_coef;
+    let value = |t: &Tensor| f64::try_from(t).unwrap_or(f64::NAN);
+    let losses = MinibatchLosses {
+        policy_loss: value(&pg_loss),
+        value_loss: value(&v_loss),
+        entropy: value(&entropy_loss),
+        old_approx_kl: tch::no_grad(|| value(&(-&log_ratio).mean(None))),
+        approx_kl: approx_kl(&log_ratio),
+        clipfrac: clip_fraction(&ratio, cfg.clip_coef),
+    };
+    (total, losses)
+}
+
 /// Clipped surrogate loss (to minimise): `mean(max(-A r, -A clip(r, 1 - eps, 1 + eps)))` with
 /// `r = exp(new_logprob - old_logprob)`. Where the clipped side is active the gradient is zero.
 pub fn clipped_policy_loss(ratio: &Tensor, advantages: &Tensor, clip_coef: f64) -> Tensor {

@@ -6,6 +6,7 @@
 //! - [`loss`]: clipped surrogate, value clipping, approx_kl, clipfrac, explained variance;
 //! - [`normalize`]: running observation normalisation and reward scaling;
 //! - [`policy`]: the actor-critic (64x64 tanh, orthogonal init, Gaussian or categorical head);
+//! - [`native`]: the same actor-critic, losses and Adam in plain Rust (`backend: native`);
 //! - [`vec_env`]: the envs crate's vector env plus episode returns;
 //! - [`train`]: the rollout/update loop with TensorBoard metrics and a progress bar;
 //! - [`eval`]: deterministic evaluation over K seeded episodes;
@@ -18,6 +19,7 @@ pub mod eval;
 pub mod gae;
 pub mod log;
 pub mod loss;
+pub mod native;
 pub mod normalize;
 pub mod policy;
 pub mod saved;
@@ -26,7 +28,7 @@ pub mod vec_env;
 
 use std::path::{Path, PathBuf};
 
-pub use config::{Hyperparams, PpoConfig};
+pub use config::{Backend, Hyperparams, PpoConfig};
 pub use demonstrator::PpoDemonstrator;
 pub use eval::{EvalResult, evaluate};
 pub use saved::{PolicyMeta, TrainedPolicy};

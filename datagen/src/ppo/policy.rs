@@ -233,25 +233,13 @@ impl ActorCritic {
                         log_probs.push(lp as f32);
                     }
                 }
-                Head::Gaussian { log_std, low, .. } => {
+                Head::Gaussian { log_std, .. } => {
                     let log_std = to_vec(log_std);
-                    let dim = low.len();
-                    for row in outputs.chunks(dim) {
-                        let mut lp = 0.0f64;
-                        for (mean, ls) in row.iter().zip(&log_std) {
-                            let z: f64 = rng.sample(StandardNormal);
-                            actions.push((*mean as f64 + ls.exp() as f64 * z) as f32);
-                            lp += -0.5 * z * z - *ls as f64 - 0.5 * LN_2PI;
-                        }
-                        log_probs.push(lp as f32);
-                    }
+                    (actions, log_probs) =
+                        draw_actions(&outputs, rows, Draw::Gaussian { log_std: &log_std }, rng);
                 }
-                Head::Categorical { n } => {
-                    for logits in outputs.chunks(*n) {
-                        let (index, lp) = sample_categorical(logits, rng);
-                        actions.push(index as f32);
-                        log_probs.push(lp);
-                    }
+                Head::Categorical { .. } => {
+                    (actions, log_probs) = draw_actions(&outputs, rows, Draw::Categorical, rng);
                 }
             }
             Sampled { actions, log_probs, values }
@@ -319,6 +307,46 @@ impl SdeNoise {
     fn matrix(&self, k: usize) -> &[f32] {
         &self.matrices[k * self.size..(k + 1) * self.size]
     }
+}
+
+/// How rows of the actor's output become actions (the heads other than gSDE's).
+pub(crate) enum Draw<'a> {
+    /// `mean + exp(log_std) z`, `z ~ N(0, 1)` per dimension.
+    Gaussian { log_std: &'a [f32] },
+    /// An index drawn from softmax(logits).
+    Categorical,
+}
+
+/// Actions (row-major, the index as f32 for Categorical) and their log-probabilities for
+/// `rows` rows of the actor's `outputs`, drawn from `rng` in row order.
+pub(crate) fn draw_actions(
+    outputs: &[f32],
+    rows: usize,
+    draw: Draw,
+    rng: &mut impl Rng,
+) -> (Vec<f32>, Vec<f32>) {
+    let width = outputs.len() / rows.max(1);
+    let mut log_probs = Vec::with_capacity(rows);
+    let mut actions = Vec::with_capacity(outputs.len());
+    for row in outputs.chunks(width.max(1)).take(rows) {
+        match draw {
+            Draw::Gaussian { log_std } => {
+                let mut lp = 0.0f64;
+                for (mean, ls) in row.iter().zip(log_std) {
+                    let z: f64 = rng.sample(StandardNormal);
+                    actions.push((*mean as f64 + ls.exp() as f64 * z) as f32);
+                    lp += -0.5 * z * z - *ls as f64 - 0.5 * LN_2PI;
+                }
+                log_probs.push(lp as f32);
+            }
+            Draw::Categorical => {
+                let (index, lp) = sample_categorical(row, rng);
+                actions.push(index as f32);
+                log_probs.push(lp);
+            }
+        }
+    }
+    (actions, log_probs)
 }
 
 /// Inverse-CDF sample from softmax(`logits`); returns the index and its log-probability.

@@ -15,12 +15,14 @@ use serde::Serialize;
 use tch::{Tensor, nn, nn::OptimizerConfig};
 
 use super::PpoError;
-use super::config::PpoConfig;
+use super::config::{Backend, PpoConfig};
 use super::demonstrator::PpoDemonstrator;
 use super::eval::{EvalResult, evaluate};
 use super::gae::{Gae, Rollout, compute_gae};
 use super::log::MetricLog;
 use super::loss;
+use super::loss::MinibatchLosses;
+use super::native::{LossConfig, Minibatch, NativeActorCritic};
 use super::normalize::{RewardScaler, RunningMeanStd};
 use super::policy::{ActorCritic, Sampled, SdeNoise, from_rows, to_vec};
 use super::saved::{POLICY_FORMAT_VERSION, PolicyMeta, TrainedPolicy};
@@ -161,11 +163,12 @@ fn train_once(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoE
         } else {
             cfg.learning_rate
         };
-        learner.opt.set_lr(learning_rate);
+        learner.set_lr(learning_rate);
 
         let finished_returns = learner.collect_rollout(&mut storage, &mut log)?;
         // --- Advantages: GAE through truncation, not through termination.
-        let gae = storage.gae(&learner.next_values(), cfg.gamma as f32, cfg.gae_lambda as f32);
+        let next_values = learner.next_values();
+        let gae = storage.gae(&next_values, cfg.gamma as f32, cfg.gae_lambda as f32);
         let stats = learner.update(&storage, &gae);
 
         let global_step = learner.global_step;
@@ -202,6 +205,7 @@ fn train_once(spec: &TrainSpec, make_env: &MakeEnv) -> Result<TrainOutcome, PpoE
     let global_step = learner.global_step;
     log.scalar("charts/eval_return", result.mean(), global_step)?;
     log.flush()?;
+    learner.sync_net();
     let policy = finish(spec, learner, action_space, &result, train_seconds, solved);
     Ok(TrainOutcome { policy, updates, solved })
 }
@@ -371,12 +375,22 @@ impl RolloutStorage {
     }
 }
 
+/// Where the networks are computed and trained ([`Backend`]).
+enum Engine {
+    /// libtorch ops on [`Learner::net`], with this optimiser.
+    Torch(nn::Optimizer),
+    /// A plain-Rust copy of the weights with its own Adam; [`Learner::net`] is brought up to
+    /// date before evaluating or saving ([`Learner::sync_net`]).
+    Native(Box<NativeActorCritic>),
+}
+
 /// The state one run trains: envs, agent, optimiser, normalisers and the training stream.
 struct Learner<'a> {
     cfg: &'a PpoConfig,
     envs: VecEnv,
     net: ActorCritic,
-    opt: nn::Optimizer,
+    engine: Engine,
+    learning_rate: f64,
     obs_rms: Option<RunningMeanStd>,
     reward_scaler: Option<RewardScaler>,
     rng: ChaCha8Rng,
@@ -402,7 +416,12 @@ impl<'a> Learner<'a> {
             cfg.use_sde,
             &mut rng,
         )?;
-        let opt = nn::Adam { eps: 1e-5, ..Default::default() }.build(&net.vs, cfg.learning_rate)?;
+        let engine = match cfg.engine() {
+            Backend::Auto | Backend::Torch => Engine::Torch(
+                nn::Adam { eps: 1e-5, ..Default::default() }.build(&net.vs, cfg.learning_rate)?,
+            ),
+            Backend::Native => Engine::Native(Box::new(NativeActorCritic::from_net(&net, 1e-5)?)),
+        };
         let obs_rms = cfg.normalize_obs.then(|| RunningMeanStd::new(obs_dim));
         let n = envs.num_envs();
         let reward_scaler =
@@ -411,7 +430,8 @@ impl<'a> Learner<'a> {
             cfg,
             envs,
             net,
-            opt,
+            engine,
+            learning_rate: cfg.learning_rate,
             obs_rms,
             reward_scaler,
             rng,
@@ -441,8 +461,12 @@ impl<'a> Learner<'a> {
             {
                 self.sde.draw(&self.net, n, &mut self.rng);
             }
-            let sampled =
-                self.net.sample(&from_rows(&obs, self.obs_dim), &mut self.rng, Some(&self.sde));
+            let sampled = match &mut self.engine {
+                Engine::Native(native) => native.sample(&obs, &mut self.rng),
+                Engine::Torch(_) => {
+                    self.net.sample(&from_rows(&obs, self.obs_dim), &mut self.rng, Some(&self.sde))
+                }
+            };
             let actions: Vec<Action> =
                 sampled.actions.chunks(width).map(|row| self.net.env_action(row)).collect();
             let (out, finished) = self.envs.step(&actions)?;
@@ -459,7 +483,11 @@ impl<'a> Learner<'a> {
             for (e, final_obs) in out.final_obs.iter().enumerate() {
                 storage.final_values[t * n + e] = match final_obs {
                     Some(o) if out.truncated[e] && !out.terminated[e] => {
-                        value_of(&self.net, o, self.obs_rms.as_ref(), cfg.clip_obs)
+                        let mut o = o.clone();
+                        if let Some(rms) = &self.obs_rms {
+                            rms.normalize(&mut o, cfg.clip_obs);
+                        }
+                        self.values(&o).first().copied().unwrap_or(0.0)
                     }
                     _ => 0.0,
                 };
@@ -473,60 +501,76 @@ impl<'a> Learner<'a> {
         Ok(finished_returns)
     }
 
+    /// The learning rate of the next update.
+    fn set_lr(&mut self, learning_rate: f64) {
+        self.learning_rate = learning_rate;
+        if let Engine::Torch(opt) = &mut self.engine {
+            opt.set_lr(learning_rate);
+        }
+    }
+
+    /// V(s) of row-major normalised observations.
+    fn values(&mut self, obs: &[f32]) -> Vec<f32> {
+        match &mut self.engine {
+            Engine::Native(native) => native.values(obs),
+            Engine::Torch(_) => {
+                tch::no_grad(|| to_vec(&self.net.value(&from_rows(obs, self.obs_dim))))
+            }
+        }
+    }
+
     /// V of the observations after the rollout (normalised, without updating the statistics).
-    fn next_values(&self) -> Vec<f32> {
+    fn next_values(&mut self) -> Vec<f32> {
         let mut next_obs = self.envs.obs().to_vec();
         if let Some(rms) = &self.obs_rms {
             rms.normalize(&mut next_obs, self.cfg.clip_obs);
         }
-        tch::no_grad(|| to_vec(&self.net.value(&from_rows(&next_obs, self.obs_dim))))
+        self.values(&next_obs)
+    }
+
+    /// Brings [`Learner::net`] up to date with the native engine's weights (no-op on torch).
+    fn sync_net(&self) {
+        if let Engine::Native(native) = &self.engine {
+            native.copy_into(&self.net);
+        }
     }
 
     /// Update: epochs of shuffled minibatches over the stored rollout.
     fn update(&mut self, storage: &RolloutStorage, gae: &Gae) -> MinibatchStats {
         let cfg = self.cfg;
-        let t_obs = from_rows(&storage.obs, storage.obs_dim);
-        let t_actions = from_rows(&storage.actions, storage.action_width);
-        let t_log_probs = Tensor::from_slice(&storage.log_probs);
-        let t_advantages = Tensor::from_slice(&gae.advantages);
-        let t_returns = Tensor::from_slice(&gae.returns);
-        let t_values = Tensor::from_slice(&storage.values);
+        let (d, w) = (storage.obs_dim, storage.action_width);
+        // The torch engine indexes tensors of the whole rollout; the native one gathers rows.
+        let tensors = matches!(self.engine, Engine::Torch(_)).then(|| TensorRollout {
+            obs: from_rows(&storage.obs, d),
+            actions: from_rows(&storage.actions, w),
+            log_probs: Tensor::from_slice(&storage.log_probs),
+            advantages: Tensor::from_slice(&gae.advantages),
+            returns: Tensor::from_slice(&gae.returns),
+            values: Tensor::from_slice(&storage.values),
+        });
+        let loss_cfg = LossConfig::of(cfg);
+        let mut gathered = GatheredMinibatch::default();
         let mut indices: Vec<i64> = (0..cfg.batch_size() as i64).collect();
         let mut stats = MinibatchStats::default();
         'epochs: for _ in 0..cfg.update_epochs {
             indices.shuffle(&mut self.rng);
             for mb in indices.chunks(cfg.minibatch_size()) {
-                let idx = Tensor::from_slice(mb);
-                let (new_log_prob, entropy, new_value) = self
-                    .net
-                    .evaluate(&t_obs.index_select(0, &idx), &t_actions.index_select(0, &idx));
-                let log_ratio = new_log_prob - t_log_probs.index_select(0, &idx);
-                let ratio = log_ratio.exp();
-                stats.old_approx_kl =
-                    tch::no_grad(|| f64::try_from((-&log_ratio).mean(None)).unwrap_or(f64::NAN));
-                stats.approx_kl = loss::approx_kl(&log_ratio);
-                stats.clipfracs.push(loss::clip_fraction(&ratio, cfg.clip_coef));
-
-                let mut mb_adv = t_advantages.index_select(0, &idx);
-                if cfg.norm_adv {
-                    mb_adv = loss::normalize_advantages(&mb_adv);
-                }
-                let pg_loss = loss::clipped_policy_loss(&ratio, &mb_adv, cfg.clip_coef);
-                let v_loss = loss::value_loss(
-                    &new_value,
-                    &t_values.index_select(0, &idx),
-                    &t_returns.index_select(0, &idx),
-                    cfg.clip_vloss.then_some(cfg.clip_coef),
-                );
-                let entropy_loss = entropy.mean(None);
-                let total = &pg_loss - &entropy_loss * cfg.ent_coef + &v_loss * cfg.vf_coef;
-                self.opt.zero_grad();
-                total.backward();
-                self.opt.clip_grad_norm(cfg.max_grad_norm);
-                self.opt.step();
-                stats.policy_loss = f64::try_from(&pg_loss).unwrap_or(f64::NAN);
-                stats.value_loss = f64::try_from(&v_loss).unwrap_or(f64::NAN);
-                stats.entropy = f64::try_from(&entropy_loss).unwrap_or(f64::NAN);
+                let losses = match (&mut self.engine, &tensors) {
+                    (Engine::Torch(opt), Some(tensors)) => {
+                        let (total, losses) = loss::ppo_loss(&self.net, &tensors.rows(mb), cfg);
+                        opt.zero_grad();
+                        total.backward();
+                        opt.clip_grad_norm(cfg.max_grad_norm);
+                        opt.step();
+                        losses
+                    }
+                    (Engine::Native(native), _) => {
+                        gathered.gather(mb, storage, gae, d, w);
+                        native.update(&gathered.view(), &loss_cfg, self.learning_rate)
+                    }
+                    (Engine::Torch(_), None) => unreachable!("the torch engine has its tensors"),
+                };
+                stats.keep(&losses);
             }
             if cfg.target_kl.is_some_and(|kl| stats.approx_kl > kl) {
                 break 'epochs;
@@ -542,6 +586,7 @@ impl<'a> Learner<'a> {
         env: &mut dyn Env,
         rng: &mut ChaCha8Rng,
     ) -> Result<EvalResult, PpoError> {
+        self.sync_net();
         eval_policy(&self.net, &self.obs_rms, self.cfg, action_space, env, rng)
     }
 }
@@ -578,6 +623,16 @@ struct MinibatchStats {
 }
 
 impl MinibatchStats {
+    /// Keeps one native minibatch's losses (the last one's, as the torch path).
+    fn keep(&mut self, losses: &MinibatchLosses) {
+        self.policy_loss = losses.policy_loss;
+        self.value_loss = losses.value_loss;
+        self.entropy = losses.entropy;
+        self.old_approx_kl = losses.old_approx_kl;
+        self.approx_kl = losses.approx_kl;
+        self.clipfracs.push(losses.clipfrac);
+    }
+
     /// The iteration's metrics: these losses, the mean return of the episodes that ended in
     /// the rollout, and how well the values explained the returns.
     fn record(
@@ -605,13 +660,72 @@ impl MinibatchStats {
     }
 }
 
-/// V(s) of one raw observation.
-fn value_of(net: &ActorCritic, obs: &[f32], rms: Option<&RunningMeanStd>, clip: f64) -> f32 {
-    let mut o = obs.to_vec();
-    if let Some(rms) = rms {
-        rms.normalize(&mut o, clip);
+/// The stored rollout as tensors, for the torch engine.
+struct TensorRollout {
+    obs: Tensor,
+    actions: Tensor,
+    log_probs: Tensor,
+    advantages: Tensor,
+    returns: Tensor,
+    values: Tensor,
+}
+
+impl TensorRollout {
+    /// Rows `rows` of every tensor.
+    fn rows(&self, rows: &[i64]) -> loss::TensorMinibatch {
+        let idx = Tensor::from_slice(rows);
+        loss::TensorMinibatch {
+            obs: self.obs.index_select(0, &idx),
+            actions: self.actions.index_select(0, &idx),
+            old_log_probs: self.log_probs.index_select(0, &idx),
+            advantages: self.advantages.index_select(0, &idx),
+            returns: self.returns.index_select(0, &idx),
+            old_values: self.values.index_select(0, &idx),
+        }
     }
-    tch::no_grad(|| to_vec(&net.value(&from_rows(&o, o.len())))).first().copied().unwrap_or(0.0)
+}
+
+/// One minibatch's rows of the rollout, copied out contiguously for the native engine.
+#[derive(Default)]
+struct GatheredMinibatch {
+    obs: Vec<f32>,
+    actions: Vec<f32>,
+    old_log_probs: Vec<f32>,
+    advantages: Vec<f32>,
+    returns: Vec<f32>,
+    old_values: Vec<f32>,
+}
+
+impl GatheredMinibatch {
+    /// Rows `rows` of `storage` and `gae`; `d` and `w` are the observation and action widths.
+    fn gather(&mut self, rows: &[i64], storage: &RolloutStorage, gae: &Gae, d: usize, w: usize) {
+        self.obs.clear();
+        self.actions.clear();
+        self.old_log_probs.clear();
+        self.advantages.clear();
+        self.returns.clear();
+        self.old_values.clear();
+        for &r in rows {
+            let r = r as usize;
+            self.obs.extend_from_slice(&storage.obs[r * d..(r + 1) * d]);
+            self.actions.extend_from_slice(&storage.actions[r * w..(r + 1) * w]);
+            self.old_log_probs.push(storage.log_probs[r]);
+            self.advantages.push(gae.advantages[r]);
+            self.returns.push(gae.returns[r]);
+            self.old_values.push(storage.values[r]);
+        }
+    }
+
+    fn view(&self) -> Minibatch<'_> {
+        Minibatch {
+            obs: &self.obs,
+            actions: &self.actions,
+            old_log_probs: &self.old_log_probs,
+            advantages: &self.advantages,
+            returns: &self.returns,
+            old_values: &self.old_values,
+        }
+    }
 }
 
 /// Deterministic evaluation of the current weights over `cfg.eval_episodes` episodes.

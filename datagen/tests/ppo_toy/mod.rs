@@ -3,8 +3,36 @@
 
 #![allow(dead_code)]
 
-use envs::{Action, Env, EnvError, EnvRng, EnvSpec, Info, ResetOptions, Space, Step};
+use datagen::ppo::{Backend, PpoConfig, TrainSpec};
+use envs::{Action, Env, EnvError, EnvRng, EnvSpec, Info, ResetOptions, Space, Step, Task};
 use rand::Rng;
+
+/// A short run of CleanRL's discrete or continuous defaults on `backend`: 4 envs x 64
+/// steps, 4 minibatches, 5 evaluation episodes.
+pub fn tiny(discrete: bool, total_steps: usize, backend: Backend) -> PpoConfig {
+    // One torch thread: fastest for these tiny MLPs, and the tests run side by side.
+    tch::set_num_threads(1);
+    let base = if discrete { PpoConfig::discrete() } else { PpoConfig::continuous() };
+    PpoConfig {
+        total_steps,
+        num_envs: 4,
+        num_steps: 64,
+        num_minibatches: 4,
+        eval_episodes: 5,
+        backend,
+        ..base
+    }
+}
+
+/// A quiet run of `config` on `env_id`, without a run folder.
+pub fn spec<'a>(
+    config: &'a PpoConfig,
+    task: &'a Task,
+    seed: u64,
+    env_id: &'a str,
+) -> TrainSpec<'a> {
+    TrainSpec { env_id, task, config, seed, run_dir: None, progress: false }
+}
 
 const CHAIN_SPEC: EnvSpec =
     EnvSpec { id: "Chain-v0", max_episode_steps: Some(20), reward_threshold: None };

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use datagen::ppo::{Hyperparams, PpoConfig, TrainSpec, evaluate, train};
+use datagen::ppo::{Backend, Hyperparams, PpoConfig, TrainSpec, evaluate, train};
 use envs::{Space, Task};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -47,6 +47,13 @@ pub struct PpoArgs {
     /// MountainCarContinuous-v0, Acrobot-v1).
     #[arg(long, default_value = "cleanrl")]
     pub hyperparams: Hyperparams,
+
+    /// Where the networks are computed, overriding the preset's or --config's `backend`:
+    /// `auto` (native unless the config uses gSDE), `torch` (libtorch ops) or `native` (plain
+    /// Rust, several times faster for these small MLPs; not with gSDE). Both draw the same
+    /// random numbers; they differ in float rounding only.
+    #[arg(long)]
+    pub backend: Option<Backend>,
 
     /// Train to the end even when the periodic evaluation reaches the preset's solve return
     /// (one attempt).
@@ -166,6 +173,9 @@ fn ppo_config(args: &PpoArgs, discrete: bool) -> Result<PpoConfig> {
     };
     if let Some(steps) = args.total_steps {
         config.total_steps = steps;
+    }
+    if let Some(backend) = args.backend {
+        config.backend = backend;
     }
     if let Some(attempts) = args.attempts {
         if args.no_early_stop && attempts > 1 {
