@@ -9,14 +9,20 @@
 #      rollout): `icrl ppo --hyperparams zoo` against Stable-Baselines3 with the same
 #      rl-baselines3-zoo settings (scripts/ppo_reference.py --hyperparams zoo), median over
 #      the seeds, one pinned core each;
-#   and says which rows have no peer measurement in this script yet (training tokens/s
-#   against PyTorch eager; PPO throughput against PureJaxRL).
+#   4. PPO training throughput (env steps/s including updates, CleanRL presets of CartPole-v1
+#      and Pendulum-v1, one thread, one pinned core): `icrl ppo` (its default native engine)
+#      against a PureJaxRL-style JAX PPO compiled as one XLA program
+#      (scripts/ppo_throughput_jax.py; its compile time is reported apart, not counted);
+#   and says which row has no peer measurement in this script yet (training tokens/s
+#   against PyTorch eager).
 #
 # The peers live in a scratch venv (ICRL_PEERS_VENV, default /tmp/icrl-peers) that reads the
 # project's torch and gymnasium through a .pth file and gets stable-baselines3 and hqq with
-# their small dependencies from PyPI on the first run. Knobs: ICRL_PEERS_SEEDS (PPO seeds,
+# their small dependencies from PyPI on the first run; JAX goes into a second scratch venv
+# (ICRL_PEERS_JAX_VENV, default /tmp/icrl-peers-jax) with its own NumPy. Knobs: ICRL_PEERS_SEEDS (PPO seeds,
 # default 5), ICRL_PEERS_LAYERS (backbone layers for HQQ, default 20), ICRL_PEERS_CORE (the
-# core single-threaded pairs are pinned to, default 0).
+# core single-threaded pairs are pinned to, default 0), ICRL_PEERS_PPO_STEPS (env steps of
+# each PPO throughput run, default 500000 for CartPole and 1000000 for Pendulum).
 set -euo pipefail
 source "$(dirname "$0")/setup.sh"
 cd "$ICRL_ROOT"
@@ -42,6 +48,14 @@ if [ ! -x "$PEERS/bin/python" ]; then
     "$PEERS/bin/pip" install -q --disable-pip-version-check \
         cloudpickle matplotlib pandas termcolor tqdm einops safetensors
 fi
+JAX_PEERS="${ICRL_PEERS_JAX_VENV:-/tmp/icrl-peers-jax}"
+if [ ! -x "$JAX_PEERS/bin/python" ]; then
+    echo "== the JAX peer's scratch venv: $JAX_PEERS (first run only)"
+    python3 -m venv "$JAX_PEERS"
+    "$JAX_PEERS/bin/pip" install -q --disable-pip-version-check jax==0.10.2 optax==0.2.8
+fi
+"$JAX_PEERS/bin/python" -c "import jax, optax" ||
+    icrl_die "the JAX peer's venv $JAX_PEERS lacks a package; remove it and rerun"
 PY="$PEERS/bin/python"
 "$PY" -c "import stable_baselines3, hqq.core.quantize, gymnasium, torch" ||
     icrl_die "the peers' venv $PEERS lacks a package; remove it and rerun"
@@ -49,23 +63,35 @@ PY="$PEERS/bin/python"
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 
-echo "== 1/3 MountainCarContinuous-v0, one env (icrl, then gymnasium, core $CORE)"
+echo "== 1/4 MountainCarContinuous-v0, one env (icrl, then gymnasium, core $CORE)"
 "${PIN[@]}" "$ICRL" bench envs --envs MountainCarContinuous-v0 --python "$ICRL_VENV/bin/python" \
     > "$OUT/envs.txt"
 grep "MountainCarContinuous" "$OUT/envs.txt" | head -1
 
-echo "== 2/3 HQQ 4-bit of $LAYERS backbone layers on 2 threads (icrl, then the hqq package)"
+echo "== 2/4 HQQ 4-bit of $LAYERS backbone layers on 2 threads (icrl, then the hqq package)"
 "$PY" scripts/bench_quant.py --icrl "$ICRL" --layers "$LAYERS" --nbits 4 --no-baseline \
     --threads 2 --peer > "$OUT/quant.txt"
 tail -2 "$OUT/quant.txt"
 
-echo "== 3/3 PPO env steps to solve Pendulum-v1, $SEEDS seeds (icrl, then SB3, core $CORE)"
+echo "== 3/4 PPO env steps to solve Pendulum-v1, $SEEDS seeds (icrl, then SB3, core $CORE)"
 for seed in $(seq 0 $((SEEDS - 1))); do
     "${PIN[@]}" "$ICRL" ppo --env Pendulum-v1 --hyperparams zoo --seed "$seed" --threads 1 \
         --json --quiet --out "$OUT/ppo-$seed" > "$OUT/icrl-ppo-$seed.json"
     "${PIN[@]}" "$PY" scripts/ppo_reference.py --env Pendulum-v1 --hyperparams zoo \
         --seed "$seed" > "$OUT/sb3-ppo-$seed.txt"
     echo "   seed $seed: icrl $(grep -o '"solved_at_steps": [0-9a-z]*' "$OUT/icrl-ppo-$seed.json"), $(tail -1 "$OUT/sb3-ppo-$seed.txt")"
+done
+
+echo "== 4/4 PPO throughput, CleanRL presets, 1 thread (icrl, then JAX, core $CORE)"
+for env in CartPole-v1 Pendulum-v1; do
+    steps=1000000
+    [ "$env" = CartPole-v1 ] && steps=500000
+    steps="${ICRL_PEERS_PPO_STEPS:-$steps}"
+    "${PIN[@]}" "$ICRL" ppo --env "$env" --total-steps "$steps" --no-early-stop --threads 1 \
+        --json --quiet --out "$OUT/throughput-$env" > "$OUT/icrl-throughput-$env.json"
+    "${PIN[@]}" "$JAX_PEERS/bin/python" scripts/ppo_throughput_jax.py --env "$env" \
+        --total-steps "$steps" > "$OUT/jax-throughput-$env.json"
+    echo "   $env: icrl $(grep -o '"train_seconds": [0-9.]*' "$OUT/icrl-throughput-$env.json"), JAX $(grep -o '"steps_per_second": [0-9.]*' "$OUT/jax-throughput-$env.json")"
 done
 
 echo "== the table"
@@ -107,11 +133,19 @@ o, t = statistics.median(ours), statistics.median(theirs)
 rows.append((f"PPO env steps to solve Pendulum (-200), median of {seeds} seeds", f"{o:,.0f}",
              f"SB3, rl-zoo settings {t:,.0f}", o / t, "<= 1.5x", o / t <= 1.5))
 
+for env in ["CartPole-v1", "Pendulum-v1"]:
+    icrl = json.load(open(f"{out}/icrl-throughput-{env}.json"))
+    jax = json.loads(open(f"{out}/jax-throughput-{env}.json").read().strip().splitlines()[-1])
+    ours = icrl["train_steps"] / icrl["train_seconds"]
+    theirs = jax["steps_per_second"]
+    rows.append((f"PPO throughput {env}, env steps/s with updates, 1 thread", f"{ours / 1e3:.0f}K",
+                 f"PureJaxRL-style JAX {theirs / 1e3:.0f}K (+{jax['compile_seconds']:.1f} s compile)",
+                 ours / theirs, ">= 1.0x", ours / theirs >= 1.0))
+
 print("| measure | icrl | Python peer | ratio | target | met |")
 print("|---|---|---|---|---|---|")
 for name, a, b, ratio, target, met in rows:
     met = met if isinstance(met, str) else ("yes" if met else "no")
     print(f"| {name} | {a} | {b} | {ratio:.2f} | {target} | {met} |")
 print("| training tokens/s, `small` shapes, 8x200, 1 thread | - | PyTorch eager: no peer script here yet | - | >= 1.1x | not measured |")
-print("| PPO throughput, env steps/s with updates, 1 thread | - | PureJaxRL: no peer script here yet | - | >= 1.0x | not measured |")
 PY
