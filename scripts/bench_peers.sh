@@ -13,8 +13,9 @@
 #      and Pendulum-v1, one thread, one pinned core): `icrl ppo` (its default native engine)
 #      against a PureJaxRL-style JAX PPO compiled as one XLA program
 #      (scripts/ppo_throughput_jax.py; its compile time is reported apart, not counted);
-#   and says which row has no peer measurement in this script yet (training tokens/s
-#   against PyTorch eager).
+#   5. training tokens/s of the `small` model with softmax layers (pattern SSSS), Dark Room,
+#      8 windows x 200 steps, one thread: `icrl train` (median of 20 steps after 3) against
+#      the same model in PyTorch eager (scripts/bench_train_torch.py, the project's .venv).
 #
 # The peers live in a scratch venv (ICRL_PEERS_VENV, default /tmp/icrl-peers) that reads the
 # project's torch and gymnasium through a .pth file and gets stable-baselines3 and hqq with
@@ -63,17 +64,17 @@ PY="$PEERS/bin/python"
 OUT="$(mktemp -d)"
 trap 'rm -rf "$OUT"' EXIT
 
-echo "== 1/4 MountainCarContinuous-v0, one env (icrl, then gymnasium, core $CORE)"
+echo "== 1/5 MountainCarContinuous-v0, one env (icrl, then gymnasium, core $CORE)"
 "${PIN[@]}" "$ICRL" bench envs --envs MountainCarContinuous-v0 --python "$ICRL_VENV/bin/python" \
     > "$OUT/envs.txt"
 grep "MountainCarContinuous" "$OUT/envs.txt" | head -1
 
-echo "== 2/4 HQQ 4-bit of $LAYERS backbone layers on 2 threads (icrl, then the hqq package)"
+echo "== 2/5 HQQ 4-bit of $LAYERS backbone layers on 2 threads (icrl, then the hqq package)"
 "$PY" scripts/bench_quant.py --icrl "$ICRL" --layers "$LAYERS" --nbits 4 --no-baseline \
     --threads 2 --peer > "$OUT/quant.txt"
 tail -2 "$OUT/quant.txt"
 
-echo "== 3/4 PPO env steps to solve Pendulum-v1, $SEEDS seeds (icrl, then SB3, core $CORE)"
+echo "== 3/5 PPO env steps to solve Pendulum-v1, $SEEDS seeds (icrl, then SB3, core $CORE)"
 for seed in $(seq 0 $((SEEDS - 1))); do
     "${PIN[@]}" "$ICRL" ppo --env Pendulum-v1 --hyperparams zoo --seed "$seed" --threads 1 \
         --json --quiet --out "$OUT/ppo-$seed" > "$OUT/icrl-ppo-$seed.json"
@@ -82,7 +83,7 @@ for seed in $(seq 0 $((SEEDS - 1))); do
     echo "   seed $seed: icrl $(grep -o '"solved_at_steps": [0-9a-z]*' "$OUT/icrl-ppo-$seed.json"), $(tail -1 "$OUT/sb3-ppo-$seed.txt")"
 done
 
-echo "== 4/4 PPO throughput, CleanRL presets, 1 thread (icrl, then JAX, core $CORE)"
+echo "== 4/5 PPO throughput, CleanRL presets, 1 thread (icrl, then JAX, core $CORE)"
 for env in CartPole-v1 Pendulum-v1; do
     steps=1000000
     [ "$env" = CartPole-v1 ] && steps=500000
@@ -93,6 +94,15 @@ for env in CartPole-v1 Pendulum-v1; do
         --total-steps "$steps" > "$OUT/jax-throughput-$env.json"
     echo "   $env: icrl $(grep -o '"train_seconds": [0-9.]*' "$OUT/icrl-throughput-$env.json"), JAX $(grep -o '"steps_per_second": [0-9.]*' "$OUT/jax-throughput-$env.json")"
 done
+
+echo "== 5/5 training tokens/s, small model, softmax layers, 8 x 200, 1 thread (icrl, then PyTorch, core $CORE)"
+"$ICRL" datagen --suite dark-room --out "$OUT/dark-room" --quiet > /dev/null
+"${PIN[@]}" "$ICRL" train --data "$OUT/dark-room" --preset small --model pattern=SSSS --steps 23 \
+    --batch-size 8 --context 200 --eval-every 0 --threads 1 --runs-dir "$OUT/train" --name small \
+    --quiet > /dev/null
+"${PIN[@]}" "$ICRL_VENV/bin/python" scripts/bench_train_torch.py --warmup 3 --steps 20 \
+    > "$OUT/torch-train.txt"
+tail -1 "$OUT/torch-train.txt"
 
 echo "== the table"
 "$ICRL_VENV/bin/python" - "$OUT" "$SEEDS" "$LAYERS" <<'PY'
@@ -142,10 +152,15 @@ for env in ["CartPole-v1", "Pendulum-v1"]:
                  f"PureJaxRL-style JAX {theirs / 1e3:.0f}K (+{jax['compile_seconds']:.1f} s compile)",
                  ours / theirs, ">= 1.0x", ours / theirs >= 1.0))
 
+tps = [json.loads(l)["tokens_per_sec"] for l in open(f"{out}/train/small/metrics.jsonl")][3:]
+ours = statistics.median(tps)
+theirs = json.loads(open(f"{out}/torch-train.txt").read().strip().splitlines()[-1])["tokens_per_second"]
+rows.append(("training tokens/s, `small`, softmax, 8x200, 1 thread", f"{ours:,.0f}",
+             f"PyTorch eager {theirs:,.0f}", ours / theirs, ">= 1.1x", ours / theirs >= 1.1))
+
 print("| measure | icrl | Python peer | ratio | target | met |")
 print("|---|---|---|---|---|---|")
 for name, a, b, ratio, target, met in rows:
     met = met if isinstance(met, str) else ("yes" if met else "no")
     print(f"| {name} | {a} | {b} | {ratio:.2f} | {target} | {met} |")
-print("| training tokens/s, `small` shapes, 8x200, 1 thread | - | PyTorch eager: no peer script here yet | - | >= 1.1x | not measured |")
 PY
