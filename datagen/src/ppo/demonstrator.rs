@@ -2,10 +2,12 @@
 //! statistics, then the deterministic action (Gaussian mean clipped to the bounds, or the
 //! arg-max logit). The actor's weights are copied out of torch into plain vectors: for one
 //! observation at a time a 64x64 MLP in plain Rust is several times faster than a libtorch
-//! call, and data generation acts one step at a time.
+//! call, and data generation acts one step at a time. The arithmetic is the native PPO
+//! engine's ([`super::native::kernels`]: vectorised dot products and `tanh`).
 
 use envs::{Action, Space};
 
+use super::native::kernels;
 use super::normalize::RunningMeanStd;
 use super::policy::{ActorCritic, Linear, to_vec};
 use super::saved::TrainedPolicy;
@@ -25,11 +27,12 @@ impl Dense {
         Self { weight: to_vec(&layer.weight), bias: to_vec(&layer.bias), inputs }
     }
 
+    /// `out = W x + b` for one input row.
     fn forward(&self, x: &[f32], out: &mut Vec<f32>) {
         out.clear();
-        for (row, b) in self.weight.chunks(self.inputs).zip(&self.bias) {
-            out.push(row.iter().zip(x).map(|(w, v)| w * v).sum::<f32>() + b);
-        }
+        out.resize(self.bias.len(), 0.0);
+        kernels::matmul_nt((1, self.inputs, self.bias.len()), x, &self.weight, out);
+        out.iter_mut().zip(&self.bias).for_each(|(o, b)| *o += b);
     }
 }
 
@@ -81,9 +84,9 @@ impl PpoDemonstrator {
             stats.normalize(a, self.clip_obs);
         }
         self.layers[0].forward(a, b);
-        b.iter_mut().for_each(|x| *x = x.tanh());
+        kernels::tanh_in_place(b);
         self.layers[1].forward(b, a);
-        a.iter_mut().for_each(|x| *x = x.tanh());
+        kernels::tanh_in_place(a);
         let mut out = Vec::new();
         self.layers[2].forward(a, &mut out);
         out

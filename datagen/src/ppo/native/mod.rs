@@ -13,7 +13,7 @@
 //! order; they differ only in float rounding (the gradients agree to about 1e-6, see the
 //! tests). gSDE is not computed here: a gSDE config trains on the torch path.
 
-mod kernels;
+pub(crate) mod kernels;
 
 use rand::Rng;
 use tch::Tensor;
