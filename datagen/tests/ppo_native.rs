@@ -6,7 +6,7 @@ mod ppo_toy;
 
 use datagen::ppo::loss::{TensorMinibatch, ppo_loss};
 use datagen::ppo::native::{LossConfig, Minibatch, NativeActorCritic};
-use datagen::ppo::policy::{ActorCritic, to_vec};
+use datagen::ppo::policy::{ActorCritic, SdeNoise, to_vec};
 use datagen::ppo::{Backend, PpoConfig, train};
 use envs::{Space, Task};
 use ppo_toy::spec;
@@ -18,9 +18,9 @@ use tch::{Tensor, nn, nn::OptimizerConfig};
 const ROWS: usize = 96;
 const OBS: usize = 5;
 
-fn net(space: &Space, rng: &mut ChaCha8Rng) -> ActorCritic {
+fn net(space: &Space, sde: bool, rng: &mut ChaCha8Rng) -> ActorCritic {
     tch::set_num_threads(1);
-    let net = ActorCritic::new(OBS, space, 64, -0.3, false, rng).unwrap();
+    let net = ActorCritic::new(OBS, space, 64, -0.3, sde, rng).unwrap();
     // Non-zero biases, so that their gradients are exercised.
     tch::no_grad(|| {
         for (_, mut v) in net.vs.variables() {
@@ -111,12 +111,12 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn native_loss_gradient_and_step_equal_the_torch_paths() {
-    let spaces =
-        [Space::Discrete { n: 3 }, Space::Box { low: vec![-1.0, -2.0], high: vec![1.0, 2.0] }];
-    for (k, space) in spaces.iter().enumerate() {
+    let boxed = Space::Box { low: vec![-1.0, -2.0], high: vec![1.0, 2.0] };
+    let heads = [(Space::Discrete { n: 3 }, false), (boxed.clone(), false), (boxed, true)];
+    for (k, (space, sde)) in heads.iter().enumerate() {
         for clip_vloss in [true, false] {
             let mut rng = ChaCha8Rng::seed_from_u64(k as u64);
-            let net = net(space, &mut rng);
+            let net = net(space, *sde, &mut rng);
             let d = data(&net, space, &mut rng);
             let width = match space {
                 Space::Box { low, .. } => low.len(),
@@ -142,7 +142,7 @@ fn native_loss_gradient_and_step_equal_the_torch_paths() {
                 old_values: &d.old_values,
             };
             let got = native.gradients(&mb, &LossConfig::of(&cfg));
-            let what = format!("{space:?}, clip_vloss {clip_vloss}");
+            let what = format!("{space:?}, gSDE {sde}, clip_vloss {clip_vloss}");
             assert!(
                 want.clipfrac > 0.1 && want.clipfrac < 0.9,
                 "{what}: clipfrac {}",
@@ -210,8 +210,30 @@ fn native_runs_learn_the_toy_tasks_and_repeat_bit_for_bit() {
 }
 
 #[test]
-fn native_refuses_gsde_naming_the_fields() {
-    let cfg = PpoConfig { use_sde: true, backend: Backend::Native, ..PpoConfig::continuous() };
-    let err = cfg.validate().unwrap_err();
-    assert!(err.contains("use_sde") && err.contains("backend"), "{err}");
+fn both_engines_sample_the_same_actions_from_the_same_stream() {
+    let boxed = Space::Box { low: vec![-1.0, -2.0], high: vec![1.0, 2.0] };
+    let heads = [(Space::Discrete { n: 3 }, false), (boxed.clone(), false), (boxed, true)];
+    for (k, (space, sde)) in heads.iter().enumerate() {
+        let mut rng = ChaCha8Rng::seed_from_u64(10 + k as u64);
+        let net = net(space, *sde, &mut rng);
+        let mut native = NativeActorCritic::from_net(&net, 1e-5).unwrap();
+        let obs: Vec<f32> = (0..4 * OBS).map(|_| rng.sample::<f32, _>(StandardNormal)).collect();
+        // gSDE's matrices drawn from the torch head and from the native log-std.
+        let (mut torch_rng, mut native_rng) = (rng.clone(), rng.clone());
+        let (mut torch_noise, mut native_noise) = (SdeNoise::default(), SdeNoise::default());
+        torch_noise.draw(&net, 4, &mut torch_rng);
+        if *sde {
+            native_noise.draw_from(native.log_std(), 4, &mut native_rng);
+        }
+        let t_obs = Tensor::from_slice(&obs).view([4, OBS as i64]);
+        let a = net.sample(&t_obs, &mut torch_rng, Some(&torch_noise));
+        let b = native.sample(&obs, &mut native_rng, Some(&native_noise));
+        let what = format!("{space:?}, gSDE {sde}");
+        let diff = max_abs_diff(&a.actions, &b.actions);
+        assert!(diff <= 1e-5, "{what}: actions {:?} vs {:?}", a.actions, b.actions);
+        assert!(max_abs_diff(&a.log_probs, &b.log_probs) <= 1e-4, "{what}: log-probabilities");
+        assert!(max_abs_diff(&a.values, &b.values) <= 1e-5, "{what}: values");
+        // The streams were used alike and are left in the same state.
+        assert_eq!(torch_rng.random::<u64>(), native_rng.random::<u64>(), "{what}");
+    }
 }

@@ -80,10 +80,10 @@ pub struct PpoConfig {
     /// zero action). Needs `solve_return`; 1: a single run.
     #[serde(default = "one")]
     pub attempts: usize,
-    /// Where the networks are computed: `auto` (native unless `use_sde`), `torch` (libtorch
-    /// ops) or `native` (plain Rust, [`super::native`]; several times faster for these small
-    /// MLPs, not with `use_sde`). Both draw the same random numbers in the same order and
-    /// differ only in float rounding.
+    /// Where the networks are computed: `auto` (the default, native), `torch` (libtorch ops)
+    /// or `native` (plain Rust, [`super::native`]; several times faster for these small
+    /// MLPs). Both draw the same random numbers in the same order and differ only in float
+    /// rounding.
     #[serde(default)]
     pub backend: Backend,
 }
@@ -92,7 +92,7 @@ pub struct PpoConfig {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Backend {
-    /// `native` where it computes the config (no gSDE), else `torch`.
+    /// `native` (kept apart from it so that a config saying `auto` follows a later default).
     #[default]
     Auto,
     /// libtorch ops with autograd and `tch::nn::Adam`.
@@ -156,7 +156,6 @@ impl PpoConfig {
     /// The engine a run of this config trains on ([`Backend::Auto`] resolved).
     pub fn engine(&self) -> Backend {
         match self.backend {
-            Backend::Auto if self.use_sde => Backend::Torch,
             Backend::Auto => Backend::Native,
             chosen => chosen,
         }
@@ -417,11 +416,6 @@ impl PpoConfig {
                 self.num_minibatches,
                 self.batch_size()
             ));
-        }
-        if self.backend == Backend::Native && self.use_sde {
-            return Err(
-                "`backend: native` has no gSDE: set `use_sde: false` or `backend: torch`".into()
-            );
         }
         let unit = [("gamma", self.gamma), ("gae_lambda", self.gae_lambda)];
         if let Some((name, v)) = unit.iter().find(|(_, v)| !(0.0..=1.0).contains(v)) {

@@ -207,41 +207,20 @@ impl ActorCritic {
             let rows = out.size()[0] as usize;
             let values = to_vec(&self.value(obs));
             let outputs = to_vec(&out);
-            let mut actions = Vec::with_capacity(rows * self.action_width());
-            let mut log_probs = Vec::with_capacity(rows);
-            match &self.head {
-                Head::Sde { log_std, low, .. } => {
-                    let sde = sde.expect("a gSDE policy samples with its exploration matrices");
-                    let dim = low.len();
+            let (actions, log_probs) = match &self.head {
+                Head::Sde { log_std, .. } => {
+                    let noise = sde.expect("a gSDE policy samples with its exploration matrices");
                     let var = to_vec(&sde_variance(&latent, log_std));
                     let latent = to_vec(&latent);
-                    let hidden = latent.len() / rows;
-                    for k in 0..rows {
-                        let phi = &latent[k * hidden..(k + 1) * hidden];
-                        let e = sde.matrix(k);
-                        let mut lp = 0.0f64;
-                        for j in 0..dim {
-                            let noise: f64 = phi
-                                .iter()
-                                .enumerate()
-                                .map(|(h, p)| (p * e[h * dim + j]) as f64)
-                                .sum();
-                            let v = var[k * dim + j] as f64;
-                            actions.push((outputs[k * dim + j] as f64 + noise) as f32);
-                            lp += -noise * noise / (2.0 * v) - 0.5 * v.ln() - 0.5 * LN_2PI;
-                        }
-                        log_probs.push(lp as f32);
-                    }
+                    let draw = Draw::Sde { latent: &latent, var: &var, noise };
+                    draw_actions(&outputs, rows, draw, rng)
                 }
                 Head::Gaussian { log_std, .. } => {
                     let log_std = to_vec(log_std);
-                    (actions, log_probs) =
-                        draw_actions(&outputs, rows, Draw::Gaussian { log_std: &log_std }, rng);
+                    draw_actions(&outputs, rows, Draw::Gaussian { log_std: &log_std }, rng)
                 }
-                Head::Categorical { .. } => {
-                    (actions, log_probs) = draw_actions(&outputs, rows, Draw::Categorical, rng);
-                }
-            }
+                Head::Categorical { .. } => draw_actions(&outputs, rows, Draw::Categorical, rng),
+            };
             Sampled { actions, log_probs, values }
         })
     }
@@ -291,8 +270,14 @@ impl SdeNoise {
     /// New matrices for `envs` envs from the policy's current `log_std` (no-op for other
     /// heads).
     pub fn draw(&mut self, policy: &ActorCritic, envs: usize, rng: &mut impl Rng) {
-        let Head::Sde { log_std, .. } = &policy.head else { return };
-        let std: Vec<f32> = to_vec(log_std).iter().map(|l| l.exp()).collect();
+        if let Head::Sde { log_std, .. } = &policy.head {
+            self.draw_from(&to_vec(log_std), envs, rng);
+        }
+    }
+
+    /// New matrices for `envs` envs from a gSDE `log_std` (row-major `(hidden, dim)`).
+    pub fn draw_from(&mut self, log_std: &[f32], envs: usize, rng: &mut impl Rng) {
+        let std: Vec<f32> = log_std.iter().map(|l| l.exp()).collect();
         self.size = std.len();
         self.matrices.clear();
         for _ in 0..envs {
@@ -309,10 +294,13 @@ impl SdeNoise {
     }
 }
 
-/// How rows of the actor's output become actions (the heads other than gSDE's).
+/// How rows of the actor's output become actions.
 pub(crate) enum Draw<'a> {
     /// `mean + exp(log_std) z`, `z ~ N(0, 1)` per dimension.
     Gaussian { log_std: &'a [f32] },
+    /// gSDE: `mean + phi E_k` with env `k`'s held matrix (no draw from the stream), scored
+    /// under `N(mean, var)`; `latent` is `phi` (rows x hidden), `var` is rows x dim.
+    Sde { latent: &'a [f32], var: &'a [f32], noise: &'a SdeNoise },
     /// An index drawn from softmax(logits).
     Categorical,
 }
@@ -328,8 +316,22 @@ pub(crate) fn draw_actions(
     let width = outputs.len() / rows.max(1);
     let mut log_probs = Vec::with_capacity(rows);
     let mut actions = Vec::with_capacity(outputs.len());
-    for row in outputs.chunks(width.max(1)).take(rows) {
+    for (k, row) in outputs.chunks(width.max(1)).take(rows).enumerate() {
         match draw {
+            Draw::Sde { latent, var, noise } => {
+                let hidden = latent.len() / rows.max(1);
+                let phi = &latent[k * hidden..(k + 1) * hidden];
+                let e = noise.matrix(k);
+                let mut lp = 0.0f64;
+                for (j, mean) in row.iter().enumerate() {
+                    let z: f64 =
+                        phi.iter().enumerate().map(|(h, p)| (p * e[h * width + j]) as f64).sum();
+                    let v = var[k * width + j] as f64;
+                    actions.push((*mean as f64 + z) as f32);
+                    lp += -z * z / (2.0 * v) - 0.5 * v.ln() - 0.5 * LN_2PI;
+                }
+                log_probs.push(lp as f32);
+            }
             Draw::Gaussian { log_std } => {
                 let mut lp = 0.0f64;
                 for (mean, ls) in row.iter().zip(log_std) {

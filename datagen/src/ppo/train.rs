@@ -459,10 +459,15 @@ impl<'a> Learner<'a> {
             // gSDE: new matrices at the rollout's start and every `sde_sample_freq` steps.
             if cfg.use_sde && (t == 0 || (cfg.sde_sample_freq > 0 && t % cfg.sde_sample_freq == 0))
             {
-                self.sde.draw(&self.net, n, &mut self.rng);
+                match &self.engine {
+                    Engine::Native(native) => {
+                        self.sde.draw_from(native.log_std(), n, &mut self.rng)
+                    }
+                    Engine::Torch(_) => self.sde.draw(&self.net, n, &mut self.rng),
+                }
             }
             let sampled = match &mut self.engine {
-                Engine::Native(native) => native.sample(&obs, &mut self.rng),
+                Engine::Native(native) => native.sample(&obs, &mut self.rng, Some(&self.sde)),
                 Engine::Torch(_) => {
                     self.net.sample(&from_rows(&obs, self.obs_dim), &mut self.rng, Some(&self.sde))
                 }

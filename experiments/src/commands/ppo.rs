@@ -49,9 +49,9 @@ pub struct PpoArgs {
     pub hyperparams: Hyperparams,
 
     /// Where the networks are computed, overriding the preset's or --config's `backend`:
-    /// `auto` (native unless the config uses gSDE), `torch` (libtorch ops) or `native` (plain
-    /// Rust, several times faster for these small MLPs; not with gSDE). Both draw the same
-    /// random numbers; they differ in float rounding only.
+    /// `auto` (the default: native), `torch` (libtorch ops) or `native` (plain Rust, several
+    /// times faster for these small MLPs). Both draw the same random numbers; they differ in
+    /// float rounding only.
     #[arg(long)]
     pub backend: Option<Backend>,
 

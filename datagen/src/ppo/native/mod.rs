@@ -11,7 +11,7 @@
 //! the run's seed) and are copied back into it for evaluation and saving, so a policy file
 //! does not say which path trained it. Both paths draw the same random numbers in the same
 //! order; they differ only in float rounding (the gradients agree to about 1e-6, see the
-//! tests). gSDE is not computed here: a gSDE config trains on the torch path.
+//! tests), gSDE's heads included.
 
 pub(crate) mod kernels;
 
@@ -21,7 +21,7 @@ use tch::Tensor;
 use super::PpoError;
 use super::config::PpoConfig;
 use super::loss::MinibatchLosses;
-use super::policy::{ActorCritic, Draw, Head, Linear, Sampled, draw_actions, to_vec};
+use super::policy::{ActorCritic, Draw, Head, Linear, Sampled, SdeNoise, draw_actions, to_vec};
 
 const LN_2PI: f32 = 1.837_877_1;
 
@@ -205,12 +205,18 @@ impl Mlp {
     }
 }
 
-/// The action head: as [`Head`] without gSDE.
+/// The action head, as [`Head`]; log-stds live in the flat parameters from `log_std`.
 #[derive(Clone, Debug)]
 enum NativeHead {
-    /// The log-std lives in the flat parameters at `log_std` (one per action dimension).
+    /// One log-std per action dimension.
     Gaussian {
         log_std: usize,
+        dim: usize,
+    },
+    /// gSDE: a `(hidden, dim)` log-std of the exploration matrices' entries.
+    Sde {
+        log_std: usize,
+        hidden: usize,
         dim: usize,
     },
     Categorical,
@@ -333,10 +339,9 @@ impl NativeActorCritic {
                 (NativeHead::Gaussian { log_std: next, dim: low.len() }, next + low.len())
             }
             Head::Categorical { .. } => (NativeHead::Categorical, next),
-            Head::Sde { .. } => {
-                return Err(PpoError::Unsupported(
-                    "the native backend has no gSDE; `use_sde` trains with `backend: torch`".into(),
-                ));
+            Head::Sde { log_std, low, .. } => {
+                let (hidden, dim) = (log_std.size()[0] as usize, low.len());
+                (NativeHead::Sde { log_std: next, hidden, dim }, next + hidden * dim)
             }
         };
         let mut params = vec![0f32; len];
@@ -345,10 +350,10 @@ impl NativeActorCritic {
                 layer.copy_from(&mut params, linear);
             }
         }
-        if let (NativeHead::Gaussian { log_std: at, dim }, Head::Gaussian { log_std, .. }) =
-            (&head, &net.head)
+        if let (Some(range), Head::Gaussian { log_std, .. } | Head::Sde { log_std, .. }) =
+            (head.log_std_range(), &net.head)
         {
-            params[*at..*at + dim].copy_from_slice(&to_vec(log_std));
+            params[range].copy_from_slice(&to_vec(log_std));
         }
         let mut native = Self {
             actor,
@@ -379,10 +384,10 @@ impl NativeActorCritic {
                 layer.copy_into(&self.weights.params, linear);
             }
         }
-        if let (NativeHead::Gaussian { log_std: at, dim }, Head::Gaussian { log_std, .. }) =
-            (&self.head, &net.head)
+        if let (Some(range), Head::Gaussian { log_std, .. } | Head::Sde { log_std, .. }) =
+            (self.head.log_std_range(), &net.head)
         {
-            let values = Tensor::from_slice(&self.weights.params[*at..*at + dim]);
+            let values = Tensor::from_slice(&self.weights.params[range]);
             tch::no_grad(|| log_std.shallow_clone().copy_(&values.view_as(log_std)));
         }
     }
@@ -391,11 +396,9 @@ impl NativeActorCritic {
         obs.len() / self.obs_dim.max(1)
     }
 
-    fn log_std(&self) -> &[f32] {
-        match self.head {
-            NativeHead::Gaussian { log_std, dim } => &self.weights.params[log_std..log_std + dim],
-            NativeHead::Categorical => &[],
-        }
+    /// The head's log-std (empty for a categorical head).
+    pub fn log_std(&self) -> &[f32] {
+        self.head.log_std_range().map_or(&[], |range| &self.weights.params[range])
     }
 
     /// V(s) of row-major (normalised) observations.
@@ -407,12 +410,20 @@ impl NativeActorCritic {
 
     /// Actions, log-probabilities and values for a batch of observations, drawing from `rng`
     /// exactly as [`ActorCritic::sample`] does.
-    pub fn sample(&mut self, obs: &[f32], rng: &mut impl Rng) -> Sampled {
+    /// A gSDE head takes row `k`'s exploration matrix from `sde`, as the torch path.
+    pub fn sample(&mut self, obs: &[f32], rng: &mut impl Rng, sde: Option<&SdeNoise>) -> Sampled {
         let rows = self.rows(obs);
         self.actor.forward(&self.weights, obs, rows, &mut self.work.actor);
         let values = self.values(obs);
+        let log_std = self.log_std();
+        let var;
         let draw = match self.head {
-            NativeHead::Gaussian { .. } => Draw::Gaussian { log_std: self.log_std() },
+            NativeHead::Gaussian { .. } => Draw::Gaussian { log_std },
+            NativeHead::Sde { hidden, dim, .. } => {
+                let noise = sde.expect("a gSDE policy samples with its exploration matrices");
+                var = sde_variance(&self.work.actor.h2, log_std, hidden, dim);
+                Draw::Sde { latent: &self.work.actor.h2, var: &var, noise }
+            }
             NativeHead::Categorical => Draw::Categorical,
         };
         let (actions, log_probs) = draw_actions(&self.work.actor.out, rows, draw, rng);
@@ -468,11 +479,17 @@ impl NativeActorCritic {
         let width = out.len() / rows;
         work.d_out.clear();
         work.d_out.resize(out.len(), 0.0);
-        let log_std: Vec<f32> = match head {
-            NativeHead::Gaussian { log_std, dim } => params[*log_std..*log_std + *dim].to_vec(),
-            NativeHead::Categorical => Vec::new(),
-        };
+        let log_std: Vec<f32> = head.log_std_range().map_or(Vec::new(), |r| params[r].to_vec());
         let mut d_log_std = vec![0f32; log_std.len()];
+        // gSDE: the variance per row and dimension, from the last hidden layer (no gradient
+        // flows back through it, as the torch path detaches it), and exp(2 log_std).
+        let (sde_var, sde_exp2) = match head {
+            NativeHead::Sde { hidden, dim, .. } => (
+                sde_variance(&work.actor.h2, &log_std, *hidden, *dim),
+                log_std.iter().map(|l| (2.0 * l).exp()).collect(),
+            ),
+            _ => (Vec::new(), Vec::new()),
+        };
         let (mut pg_sum, mut ent_sum, mut old_kl, mut kl, mut clipped) = (0.0, 0.0, 0.0, 0.0, 0);
         let d_entropy = -cfg.ent_coef * scale;
         let mut probs = vec![0f32; width];
@@ -483,6 +500,10 @@ impl NativeActorCritic {
                 NativeHead::Categorical => categorical(o, mb.actions[r] as usize, &mut probs),
                 NativeHead::Gaussian { .. } => {
                     gaussian(o, &mb.actions[r * width..(r + 1) * width], &log_std)
+                }
+                NativeHead::Sde { .. } => {
+                    let var = &sde_var[r * width..(r + 1) * width];
+                    gaussian_var(o, &mb.actions[r * width..(r + 1) * width], var)
                 }
             };
             let log_ratio = log_prob - mb.old_log_probs[r];
@@ -512,6 +533,23 @@ impl NativeActorCritic {
                         d_log_std[j] += d_log_prob * (diff * diff * inv_var - 1.0) + d_entropy;
                     }
                 }
+                NativeHead::Sde { hidden, .. } => {
+                    // lp = sum_j -(a - mean)^2 / (2 var) - ln(var) / 2 - ln(2 pi) / 2 and
+                    // H = sum_j ln(var) / 2 + ..., var_j = sum_h phi_h^2 exp(2 ls_hj) + 1e-6.
+                    let a = &mb.actions[r * width..(r + 1) * width];
+                    let var = &sde_var[r * width..(r + 1) * width];
+                    let phi = &work.actor.h2[r * *hidden..(r + 1) * *hidden];
+                    for j in 0..width {
+                        let diff = a[j] - o[j];
+                        d[j] = d_log_prob * diff / var[j];
+                        let d_var = d_log_prob * (diff * diff / (2.0 * var[j] * var[j]))
+                            - (d_log_prob - d_entropy) / (2.0 * var[j]);
+                        for (h, p) in phi.iter().enumerate() {
+                            d_log_std[h * width + j] +=
+                                d_var * 2.0 * p * p * sde_exp2[h * width + j];
+                        }
+                    }
+                }
             }
         }
 
@@ -532,8 +570,8 @@ impl NativeActorCritic {
         let scratch = &mut work.scratch;
         actor.backward(params, grads, mb.obs, &work.actor, &work.d_out, rows, scratch);
         critic.backward(params, grads, mb.obs, &work.critic, &work.d_value, rows, scratch);
-        if let NativeHead::Gaussian { log_std, dim } = head {
-            grads[*log_std..*log_std + *dim].copy_from_slice(&d_log_std);
+        if let Some(range) = head.log_std_range() {
+            grads[range].copy_from_slice(&d_log_std);
         }
         let n = rows as f64;
         MinibatchLosses {
@@ -545,6 +583,31 @@ impl NativeActorCritic {
             clipfrac: clipped as f64 / n,
         }
     }
+}
+
+impl NativeHead {
+    /// Where the head's log-std lives in the flat parameters (none for a categorical head).
+    fn log_std_range(&self) -> Option<std::ops::Range<usize>> {
+        match *self {
+            NativeHead::Gaussian { log_std, dim } => Some(log_std..log_std + dim),
+            NativeHead::Sde { log_std, hidden, dim } => Some(log_std..log_std + hidden * dim),
+            NativeHead::Categorical => None,
+        }
+    }
+}
+
+/// gSDE's variance, `phi^2 exp(2 log_std) + 1e-6`: `phi` (rows, hidden) and `log_std`
+/// (hidden, dim) -> (rows, dim), as [`super::policy`]'s.
+fn sde_variance(phi: &[f32], log_std: &[f32], hidden: usize, dim: usize) -> Vec<f32> {
+    let exp2: Vec<f32> = log_std.iter().map(|l| (2.0 * l).exp()).collect();
+    let mut var = Vec::with_capacity(phi.len() / hidden.max(1) * dim);
+    for row in phi.chunks_exact(hidden.max(1)) {
+        for j in 0..dim {
+            let v: f32 = row.iter().enumerate().map(|(h, p)| p * p * exp2[h * dim + j]).sum();
+            var.push(v + 1e-6);
+        }
+    }
+    var
 }
 
 /// Shifts `adv` to mean 0 and scales it to std 1 (unbiased std + 1e-8, as torch's `std`).
@@ -577,6 +640,17 @@ fn gaussian(mean: &[f32], action: &[f32], log_std: &[f32]) -> (f32, f32) {
         log_prob += -(a - m).powi(2) / (2.0 * (2.0 * ls).exp()) - ls - 0.5 * LN_2PI;
     }
     let entropy = log_std.iter().map(|ls| ls + 0.5 * (1.0 + LN_2PI)).sum();
+    (log_prob, entropy)
+}
+
+/// Log-probability of `action` and entropy of `N(mean, var)` per dimension (gSDE's).
+fn gaussian_var(mean: &[f32], action: &[f32], var: &[f32]) -> (f32, f32) {
+    let mut log_prob = 0.0;
+    let mut entropy = 0.0;
+    for ((&m, &a), &v) in mean.iter().zip(action).zip(var) {
+        log_prob += -(a - m).powi(2) / (2.0 * v) - 0.5 * v.ln() - 0.5 * LN_2PI;
+        entropy += 0.5 * v.ln() + 0.5 * (1.0 + LN_2PI);
+    }
     (log_prob, entropy)
 }
 
