@@ -1,12 +1,13 @@
-//! Proximal Policy Optimization (Schulman et al. 2017) in tch, to train one demonstrator per
+//! Proximal Policy Optimization (Schulman et al. 2017), to train one demonstrator per
 //! task. Read [`train`] top to bottom; the maths lives in small tested functions:
 //!
 //! - [`config`]: hyper-parameters, CleanRL's defaults and per-env presets;
 //! - [`gae`]: GAE(lambda) bootstrapping through truncation, not through termination;
 //! - [`loss`]: clipped surrogate, value clipping, approx_kl, clipfrac, explained variance;
 //! - [`normalize`]: running observation normalisation and reward scaling;
-//! - [`policy`]: the actor-critic (64x64 tanh, orthogonal init, Gaussian or categorical head);
-//! - [`native`]: the same actor-critic, losses and Adam in plain Rust (`backend: native`);
+//! - [`policy`]: the actor-critic in tch (64x64 tanh, orthogonal init, Gaussian, gSDE or
+//!   categorical head): the `torch` engine, and the weights every run starts from and saves;
+//! - [`native`]: the same actor-critic, losses and Adam in plain Rust (the default engine);
 //! - [`vec_env`]: the envs crate's vector env plus episode returns;
 //! - [`train`]: the rollout/update loop with TensorBoard metrics and a progress bar;
 //! - [`eval`]: deterministic evaluation over K seeded episodes;
