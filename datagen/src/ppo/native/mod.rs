@@ -25,6 +25,10 @@ use super::policy::{ActorCritic, Draw, Head, Linear, Sampled, SdeNoise, draw_act
 
 const LN_2PI: f32 = 1.837_877_1;
 
+/// Layers with at least this many outputs multiply by `W^T` in [`kernels::matmul`]'s blocks;
+/// narrower ones (the heads) take dot products with `W`'s rows.
+const BLOCKED_OUTPUTS: usize = 16;
+
 /// Where one dense layer's weight `(outputs, inputs)` and bias live in the flat parameters.
 #[derive(Clone, Copy, Debug)]
 struct Layer {
@@ -45,7 +49,7 @@ impl Layer {
         let (i, o) = (self.inputs, self.outputs);
         let bias = &params[self.bias..][..o];
         let y = &mut y[..rows * o];
-        if o >= 16 {
+        if o >= BLOCKED_OUTPUTS {
             for row in y.chunks_exact_mut(o) {
                 row.copy_from_slice(bias);
             }
@@ -372,8 +376,11 @@ impl NativeActorCritic {
     /// Refreshes [`Weights::transposed`] from the parameters.
     fn transpose_weights(&mut self) {
         let Weights { params, transposed } = &mut self.weights;
+        // Only layers with `BLOCKED_OUTPUTS` or more outputs multiply by W^T.
         for layer in self.actor.layers.iter().chain(&self.critic.layers) {
-            layer.transpose(params, transposed);
+            if layer.outputs >= BLOCKED_OUTPUTS {
+                layer.transpose(params, transposed);
+            }
         }
     }
 
@@ -421,7 +428,7 @@ impl NativeActorCritic {
             NativeHead::Gaussian { .. } => Draw::Gaussian { log_std },
             NativeHead::Sde { hidden, dim, .. } => {
                 let noise = sde.expect("a gSDE policy samples with its exploration matrices");
-                var = sde_variance(&self.work.actor.h2, log_std, hidden, dim);
+                var = sde_variance(&self.work.actor.h2, &exp2(log_std), hidden, dim);
                 Draw::Sde { latent: &self.work.actor.h2, var: &var, noise }
             }
             NativeHead::Categorical => Draw::Categorical,
@@ -484,10 +491,10 @@ impl NativeActorCritic {
         // gSDE: the variance per row and dimension, from the last hidden layer (no gradient
         // flows back through it, as the torch path detaches it), and exp(2 log_std).
         let (sde_var, sde_exp2) = match head {
-            NativeHead::Sde { hidden, dim, .. } => (
-                sde_variance(&work.actor.h2, &log_std, *hidden, *dim),
-                log_std.iter().map(|l| (2.0 * l).exp()).collect(),
-            ),
+            NativeHead::Sde { hidden, dim, .. } => {
+                let e = exp2(&log_std);
+                (sde_variance(&work.actor.h2, &e, *hidden, *dim), e)
+            }
             _ => (Vec::new(), Vec::new()),
         };
         let (mut pg_sum, mut ent_sum, mut old_kl, mut kl, mut clipped) = (0.0, 0.0, 0.0, 0.0, 0);
@@ -596,10 +603,14 @@ impl NativeHead {
     }
 }
 
-/// gSDE's variance, `phi^2 exp(2 log_std) + 1e-6`: `phi` (rows, hidden) and `log_std`
-/// (hidden, dim) -> (rows, dim), as [`super::policy`]'s.
-fn sde_variance(phi: &[f32], log_std: &[f32], hidden: usize, dim: usize) -> Vec<f32> {
-    let exp2: Vec<f32> = log_std.iter().map(|l| (2.0 * l).exp()).collect();
+/// `exp(2 log_std)` of every entry.
+fn exp2(log_std: &[f32]) -> Vec<f32> {
+    log_std.iter().map(|l| (2.0 * l).exp()).collect()
+}
+
+/// gSDE's variance, `phi^2 exp(2 log_std) + 1e-6`: `phi` (rows, hidden) and `exp2`
+/// (`exp(2 log_std)`, hidden x dim) -> (rows, dim), as [`super::policy`]'s.
+fn sde_variance(phi: &[f32], exp2: &[f32], hidden: usize, dim: usize) -> Vec<f32> {
     let mut var = Vec::with_capacity(phi.len() / hidden.max(1) * dim);
     for row in phi.chunks_exact(hidden.max(1)) {
         for j in 0..dim {
