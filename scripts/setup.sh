@@ -50,6 +50,39 @@ if [ ! -f /usr/include/gloo/config.h ] && [ -z "${ICRL_GLOO_INCLUDE:-}" ]; then
 fi
 
 # --- Python and torch ------------------------------------------------------------------------
+# Every install skips pip's wheel cache: the cache would keep a second copy of each wheel
+# (about 3 GB for torch's) on disk for nothing.
+icrl_pip() {
+    "$ICRL_VENV/bin/python" -m pip install -q --disable-pip-version-check --no-cache-dir "$@"
+}
+
+# The free space of the file system holding $1 (or its nearest existing parent), as df says it.
+icrl_free_disk() {
+    local dir="$1"
+    while [ ! -d "$dir" ] && [ "$dir" != / ]; do dir="$(dirname "$dir")"; done
+    df -Ph "$dir" 2>/dev/null | awk 'NR == 2 { print $4 }'
+}
+
+# torch and its ~30 dependencies, one wheel per pip call. A single 'pip install torch' holds
+# every downloaded wheel (about 3 GB) in its temporary folder beside the unpacked packages
+# (about 5 GB) until the end, a peak of about 8 GB; one at a time, the peak is the unpacked
+# packages plus the largest single wheel (under 1 GB). pip resolves the set first from PyPI's
+# metadata files alone (--dry-run downloads no wheel); the last call checks the whole set.
+icrl_install_torch() {
+    local report="$ICRL_VENV/.torch-install-report.json" reqs req
+    icrl_pip --dry-run --report "$report" "torch==$ICRL_TORCH_VERSION" || return 1
+    reqs="$("$ICRL_VENV/bin/python" -c '
+import json, sys
+for item in json.load(open(sys.argv[1]))["install"]:
+    print(item["metadata"]["name"] + "==" + item["metadata"]["version"])
+' "$report")" || return 1
+    rm -f "$report"
+    for req in $reqs; do
+        icrl_pip --no-deps "$req" || return 1
+    done
+    icrl_pip "torch==$ICRL_TORCH_VERSION"
+}
+
 icrl_torch_version() {
     # Reads the installed wheel's version file; much faster than importing torch.
     local f
@@ -70,9 +103,9 @@ fi
 
 installed_torch="$(icrl_torch_version)"
 if [ -z "$installed_torch" ]; then
-    icrl_say "installing torch==$ICRL_TORCH_VERSION into $ICRL_VENV (first run only; about 3 GB with its CUDA libraries)"
-    "$ICRL_VENV/bin/python" -m pip install -q --disable-pip-version-check "torch==$ICRL_TORCH_VERSION" ||
-        icrl_die "pip could not install torch==$ICRL_TORCH_VERSION: check that PyPI is reachable (proxy, network) and that there is about 5 GB free disk, then rerun."
+    icrl_say "installing torch==$ICRL_TORCH_VERSION into $ICRL_VENV (first run only; about 5 GB with its CUDA libraries, one wheel at a time)"
+    icrl_install_torch ||
+        icrl_die "pip could not install torch==$ICRL_TORCH_VERSION: check that PyPI is reachable (proxy, network) and that there is about 6 GB free disk ($(icrl_free_disk "$ICRL_VENV") free now), then rerun."
     installed_torch="$(icrl_torch_version)"
 fi
 case "$installed_torch" in
@@ -85,7 +118,7 @@ esac
 # h5py: the format's documentation shows (and a test runs) a Python reader.
 if ! compgen -G "$ICRL_VENV/lib/python3*/site-packages/h5py" >/dev/null; then
     icrl_say "installing h5py into $ICRL_VENV (first run only)"
-    "$ICRL_VENV/bin/python" -m pip install -q --disable-pip-version-check h5py ||
+    icrl_pip h5py ||
         icrl_die "pip could not install h5py: check that PyPI is reachable, then rerun."
 fi
 
@@ -93,7 +126,7 @@ fi
 ICRL_TENSORBOARD_VERSION="2.21.0"
 if ! compgen -G "$ICRL_VENV/lib/python3*/site-packages/tensorboard-$ICRL_TENSORBOARD_VERSION.dist-info" >/dev/null; then
     icrl_say "installing tensorboard==$ICRL_TENSORBOARD_VERSION into $ICRL_VENV (first run only)"
-    "$ICRL_VENV/bin/python" -m pip install -q --disable-pip-version-check "tensorboard==$ICRL_TENSORBOARD_VERSION" ||
+    icrl_pip "tensorboard==$ICRL_TENSORBOARD_VERSION" ||
         icrl_die "pip could not install tensorboard==$ICRL_TENSORBOARD_VERSION: check that PyPI is reachable, then rerun."
 fi
 
@@ -101,7 +134,7 @@ fi
 ICRL_MINARI_VERSION="0.5.4"
 if ! compgen -G "$ICRL_VENV/lib/python3*/site-packages/minari-$ICRL_MINARI_VERSION.dist-info" >/dev/null; then
     icrl_say "installing minari==$ICRL_MINARI_VERSION into $ICRL_VENV (first run only)"
-    "$ICRL_VENV/bin/python" -m pip install -q --disable-pip-version-check "minari[hdf5]==$ICRL_MINARI_VERSION" ||
+    icrl_pip "minari[hdf5]==$ICRL_MINARI_VERSION" ||
         icrl_die "pip could not install minari==$ICRL_MINARI_VERSION: check that PyPI is reachable, then rerun."
 fi
 
@@ -111,7 +144,7 @@ fi
 ICRL_MUJOCO_VERSION="3.17.0"
 if ! compgen -G "$ICRL_VENV/lib/python3*/site-packages/mujoco-$ICRL_MUJOCO_VERSION.dist-info" >/dev/null; then
     icrl_say "installing mujoco==$ICRL_MUJOCO_VERSION into $ICRL_VENV (first run only)"
-    "$ICRL_VENV/bin/python" -m pip install -q --disable-pip-version-check "mujoco==$ICRL_MUJOCO_VERSION" ||
+    icrl_pip "mujoco==$ICRL_MUJOCO_VERSION" ||
         icrl_die "pip could not install mujoco==$ICRL_MUJOCO_VERSION: check that PyPI is reachable, then rerun."
 fi
 # imageio: Gymnasium's MuJoCo envs import it (their renderer), so `icrl bench envs` can time
@@ -119,7 +152,7 @@ fi
 ICRL_IMAGEIO_VERSION="2.38.1"
 if ! compgen -G "$ICRL_VENV/lib/python3*/site-packages/imageio-$ICRL_IMAGEIO_VERSION.dist-info" >/dev/null; then
     icrl_say "installing imageio==$ICRL_IMAGEIO_VERSION into $ICRL_VENV (first run only)"
-    "$ICRL_VENV/bin/python" -m pip install -q --disable-pip-version-check "imageio==$ICRL_IMAGEIO_VERSION" ||
+    icrl_pip "imageio==$ICRL_IMAGEIO_VERSION" ||
         icrl_die "pip could not install imageio==$ICRL_IMAGEIO_VERSION: check that PyPI is reachable, then rerun."
 fi
 icrl_mujoco_so="$(compgen -G "$ICRL_VENV/lib/python3*/site-packages/mujoco/libmujoco.so.$ICRL_MUJOCO_VERSION" | head -1)"
