@@ -377,6 +377,9 @@ fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
     let zero = report.control(Control::ZeroReward).unwrap();
     let other = report.control(Control::OtherTask).unwrap();
     assert_eq!((other.first_scored, other.episodes), (3, 3));
+    let random = report.control(Control::RandomReward).unwrap();
+    assert_eq!((random.first_scored, random.episodes), (0, 6));
+    assert!(random.tasks.iter().all(|t| t.returns.iter().all(|r| r.len() == 6)));
     for (i, t) in report.tasks.iter().enumerate() {
         // With rewards zeroed, a run is the evaluation's own run until its first reward.
         for (main, zero) in t.returns.iter().zip(&zero.tasks[i].returns) {

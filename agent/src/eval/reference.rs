@@ -23,6 +23,10 @@ pub(super) struct Reference {
     pub source: String,
     /// The family has an exact oracle (the grid families): sparse, goal-like rewards.
     pub sparse_reward: bool,
+    /// The random policy's mean reward per step on the task, measured here (the
+    /// `random-reward` control's context reward, before the reward scale); `None` where no
+    /// control asked for it.
+    pub random_step_reward: Option<f64>,
 }
 
 fn same_task(meta: &TaskMeta, family: &str, task: &Task) -> bool {
@@ -37,6 +41,17 @@ fn no_family(t: &TaskRef) -> EvalError {
     EvalError::Invalid(format!("{}: the training data holds no task of this family", t.family))
 }
 
+/// How a task's references are measured: episodes of the random policy (and the oracle)
+/// where they are measured here, the observation statistics' source, the seed, and whether
+/// the random policy's reward per step is needed.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct ReferenceOptions {
+    pub episodes: usize,
+    pub obs_norm: ObsNorm,
+    pub seed: u64,
+    pub step_reward: bool,
+}
+
 /// The references of `t`. Observation statistics come from the training data only: the
 /// task's own where the run normalises per task and trained on it, else the family's pooled
 /// ones. A reference dataset never supplies them: its statistics are the held-out task's own,
@@ -46,10 +61,9 @@ pub(super) fn reference(
     env: &mut dyn Env,
     data: &Dataset,
     extra: Option<&Dataset>,
-    episodes: usize,
-    obs_norm: ObsNorm,
-    seed: u64,
+    opts: ReferenceOptions,
 ) -> Result<Reference, EvalError> {
+    let ReferenceOptions { episodes, obs_norm, seed, step_reward } = opts;
     let trained = find(data, t);
     let (obs_mean, obs_std) = match (obs_norm, trained) {
         (ObsNorm::Task, Some(meta)) => (meta.obs_mean.clone(), meta.obs_std.clone()),
@@ -64,6 +78,8 @@ pub(super) fn reference(
     let seed = seed ^ 0x5eed;
     env.reset(Some(seed), &ResetOptions::default())?;
     let sparse_reward = env.oracle_action().is_some();
+    let rollouts = if step_reward { Some(random_rollouts(env, episodes, seed)?) } else { None };
+    let random_step_reward = rollouts.map(|r| r.reward_per_step);
     let reference = |random, expert, source: &str| Reference {
         obs_mean: obs_mean.clone(),
         obs_std: obs_std.clone(),
@@ -72,6 +88,7 @@ pub(super) fn reference(
         expert,
         source: source.into(),
         sparse_reward,
+        random_step_reward,
     };
     if let Some(meta) = trained {
         return Ok(reference(meta.random_return, Some(meta.demonstrator_return), "dataset"));
@@ -81,7 +98,10 @@ pub(super) fn reference(
         return Ok(reference(meta.random_return, expert, "reference dataset"));
     }
     // An unseen task: returns measured here.
-    let random = random_return(env, episodes, seed)?;
+    let random = match rollouts {
+        Some(r) => r.mean_return,
+        None => random_rollouts(env, episodes, seed)?.mean_return,
+    };
     if !sparse_reward {
         return Ok(reference(random, None, "measured (random only)"));
     }
@@ -90,19 +110,60 @@ pub(super) fn reference(
     Ok(reference(random, Some(expert), "measured (oracle)"))
 }
 
-fn random_return(env: &mut dyn Env, episodes: usize, seed: u64) -> Result<f64, EvalError> {
+/// What the uniformly random policy earns on a task.
+#[derive(Clone, Copy, Debug)]
+struct RandomRollouts {
+    /// Mean return per episode.
+    mean_return: f64,
+    /// Total reward over total steps.
+    reward_per_step: f64,
+}
+
+fn random_rollouts(
+    env: &mut dyn Env,
+    episodes: usize,
+    seed: u64,
+) -> Result<RandomRollouts, EvalError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let space = env.action_space().clone();
-    let mut total = 0.0;
+    let (mut total, mut steps) = (0.0, 0u64);
     for e in 0..episodes.max(1) {
         env.reset(Some(seed.wrapping_add(e as u64)), &ResetOptions::default())?;
         loop {
             let s = env.step(&space.sample(&mut rng))?;
             total += s.reward;
+            steps += 1;
             if s.terminated || s.truncated {
                 break;
             }
         }
     }
-    Ok(total / episodes.max(1) as f64)
+    Ok(RandomRollouts {
+        mean_return: total / episodes.max(1) as f64,
+        reward_per_step: total / steps as f64,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rollouts(family: &str, episodes: usize) -> RandomRollouts {
+        let mut env = envs::make(family, &Task::new()).unwrap();
+        random_rollouts(env.as_mut(), episodes, 7).unwrap()
+    }
+
+    #[test]
+    fn the_random_policys_reward_per_step_is_its_total_over_its_steps() {
+        // CartPole pays 1 per step whatever happens; its episodes end at random lengths.
+        let cart = rollouts("CartPole-v1", 10);
+        assert_eq!(cart.reward_per_step, 1.0);
+        assert!(cart.mean_return > 5.0 && cart.mean_return < 100.0, "{cart:?}");
+        // Pendulum's episodes last 200 steps; a step earns between -16.3 and 0.
+        let pendulum = rollouts("Pendulum-v1", 4);
+        assert!((pendulum.reward_per_step * 200.0 - pendulum.mean_return).abs() < 1e-6);
+        assert!(pendulum.reward_per_step < -1.0 && pendulum.reward_per_step > -16.3);
+        // The same seed, the same figures.
+        assert_eq!(rollouts("Pendulum-v1", 4).reward_per_step, pendulum.reward_per_step);
+    }
 }

@@ -57,16 +57,24 @@ pub enum Control {
     /// exploits it again; one that keys on its position in the context keeps exploiting the
     /// other task (or whatever its clock says).
     OtherTask,
+    /// Every reward in the agent's context is the random policy's mean reward per step on the
+    /// task, measured beside the evaluation: the context says the agent does no better than
+    /// chance, whatever it does. Zero is not a neutral reward where rewards are dense and
+    /// negative (Pendulum's best step earns 0): there the `zero-reward` context reads as an
+    /// expert's, and this control is the neutral one. On the grid rooms the two nearly agree
+    /// (a random walk earns almost nothing).
+    RandomReward,
 }
 
 impl Control {
-    pub const ALL: [Control; 2] = [Control::ZeroReward, Control::OtherTask];
+    pub const ALL: [Control; 3] = [Control::ZeroReward, Control::OtherTask, Control::RandomReward];
 
     /// The flag spelling: `zero-reward` or `other-task`.
     pub fn name(self) -> &'static str {
         match self {
             Control::ZeroReward => "zero-reward",
             Control::OtherTask => "other-task",
+            Control::RandomReward => "random-reward",
         }
     }
 
@@ -76,6 +84,9 @@ impl Control {
             Control::ZeroReward => "rewards zeroed in the agent's context",
             Control::OtherTask => {
                 "first half of the context on another task of the family, second half scored"
+            }
+            Control::RandomReward => {
+                "every reward in the agent's context is the random policy's mean reward per step"
             }
         }
     }
@@ -102,7 +113,7 @@ impl Control {
     /// The episode (0-based, in the agent's context) at which scoring starts, of `episodes`.
     pub fn first_scored(self, episodes: usize) -> usize {
         match self {
-            Control::ZeroReward => 0,
+            Control::ZeroReward | Control::RandomReward => 0,
             Control::OtherTask => episodes / 2,
         }
     }

@@ -13,7 +13,7 @@ use rand_chacha::ChaCha8Rng;
 use tch::{Device, Kind, Tensor};
 
 use super::EvalError;
-use super::reference::{Reference, reference};
+use super::reference::{Reference, ReferenceOptions, reference};
 use super::report::{Control, ControlResult, EvalReport, TaskResult};
 use super::tasks::TaskRef;
 use std::cell::RefCell;
@@ -123,7 +123,7 @@ fn plan(
 ) -> Option<Vec<Segment>> {
     let own = |n| Segment { task: i, episodes: n, scored: true };
     match control {
-        None | Some(Control::ZeroReward) => Some(vec![own(episodes)]),
+        None | Some(Control::ZeroReward | Control::RandomReward) => Some(vec![own(episodes)]),
         Some(Control::OtherTask) => {
             let first = Control::OtherTask.first_scored(episodes);
             if first == 0 {
@@ -185,7 +185,7 @@ pub fn evaluate(
         memory: None,
     };
     for (control, plans) in conditions.into_iter().zip(&plans) {
-        let rows = ctx.run_condition(&groups, plans, control == Some(Control::ZeroReward))?;
+        let rows = ctx.run_condition(&groups, plans, ContextReward::of(control))?;
         match control {
             None => report.tasks = rows,
             Some(control) => {
@@ -250,8 +250,13 @@ fn prepare(
             ))
         })?;
         groups.push((g, group_name));
-        let (episodes, norm, seed) = (opts.reference_episodes, opts.obs_norm, opts.seed);
-        refs.push(reference(t, env.as_mut(), data, extra, episodes, norm, seed)?);
+        let how = ReferenceOptions {
+            episodes: opts.reference_episodes,
+            obs_norm: opts.obs_norm,
+            seed: opts.seed,
+            step_reward: opts.controls.contains(&Control::RandomReward),
+        };
+        refs.push(reference(t, env.as_mut(), data, extra, how)?);
     }
     Ok((groups, refs))
 }
@@ -267,6 +272,43 @@ struct Lockstep<'a> {
     memory: &'a RefCell<StateMemory>,
 }
 
+/// The reward the agent's context holds for a step, by condition.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ContextReward {
+    /// The env's reward (the evaluation, `other-task`).
+    Own,
+    /// Zero (`zero-reward`).
+    Zero,
+    /// The random policy's mean reward per step on the task (`random-reward`).
+    RandomLevel,
+}
+
+impl ContextReward {
+    fn of(control: Option<Control>) -> ContextReward {
+        match control {
+            None | Some(Control::OtherTask) => ContextReward::Own,
+            Some(Control::ZeroReward) => ContextReward::Zero,
+            Some(Control::RandomReward) => ContextReward::RandomLevel,
+        }
+    }
+
+    /// The context's reward for a step that earned `reward` on the task of `r`, scaled as in
+    /// training.
+    fn seen(self, reward: f64, r: &Reference) -> Result<f32, EvalError> {
+        let raw = match self {
+            ContextReward::Own => reward,
+            ContextReward::Zero => 0.0,
+            ContextReward::RandomLevel => r.random_step_reward.ok_or_else(|| {
+                EvalError::Invalid(
+                    "random-reward control: the random policy's reward per step was not measured"
+                        .into(),
+                )
+            })?,
+        };
+        Ok(raw as f32 * r.reward_scale)
+    }
+}
+
 impl Lockstep<'_> {
     /// One condition: every task with a plan, its domain groups each in one lockstep batch;
     /// the result rows in task order.
@@ -274,7 +316,7 @@ impl Lockstep<'_> {
         &self,
         groups: &[(usize, String)],
         plans: &[Option<Vec<Segment>>],
-        zero_reward: bool,
+        reward: ContextReward,
     ) -> Result<Vec<TaskResult>, EvalError> {
         let mut by_group: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
         for (i, p) in plans.iter().enumerate() {
@@ -287,7 +329,7 @@ impl Lockstep<'_> {
             // The same sampling stream in every condition (common random numbers): a control
             // run differs from the evaluation's only after what the control changes.
             let rng_seed = self.opts.seed ^ 0xac7 ^ ((g as u64) << 8);
-            let runs = self.run_group(g, &members, plans, zero_reward, rng_seed)?;
+            let runs = self.run_group(g, &members, plans, reward, rng_seed)?;
             for (i, r) in members.iter().zip(runs) {
                 returns[*i] = r;
             }
@@ -337,7 +379,7 @@ impl Lockstep<'_> {
         g: usize,
         members: &[usize],
         plans: &[Option<Vec<Segment>>],
-        zero_reward: bool,
+        reward: ContextReward,
         rng_seed: u64,
     ) -> Result<Vec<Vec<Vec<f64>>>, EvalError> {
         let opts = self.opts;
@@ -400,8 +442,7 @@ impl Lockstep<'_> {
                         prev_action[k * act_dim..(k + 1) * act_dim].copy_from_slice(a)
                     }
                 }
-                let scale = self.refs[slot.current().task].reward_scale;
-                prev_reward[k] = if zero_reward { 0.0 } else { out.reward as f32 * scale };
+                prev_reward[k] = reward.seen(out.reward, &self.refs[slot.current().task])?;
                 if out.terminated || out.truncated {
                     self.end_episode(slot)?;
                     start[k] = 1;
@@ -562,6 +603,30 @@ mod tests {
         assert!(plan(&tasks, 1, Some(Control::OtherTask), 30).is_none());
         assert!(plan(&tasks, 0, Some(Control::OtherTask), 1).is_none());
         assert_eq!(plan(&tasks, 1, Some(Control::ZeroReward), 30).unwrap()[0].episodes, 30);
+        let p = plan(&tasks, 1, Some(Control::RandomReward), 30).unwrap();
+        assert_eq!((p.len(), p[0].task, p[0].episodes, p[0].scored), (1, 1, 30, true));
+    }
+
+    #[test]
+    fn each_condition_puts_its_own_reward_in_the_context() {
+        let r = Reference {
+            obs_mean: vec![],
+            obs_std: vec![],
+            reward_scale: 0.5,
+            random: -1200.0,
+            expert: Some(-150.0),
+            source: "test".into(),
+            sparse_reward: false,
+            random_step_reward: Some(-6.0),
+        };
+        let seen = |c: Option<Control>| ContextReward::of(c).seen(-2.0, &r).unwrap();
+        assert_eq!(seen(None), -1.0);
+        assert_eq!(seen(Some(Control::OtherTask)), -1.0);
+        assert_eq!(seen(Some(Control::ZeroReward)), 0.0);
+        assert_eq!(seen(Some(Control::RandomReward)), -3.0);
+        let unmeasured = Reference { random_step_reward: None, ..r };
+        let e = ContextReward::RandomLevel.seen(-2.0, &unmeasured).unwrap_err().to_string();
+        assert!(e.contains("random-reward"), "{e}");
     }
 
     #[test]

@@ -57,6 +57,9 @@ pub struct Row {
     pub zero_reward_last: Option<f64>,
     /// The last episodes after a task switch half-way (`other-task` control).
     pub other_task_last: Option<f64>,
+    /// The last episodes with the random policy's reward per step as every reward in the
+    /// context (`random-reward` control).
+    pub random_reward_last: Option<f64>,
     /// Median episodes from the first reward to exploitation (sparse-reward families).
     pub median_delay: Option<f64>,
 }
@@ -145,6 +148,7 @@ pub fn rows(reports: &[(String, EvalReport)]) -> Result<Vec<Row>> {
                 last_k,
                 zero_reward_last: control_last(Control::ZeroReward),
                 other_task_last: control_last(Control::OtherTask),
+                random_reward_last: control_last(Control::RandomReward),
                 median_delay: exploitation(&r.tasks, &split, &family).and_then(|s| s.median_delay),
             });
         }
@@ -167,13 +171,14 @@ pub fn markdown(title: &str, evals: &[(String, PathBuf)], rows: &[Row]) -> Strin
         s,
         "\nNormalised return (0 random, 1 demonstrator), mean over tasks then seeds; first \
          episode and last k of K episodes from a cold start; controls: rewards zeroed in the \
-         context, and the task switched half-way (last k after the switch).\n"
+         context, the task switched half-way (last k after the switch), and every reward in the \
+         context at the random policy's level per step.\n"
     );
     let _ = writeln!(
         s,
-        "| family | split | evaluation | tasks | seeds x K | first | last k | rise | zero-reward last k | other-task last k | median delay |"
+        "| family | split | evaluation | tasks | seeds x K | first | last k | rise | zero-reward last k | other-task last k | random-reward last k | median delay |"
     );
-    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows {
         let tasks = if r.tasks_scored == r.tasks {
             r.tasks.to_string()
@@ -182,7 +187,7 @@ pub fn markdown(title: &str, evals: &[(String, PathBuf)], rows: &[Row]) -> Strin
         };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {tasks} | {} x {} | {:.3} | {:.3} (k={}) | {:+.3} | {} | {} | {} |",
+            "| {} | {} | {} | {tasks} | {} x {} | {:.3} | {:.3} (k={}) | {:+.3} | {} | {} | {} | {} |",
             r.family,
             r.split,
             r.label,
@@ -194,6 +199,7 @@ pub fn markdown(title: &str, evals: &[(String, PathBuf)], rows: &[Row]) -> Strin
             r.last - r.first,
             fmt(r.zero_reward_last),
             fmt(r.other_task_last),
+            fmt(r.random_reward_last),
             r.median_delay.map(|d| format!("{d:.1}")).unwrap_or_else(|| "n/a".into()),
         );
     }

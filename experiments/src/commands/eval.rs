@@ -98,9 +98,11 @@ pub struct EvalArgs {
 
     /// Controls run beside the evaluation with the same tasks, seeds and env resets:
     /// `zero-reward` (rewards zeroed in the agent's context), `other-task` (the first half
-    /// of the context on another task of the family, the second half scored), a
-    /// comma-separated list, or `none`.
-    #[arg(long, default_value = "zero-reward,other-task")]
+    /// of the context on another task of the family, the second half scored),
+    /// `random-reward` (every reward in the context is the random policy's mean reward per
+    /// step on the task: the neutral control where rewards are dense and negative, as in
+    /// Pendulum, whose zero reads as an expert's), a comma-separated list, or `none`.
+    #[arg(long, default_value = "zero-reward,other-task,random-reward")]
     pub controls: String,
 
     /// Compress the softmax layers' KV caches to this average budget per layer, in entries
