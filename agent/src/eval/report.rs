@@ -69,7 +69,7 @@ pub enum Control {
 impl Control {
     pub const ALL: [Control; 3] = [Control::ZeroReward, Control::OtherTask, Control::RandomReward];
 
-    /// The flag spelling: `zero-reward` or `other-task`.
+    /// The flag spelling: `zero-reward`, `other-task` or `random-reward`.
     pub fn name(self) -> &'static str {
         match self {
             Control::ZeroReward => "zero-reward",
