@@ -19,8 +19,7 @@
 #                spent on that family (its share of the transitions), and its evaluation on
 #                held-out tasks
 #   variants     the comparison runs at COMPARE_STEPS each (base, all AD, all DPT, ReMoE, pure
-#                lightning)
-#                and their evaluations on held-out tasks
+#                lightning), each evaluated on held-out tasks as soon as it is trained
 #   report       `icrl compare` tables and one figure per family
 #
 # Knobs (environment variables):
@@ -28,6 +27,10 @@
 #   ICRL_GENERALIST_STAGES   stages to run, space-separated (default: all, in order)
 #   ICRL_GENERALIST_STEPS    generalist training steps (default 6000)
 #   ICRL_GENERALIST_COMPARE_STEPS  steps of each comparison run (default STEPS / 4)
+#   ICRL_GENERALIST_VARIANTS the comparison runs of the variants stage, space-separated, each
+#                            trained then evaluated (default: base ad dpt remoe lightning).
+#                            Two script instances with disjoint lists and one thread each
+#                            train two variants at once
 #   ICRL_GENERALIST_THREADS  torch threads for training (default 0 = one per core; 1 on a
 #                            machine shared with other jobs)
 #   ICRL_GENERALIST_JOBS     datagen worker threads (default: all cores)
@@ -103,6 +106,23 @@ MODEL=(--preset small --model hidden=128 --model ffn_hidden=512 --model layers=8
        --model pattern=LLLLLLLS --model softmax_window=600)
 TRAIN=(--batch-size 40 --context 600 --lr 1e-3 --warmup-fraction 0.02 --threads "$THREADS"
        --runs-dir "$OUT/runs")
+
+# The comparison runs: each is the base run (the generalist's recipe at COMPARE_STEPS) with one
+# change. variant_flags NAME: that run's flags, one per line.
+VARIANTS="${ICRL_GENERALIST_VARIANTS:-base ad dpt remoe lightning}"
+variant_flags() {
+    case "$1" in
+        base) printf '%s\n' "${TARGETS[@]}" ;;
+        ad) printf '%s\n' --target taken ;;
+        dpt) printf '%s\n' --target demonstrator ;;
+        remoe) printf '%s\n' "${TARGETS[@]}" --model ffn=remoe --model experts=8 \
+            --model active_experts=2 --model ffn_hidden=256 ;;
+        lightning) printf '%s\n' "${TARGETS[@]}" --model pattern=L ;;
+        *) echo "ICRL_GENERALIST_VARIANTS: unknown variant '$1' (expected base, ad, dpt," \
+            "remoe or lightning)" >&2; return 1 ;;
+    esac
+}
+for v in $VARIANTS; do variant_flags "$v" > /dev/null; done
 
 if [ -n "${ICRL_GENERALIST_BIN:-}" ]; then
     ICRL="$ICRL_GENERALIST_BIN"
@@ -217,15 +237,10 @@ if has_stage specialists; then
 fi
 
 if has_stage variants; then
-    echo "== variants: $COMPARE_STEPS steps each, one change from the base run"
-    ALL="${FAMILIES[*]}"
-    train base "$COMPARE_STEPS" "$ALL" "${TARGETS[@]}"
-    train ad "$COMPARE_STEPS" "$ALL" --target taken
-    train dpt "$COMPARE_STEPS" "$ALL" --target demonstrator
-    train remoe "$COMPARE_STEPS" "$ALL" "${TARGETS[@]}" --model ffn=remoe \
-        --model experts=8 --model active_experts=2 --model ffn_hidden=256
-    train lightning "$COMPARE_STEPS" "$ALL" "${TARGETS[@]}" --model pattern=L
-    for v in base ad dpt remoe lightning; do
+    echo "== variants ($VARIANTS): $COMPARE_STEPS steps each, one change from the base run"
+    for v in $VARIANTS; do
+        mapfile -t flags < <(variant_flags "$v")
+        train "$v" "$COMPARE_STEPS" "${FAMILIES[*]}" "${flags[@]}"
         for f in "${FAMILIES[@]}"; do
             evaluate "$v" "$v" heldout "$f"
         done
