@@ -80,6 +80,7 @@ BIN="$(realpath "$BIN")"
 # machine's own are preferred).
 if [ -d "$(dirname "$BIN")/lib" ] && ldd "$BIN" | grep -q "not found"; then
     missing="$(mktemp -d)"
+    trap 'rm -rf "$missing"' EXIT
     for name in $(ldd "$BIN" | awk '/not found/{print $1}'); do
         [ -e "$(dirname "$BIN")/lib/$name" ] && ln -sf "$(dirname "$BIN")/lib/$name" "$missing/$name"
     done

@@ -4,7 +4,8 @@
 mod common;
 
 use agent::model::{
-    ActionSpec, Batch, Config, FfnKind, Model, ModelError, RouterTally, param_table, totals,
+    ActionHead, ActionSpec, Batch, Config, FfnKind, InferenceState, LOG_STD_RANGE, Model,
+    ModelError, RouterTally, StepOutput, param_table, totals,
 };
 use rand::SeedableRng;
 use rand::rngs::StdRng;
@@ -36,25 +37,26 @@ fn random_batch(cfg: &Config, group: usize, b: i64, t: i64) -> Batch {
     }
 }
 
+/// One inference step on timestep `i` of the batch.
+fn step_at(model: &Model, state: &mut InferenceState, batch: &Batch, i: i64) -> StepOutput {
+    let at = |x: &Tensor| x.select(1, i);
+    model
+        .step(
+            state,
+            &at(&batch.obs),
+            &at(&batch.prev_actions),
+            &at(&batch.prev_rewards),
+            &at(&batch.episode_start),
+        )
+        .unwrap()
+}
+
 /// Runs the batch through `step` one timestep at a time; returns `(B, T, out)`.
 fn stepwise(model: &Model, batch: &Batch) -> Tensor {
     let (b, t) = (batch.obs.size()[0], batch.obs.size()[1]);
     let mut state = model.new_state(batch.group, b).unwrap();
-    let outs: Vec<Tensor> = (0..t)
-        .map(|i| {
-            let at = |x: &Tensor| x.select(1, i);
-            model
-                .step(
-                    &mut state,
-                    &at(&batch.obs),
-                    &at(&batch.prev_actions),
-                    &at(&batch.prev_rewards),
-                    &at(&batch.episode_start),
-                )
-                .unwrap()
-                .prediction
-        })
-        .collect();
+    let outs: Vec<Tensor> =
+        (0..t).map(|i| step_at(model, &mut state, batch, i).prediction).collect();
     Tensor::stack(&outs, 1)
 }
 
@@ -68,8 +70,13 @@ fn stepwise_inference_equals_the_training_forward() {
     tch::manual_seed(7);
     // Hybrid lightning + softmax, a sequence longer than the softmax window and not a
     // multiple of the lightning block or the softmax chunk; both kinds of action space.
-    for (pattern, ffn) in [("LS", FfnKind::Gelu), ("SL", FfnKind::Remoe), ("L", FfnKind::Swiglu)] {
-        let cfg = Config { pattern: pattern.into(), ffn, ..Config::tiny() };
+    let heads = [ActionHead::Deterministic, ActionHead::Gaussian, ActionHead::Deterministic];
+    for ((pattern, ffn), action_head) in
+        [("LS", FfnKind::Gelu), ("SL", FfnKind::Remoe), ("L", FfnKind::Swiglu)]
+            .into_iter()
+            .zip(heads)
+    {
+        let cfg = Config { pattern: pattern.into(), ffn, action_head, ..Config::tiny() };
         let m = model(&cfg, 8);
         for group in 0..cfg.groups.len() {
             let batch = random_batch(&cfg, group, 3, 23);
@@ -228,7 +235,8 @@ fn analytic_parameter_counts_equal_the_built_model() {
     let remoe = Config { ffn: FfnKind::Remoe, ..Config::tiny() };
     let swiglu =
         Config { ffn: FfnKind::Swiglu, pattern: "SSL".into(), layers: 3, ..Config::tiny() };
-    for cfg in [Config::tiny(), remoe, swiglu, Config::small()] {
+    let gaussian = Config { action_head: ActionHead::Gaussian, ..Config::tiny() };
+    for cfg in [Config::tiny(), remoe, swiglu, gaussian, Config::small()] {
         let m = model(&cfg, 11);
         let vars = m.var_store().variables();
         let rows = param_table(&cfg);
@@ -330,6 +338,74 @@ fn malformed_batches_are_errors_naming_the_field() {
     assert!(matches!(m.forward(&batch), Err(ModelError::Group { group: 7, count: 2 })));
     let bad = Config { heads: 3, ..Config::tiny() };
     assert!(Model::new(&bad, Device::Cpu, &mut StdRng::seed_from_u64(0)).is_err());
+}
+
+#[test]
+fn a_gaussian_head_is_trained_by_the_negative_log_likelihood_and_acts_its_mean() {
+    let _turn = common::torch_turn();
+    tch::manual_seed(23);
+    let cfg = Config { action_head: ActionHead::Gaussian, ..Config::tiny() };
+    let ActionSpec::Continuous { dim } = cfg.groups[0].action else { panic!("group 0") };
+    let m = model(&cfg, 24);
+    let batch = random_batch(&cfg, 0, 2, 9);
+    let out = m.forward(&batch).unwrap();
+    assert_eq!(out.predictions.size(), [2, 9, 2 * dim], "a mean and a log std per dimension");
+    // The loss, recomputed value by value in f64: the mean over steps and dimensions of
+    // -log N(target; mean, exp(clamped log std)).
+    let p: Vec<f64> = Vec::try_from(out.predictions.to_kind(Kind::Double).flatten(0, -1)).unwrap();
+    let target = batch.target_actions.as_ref().unwrap();
+    let a: Vec<f64> = Vec::try_from(target.to_kind(Kind::Double).flatten(0, -1)).unwrap();
+    let d = dim as usize;
+    let mut nll = 0.0;
+    for (row, a) in p.chunks(2 * d).zip(a.chunks(d)) {
+        for k in 0..d {
+            let log_std = row[d + k].clamp(LOG_STD_RANGE.0, LOG_STD_RANGE.1);
+            let z = (a[k] - row[k]) / log_std.exp();
+            nll += 0.5 * z * z + log_std + 0.5 * (2.0 * std::f64::consts::PI).ln();
+        }
+    }
+    nll /= (2 * 9 * d) as f64;
+    let loss = out.task_loss.unwrap().double_value(&[]);
+    assert!((loss - nll).abs() < 1e-4 * nll.abs().max(1.0), "loss {loss}, by hand {nll}");
+    // Inference acts the mean and reports the standard deviation.
+    let step = step_at(&m, &mut m.new_state(0, 2).unwrap(), &batch, 0);
+    let first = out.predictions.select(1, 0);
+    assert!(max_diff(&step.action, &first.narrow(-1, 0, dim)) < 1e-5);
+    let std = first.narrow(-1, dim, dim).clamp(LOG_STD_RANGE.0, LOG_STD_RANGE.1).exp();
+    assert!(max_diff(step.std.as_ref().unwrap(), &std) < 1e-5);
+    let deterministic = model(&Config::tiny(), 24);
+    let plain = step_at(&deterministic, &mut deterministic.new_state(0, 2).unwrap(), &batch, 0);
+    assert!(plain.std.is_none());
+}
+
+/// Targets that are pure noise, `U(-1, 1)` whatever the context (a history at epsilon 1):
+/// trained on them, a deterministic head predicts their mean (about 0, so an agent that
+/// stands still), a Gaussian head also their spread (standard deviation 1/sqrt(3) = 0.577).
+#[test]
+fn a_gaussian_head_learns_the_spread_of_noisy_targets_that_a_deterministic_one_averages_away() {
+    let _turn = common::torch_turn();
+    tch::manual_seed(29);
+    let fit = |action_head: ActionHead| {
+        let cfg = Config { action_head, ..Config::tiny() };
+        let m = model(&cfg, 30);
+        let mut opt = Adam::default().build(m.var_store(), 3e-3).unwrap();
+        let mut batch = random_batch(&cfg, 0, 8, 16);
+        for _ in 0..300 {
+            let target = Tensor::rand([8, 16, 3], (Kind::Float, Device::Cpu)) * 2.0 - 1.0;
+            batch.target_actions = Some(target);
+            opt.backward_step(&m.forward(&batch).unwrap().loss.unwrap());
+        }
+        batch.target_actions = None;
+        m.forward(&batch).unwrap().predictions
+    };
+    let mean_of = |t: &Tensor| t.mean(Kind::Float).double_value(&[]);
+    let plain = fit(ActionHead::Deterministic);
+    assert!(plain.abs().max().double_value(&[]) < 0.25, "deterministic: near 0 everywhere");
+    let gaussian = fit(ActionHead::Gaussian);
+    let (mean, log_std) = (gaussian.narrow(-1, 0, 3), gaussian.narrow(-1, 3, 3));
+    assert!(mean.abs().max().double_value(&[]) < 0.25, "Gaussian mean near 0 everywhere");
+    let std = mean_of(&log_std.exp());
+    assert!((std - 1.0 / 3f64.sqrt()).abs() < 0.06, "Gaussian std {std}, expected 0.577");
 }
 
 #[test]

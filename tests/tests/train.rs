@@ -545,3 +545,70 @@ fn runs_whose_episodes_end_at_different_steps_all_finish() {
     let paid = |t: usize| report.tasks[t].returns.iter().flatten().filter(|r| **r == 2.0).count();
     assert!(paid(0) >= 2 && paid(1) == 0, "{:?}", report.tasks[0].returns);
 }
+
+#[test]
+fn a_gaussian_head_trains_on_continuous_histories_and_samples_at_evaluation_unless_greedy() {
+    let _turn = TORCH_RNG.lock().unwrap_or_else(|e| e.into_inner());
+    use agent::eval::{EvalOptions, TaskRef, evaluate};
+    use agent::model::{ActionHead, Model};
+    use rand::SeedableRng;
+    let tmp = tempfile::tempdir().unwrap();
+    let suite = Suite::from_json(
+        r#"{"name": "swing", "seed": 1, "entries": [
+          {"env": "Pendulum-v1", "tasks": [{"g": 9.0}, {"g": 11.0}],
+           "demonstrator": {"kind": "ppo", "total_steps": 2048}, "histories_per_task": 1,
+           "transitions_per_history": 400,
+           "noise": {"mode": "fixed", "schedule": {"kind": "linear", "start": 1.0, "end": 0.0, "f": 0.3}}}
+        ]}"#,
+        "swing",
+    )
+    .unwrap();
+    let dir = tmp.path().join("data");
+    let generation = GenerateOptions { out: dir.clone(), jobs: 1, threads: 1, progress: false };
+    generate(&suite, &generation).unwrap();
+    let data = Dataset::open(&dir).unwrap();
+    let mut cfg = config(&data, 4);
+    cfg.model.set("action_head", "gaussian").unwrap();
+    assert_eq!(cfg.model.action_head, ActionHead::Gaussian);
+    cfg.suite = "swing".into();
+    let run = tmp.path().join("run");
+    train(&cfg, &data, &run_opts(run.clone(), None)).unwrap();
+    let losses = read_metrics(&run).unwrap();
+    assert_eq!(losses.len(), 4);
+    assert!(losses.iter().all(|m| m.loss.is_finite()), "a negative log-likelihood per step");
+    // The run's config names the head, so a reload builds the same decoder.
+    let saved: TrainConfig =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    assert_eq!(saved.model.action_head, ActionHead::Gaussian);
+    let mut model =
+        Model::new(&saved.model, tch::Device::Cpu, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0))
+            .unwrap();
+    model.load(&run.join("checkpoint/model.safetensors")).unwrap();
+    let tasks = [TaskRef {
+        family: "Pendulum-v1".into(),
+        task: serde_json::from_value(serde_json::json!({"g": 9.0})).unwrap(),
+        split: histories::split::Split::Custom,
+    }];
+    let opts = EvalOptions {
+        episodes: 1,
+        seeds: 2,
+        seed: 0,
+        reference_episodes: 1,
+        greedy: false,
+        obs_norm: histories::dataset::ObsNorm::Family,
+        controls: vec![],
+        progress: false,
+        kv: None,
+    };
+    let returns = |opts: &EvalOptions| -> Vec<Vec<f64>> {
+        let report = evaluate(&model, &data, None, &tasks, opts).unwrap();
+        report.tasks[0].returns.clone()
+    };
+    // The same seed gives the same run; sampling from the Gaussian is not acting its mean.
+    let sampled = returns(&opts);
+    assert_eq!(sampled, returns(&opts), "one seed, the same sampled run");
+    let greedy_opts = EvalOptions { greedy: true, ..opts.clone() };
+    let greedy = returns(&greedy_opts);
+    assert_ne!(sampled, greedy, "sampled runs act other actions than the mean");
+    assert_eq!(greedy, returns(&greedy_opts));
+}

@@ -8,8 +8,9 @@ use envs::{Action, Env, ResetOptions, Space, Task};
 use histories::dataset::{Dataset, ObsNorm};
 use histories::group::DomainGroup;
 use histories::progress::Progress;
-use rand::SeedableRng;
+use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
 use tch::{Device, Kind, Tensor};
 
 use super::EvalError;
@@ -33,8 +34,9 @@ pub struct EvalOptions {
     pub seed: u64,
     /// Episodes used to measure random and oracle returns where the data has none.
     pub reference_episodes: usize,
-    /// Discrete actions: take the arg-max instead of sampling from the predicted
-    /// distribution (AD samples; a greedy agent cannot explore a dark room).
+    /// Take the most likely action (the arg-max of a discrete group, the mean of a Gaussian
+    /// head) instead of sampling from the predicted distribution (AD samples; a greedy agent
+    /// cannot explore a dark room).
     pub greedy: bool,
     /// Observation statistics, as in training (the run's `obs_norm`).
     pub obs_norm: ObsNorm,
@@ -533,16 +535,24 @@ impl Lockstep<'_> {
         if !bool::try_from(prediction.isfinite().all())? {
             return Err(EvalError::NonFinite { group: spec.name.clone(), step });
         }
-        Ok(match spec.action {
-            ActionSpec::Discrete { .. } if !self.opts.greedy => {
-                let probs: Vec<f32> =
-                    Vec::try_from(prediction.softmax(-1, Kind::Float).flatten(0, -1))?;
+        let flat = |t: &Tensor| -> Result<Vec<f32>, tch::TchError> {
+            Vec::try_from(t.to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1))
+        };
+        Ok(match (&spec.action, &out.std) {
+            _ if self.opts.greedy => flat(&out.action)?,
+            (ActionSpec::Discrete { .. }, _) => {
+                let probs = flat(&prediction.softmax(-1, Kind::Float))?;
                 let width = probs.len() / slots.len();
                 probs.chunks(width).map(|row| sample_index(row, rng) as f32).collect()
             }
-            _ => Vec::try_from(
-                out.action.to_kind(Kind::Float).to_device(Device::Cpu).flatten(0, -1),
-            )?,
+            (ActionSpec::Continuous { .. }, Some(std)) => {
+                let (mean, std) = (flat(&out.action)?, flat(std)?);
+                mean.iter()
+                    .zip(&std)
+                    .map(|(m, s)| m + s * rng.sample::<f32, _>(StandardNormal))
+                    .collect()
+            }
+            (ActionSpec::Continuous { .. }, None) => flat(&out.action)?,
         })
     }
 }

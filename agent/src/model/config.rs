@@ -8,7 +8,7 @@ use super::error::{ModelError, config_err};
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ActionSpec {
-    /// A real vector of `dim` values; predicted directly, trained with MSE.
+    /// A real vector of `dim` values; predicted as [`Config::action_head`] says.
     Continuous { dim: i64 },
     /// One of `n` actions; predicted as logits, trained with cross-entropy.
     Discrete { n: i64 },
@@ -45,6 +45,27 @@ impl GroupSpec {
         GroupSpec { name: name.into(), obs_dim, action: ActionSpec::Discrete { n } }
     }
 }
+
+/// How the decoder of a continuous group predicts its action.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ActionHead {
+    /// The action itself, trained with MSE (Vintix): the mean of the data's actions given the
+    /// context, so a deterministic agent. Trained on noise-distilled histories, whose actions
+    /// are `(1 - eps) * pi(s) + eps * u`, it predicts `(1 - eps) * pi(s)`: the noise that
+    /// explored in the data is averaged away.
+    #[default]
+    Deterministic,
+    /// A Gaussian per action dimension: the decoder gives a mean and a log standard deviation
+    /// (clamped to [`LOG_STD_RANGE`]), trained by the negative log-likelihood of the target
+    /// and sampled at evaluation (the mean with `--greedy`): the spread of the data's actions
+    /// at each point of a history, its exploration noise included, is kept.
+    Gaussian,
+}
+
+/// The range of a Gaussian head's log standard deviation: standard deviations from 0.0067
+/// to 7.4 (actions of every family here lie within +-3).
+pub const LOG_STD_RANGE: (f64, f64) = (-5.0, 2.0);
 
 /// The token mixer of one layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +116,11 @@ pub struct Config {
     pub reward_embed: i64,
     /// Hidden `[Linear(hidden, hidden), LeakyReLU]` layers of each action decoder.
     pub decoder_layers: i64,
+    /// The decoder of the continuous groups: `deterministic` (the action, MSE) or `gaussian`
+    /// (a mean and a log standard deviation, negative log-likelihood, sampled at evaluation).
+    /// Configs from before this field read as `deterministic`.
+    #[serde(default)]
+    pub action_head: ActionHead,
     /// Lightning: block (chunk) length of the training form.
     pub lightning_block: i64,
     /// Softmax: each step attends to itself and the `softmax_window - 1` steps before it.
@@ -137,6 +163,7 @@ impl Config {
             remoe_alpha: 1.2,
             reward_embed: 2,
             decoder_layers: 1,
+            action_head: ActionHead::Deterministic,
             lightning_block: 8,
             softmax_window: 16,
             softmax_chunk: 8,
@@ -163,6 +190,7 @@ impl Config {
             remoe_alpha: 1.2,
             reward_embed: 2,
             decoder_layers: 2,
+            action_head: ActionHead::Deterministic,
             lightning_block: 64,
             softmax_window: 1024,
             softmax_chunk: 256,
@@ -196,6 +224,7 @@ impl Config {
             remoe_alpha: 1.2,
             reward_embed: 2,
             decoder_layers: 3,
+            action_head: ActionHead::Deterministic,
             lightning_block: 256,
             softmax_window: 8192,
             softmax_chunk: 1024,
@@ -220,6 +249,15 @@ impl Config {
             experts: 8,
             active_experts: 2,
             ..Self::vintix_300m()
+        }
+    }
+
+    /// Width of the decoder's output for `action`: the action dimension (deterministic), a
+    /// mean and a log standard deviation per dimension (Gaussian), or the number of logits.
+    pub fn decoder_width(&self, action: &ActionSpec) -> i64 {
+        match (action, self.action_head) {
+            (ActionSpec::Continuous { dim }, ActionHead::Gaussian) => 2 * dim,
+            _ => action.output_dim(),
         }
     }
 
@@ -284,7 +322,11 @@ impl Config {
         *self = serde_json::from_value(json).map_err(|_| ModelError::BadValue {
             name: key.to_string(),
             value: value.to_string(),
-            expected: if key == "ffn" { "gelu, swiglu or remoe" } else { "the field's type" },
+            expected: match key {
+                "ffn" => "gelu, swiglu or remoe",
+                "action_head" => "deterministic or gaussian",
+                _ => "the field's type",
+            },
         })?;
         Ok(())
     }

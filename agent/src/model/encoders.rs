@@ -8,7 +8,7 @@
 use tch::nn::{Init, Path};
 use tch::{Kind, Tensor};
 
-use super::config::{ActionSpec, Config, GroupSpec};
+use super::config::{ActionHead, ActionSpec, Config, GroupSpec, LOG_STD_RANGE};
 use super::error::ModelError;
 use super::layers::{Embedding, LayerNorm, Linear};
 
@@ -54,6 +54,8 @@ enum ActionEncoder {
 #[derive(Debug)]
 pub struct GroupHead {
     pub spec: GroupSpec,
+    /// How a continuous group's decoder predicts (the config's `action_head`).
+    action_head: ActionHead,
     obs: MlpEncoder,
     act: ActionEncoder,
     rew: Linear,
@@ -83,13 +85,14 @@ impl GroupHead {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(GroupHead {
             spec: spec.clone(),
+            action_head: cfg.action_head,
             obs: MlpEncoder::new(&(&enc / "obs"), spec.obs_dim, e_obs)?,
             act,
             rew: Linear::new_default(&(&enc / "rew"), 1, e_rew)?,
             act_pad: enc.f_var("act_pad", &[e_act], pad)?,
             rew_pad: enc.f_var("rew_pad", &[e_rew], pad)?,
             hidden_layers,
-            out: Linear::new_default(&(&dec / "out"), cfg.hidden, spec.action.output_dim())?,
+            out: Linear::new_default(&(&dec / "out"), cfg.hidden, cfg.decoder_width(&spec.action))?,
         })
     }
 
@@ -106,7 +109,7 @@ impl GroupHead {
     /// Parameters of the group's action decoder.
     pub fn decoder_count(cfg: &Config, spec: &GroupSpec) -> i64 {
         cfg.decoder_layers * Linear::count(cfg.hidden, cfg.hidden, true)
-            + Linear::count(cfg.hidden, spec.action.output_dim(), true)
+            + Linear::count(cfg.hidden, cfg.decoder_width(&spec.action), true)
     }
 
     /// Tokens `(B, T, D)` from `obs (B, T, obs_dim)`, `prev_action` (`(B, T, act_dim)` f32 or
@@ -136,10 +139,60 @@ impl GroupHead {
         Tensor::cat(&[o, a, r], -1)
     }
 
-    /// The action decoder: `(..., D)` -> actions or logits `(..., out)`.
+    /// The action decoder: `(..., D)` -> predictions `(..., out)`: actions (deterministic),
+    /// means then log standard deviations (Gaussian; raw, see [`GroupHead::gaussian`]), or
+    /// logits.
     pub fn decode(&self, h: &Tensor) -> Tensor {
         let h =
             self.hidden_layers.iter().fold(h.shallow_clone(), |h, l| l.forward(&h).leaky_relu());
         self.out.forward(&h)
+    }
+
+    /// A Gaussian head's mean and standard deviation `(..., dim)` each, from f32 predictions
+    /// `(..., 2 dim)` (the log standard deviation clamped to [`LOG_STD_RANGE`]); `None` for
+    /// any other head.
+    pub fn gaussian(&self, prediction: &Tensor) -> Option<(Tensor, Tensor)> {
+        match (&self.spec.action, self.action_head) {
+            (ActionSpec::Continuous { dim }, ActionHead::Gaussian) => {
+                let mean = prediction.narrow(-1, 0, *dim);
+                let log_std =
+                    prediction.narrow(-1, *dim, *dim).clamp(LOG_STD_RANGE.0, LOG_STD_RANGE.1);
+                Some((mean, log_std.exp()))
+            }
+            _ => None,
+        }
+    }
+
+    /// The per-step loss `(B, T)` of f32 predictions `(B, T, out)` against the targets:
+    /// squared error averaged over the action's dimensions (deterministic), the Gaussian's
+    /// negative log-likelihood averaged over them, or cross-entropy (discrete, Int64 targets
+    /// `(B, T)`).
+    pub fn loss(&self, predictions: &Tensor, target: &Tensor) -> Tensor {
+        if let Some((mean, std)) = self.gaussian(predictions) {
+            let z = (target.to_kind(Kind::Float) - mean) / &std;
+            let half_log_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
+            return (z.square() * 0.5 + std.log() + half_log_2pi).mean_dim(-1, false, Kind::Float);
+        }
+        match self.spec.action {
+            ActionSpec::Continuous { .. } => (predictions - target.to_kind(Kind::Float))
+                .square()
+                .mean_dim(-1, false, Kind::Float),
+            ActionSpec::Discrete { .. } => {
+                let logp = predictions.log_softmax(-1, Kind::Float);
+                logp.gather(-1, &target.unsqueeze(-1), false).squeeze_dim(-1).neg()
+            }
+        }
+    }
+
+    /// The most likely action of f32 predictions `(n, out)`: the action (deterministic), the
+    /// mean (Gaussian) `(n, dim)`, or the arg-max index `(n)` i64.
+    pub fn mode(&self, prediction: &Tensor) -> Tensor {
+        if let Some((mean, _)) = self.gaussian(prediction) {
+            return mean;
+        }
+        match self.spec.action {
+            ActionSpec::Continuous { .. } => prediction.shallow_clone(),
+            ActionSpec::Discrete { .. } => prediction.argmax(-1, false),
+        }
     }
 }

@@ -5,7 +5,6 @@
 use tch::{Kind, Tensor};
 
 use super::block::{LayerCache, Mixer};
-use super::config::ActionSpec;
 use super::error::{ModelError, batch_err};
 use super::kv::KvOptions;
 use super::transformer::{Model, check_actions};
@@ -84,10 +83,15 @@ impl InferenceState {
 /// What one inference step returns.
 #[derive(Debug)]
 pub struct StepOutput {
-    /// `(n, act_dim)` actions or `(n, n_actions)` logits, f32.
+    /// The decoder's output, f32: `(n, act_dim)` actions (deterministic head), `(n, 2 act_dim)`
+    /// means then raw log standard deviations (Gaussian head), or `(n, n_actions)` logits.
     pub prediction: Tensor,
-    /// The action to take: the prediction (continuous) or the argmax index `(n)` i64.
+    /// The most likely action: the prediction (deterministic), the mean (Gaussian) or the
+    /// argmax index `(n)` i64.
     pub action: Tensor,
+    /// A Gaussian head's standard deviations `(n, act_dim)` f32, about `action`; `None` for
+    /// other heads.
+    pub std: Option<Tensor>,
 }
 
 impl Model {
@@ -169,11 +173,9 @@ impl Model {
             }
             let prediction =
                 head.decode(&self.final_norm.forward(&x)).squeeze_dim(1).to_kind(Kind::Float);
-            let action = match head.spec.action {
-                ActionSpec::Continuous { .. } => prediction.shallow_clone(),
-                ActionSpec::Discrete { .. } => prediction.argmax(-1, false),
-            };
-            Ok(StepOutput { prediction, action })
+            let action = head.mode(&prediction);
+            let std = head.gaussian(&prediction).map(|(_, std)| std);
+            Ok(StepOutput { prediction, action, std })
         })
     }
 }

@@ -21,7 +21,9 @@ pub mod remoe;
 pub mod softmax;
 pub mod transformer;
 
-pub use config::{ActionSpec, AttentionKind, Config, FfnKind, GroupSpec, PRESETS};
+pub use config::{
+    ActionHead, ActionSpec, AttentionKind, Config, FfnKind, GroupSpec, LOG_STD_RANGE, PRESETS,
+};
 pub use error::ModelError;
 pub use inference::{InferenceState, StepOutput};
 pub use params::{FlopCount, ParamRow, flops_per_token, param_table, totals};

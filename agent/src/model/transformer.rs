@@ -1,7 +1,8 @@
 //! The whole model: per-group encoders, pre-norm residual blocks whose token mixer comes from
 //! the layer pattern (lightning, softmax or hybrids), a final LayerNorm and per-group action
-//! decoders. Loss: MSE on continuous actions, cross-entropy on discrete ones, plus the ReMoE
-//! regularisers weighted by their adaptive coefficients.
+//! decoders. Loss: MSE on continuous actions (or a Gaussian's negative log-likelihood, with
+//! `action_head = gaussian`), cross-entropy on discrete ones, plus the ReMoE regularisers
+//! weighted by their adaptive coefficients.
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path as FsPath;
@@ -41,9 +42,11 @@ pub struct Batch {
 /// What [`Model::forward`] returns.
 #[derive(Debug)]
 pub struct ForwardOutput {
-    /// `(B, T, act_dim)` predicted actions or `(B, T, n)` logits, f32.
+    /// The decoder's output, f32: `(B, T, act_dim)` actions, `(B, T, 2 act_dim)` Gaussian means
+    /// then raw log standard deviations, or `(B, T, n)` logits.
     pub predictions: Tensor,
-    /// MSE or cross-entropy against `target_actions` (scalar), when targets were given.
+    /// MSE, Gaussian negative log-likelihood or cross-entropy against `target_actions`
+    /// (scalar), when targets were given.
     pub task_loss: Option<Tensor>,
     /// `task_loss + aux.remoe_loss`: what to minimise.
     pub loss: Option<Tensor>,
@@ -233,15 +236,7 @@ impl Model {
         let predictions = head.decode(&self.final_norm.forward(&x)).to_kind(Kind::Float); // (B, T, out)
         let task_loss = match &batch.target_actions {
             Some(target) => {
-                let per_step = match head.spec.action {
-                    ActionSpec::Continuous { .. } => (&predictions - target.to_kind(Kind::Float))
-                        .square()
-                        .mean_dim(-1, false, Kind::Float),
-                    ActionSpec::Discrete { .. } => {
-                        let logp = predictions.log_softmax(-1, Kind::Float);
-                        logp.gather(-1, &target.unsqueeze(-1), false).squeeze_dim(-1).neg()
-                    }
-                }; // (B, T)
+                let per_step = head.loss(&predictions, target); // (B, T)
                 Some(match &batch.loss_mask {
                     Some(mask) => {
                         let mask = mask.to_kind(Kind::Float);

@@ -85,7 +85,8 @@ pub struct EvalArgs {
     #[arg(long)]
     pub out: Option<PathBuf>,
 
-    /// Discrete actions: arg-max instead of sampling from the predicted distribution.
+    /// The most likely action (a discrete group's arg-max, a Gaussian head's mean) instead of
+    /// sampling from the predicted distribution.
     #[arg(long)]
     pub greedy: bool,
 

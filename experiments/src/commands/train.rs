@@ -46,7 +46,8 @@ pub struct TrainArgs {
     pub preset: String,
 
     /// Override a field of the preset's model config, as KEY=VALUE (repeatable), e.g.
-    /// `--model hidden=128 --model pattern=LS`; `icrl model info` lists the fields.
+    /// `--model hidden=128 --model pattern=LS --model action_head=gaussian`; `icrl model info`
+    /// lists the fields.
     #[arg(long = "model", value_name = "KEY=VALUE")]
     pub model_overrides: Vec<String>,
 
