@@ -71,6 +71,7 @@ fn config(data: &Dataset, steps: usize) -> TrainConfig {
         eval_every: 5,
         eval_batches: 1,
         checkpoint_every: 3,
+        snapshot_every: 0,
         group_weights: vec![],
         group_context: vec![],
         seed: 5,
@@ -98,6 +99,35 @@ fn a_resumed_run_gives_the_same_losses_step_for_step() {
         assert_eq!(x.loss, y.loss, "step {}", x.step);
         assert_eq!(x.val_loss, y.val_loss, "step {}", x.step);
     }
+}
+
+#[test]
+fn snapshots_keep_the_model_of_every_nth_step_as_a_file_that_evaluates_alone() {
+    let (_turn, tmp, data) = setup();
+    let cfg = TrainConfig { snapshot_every: 2, ..config(&data, 5) };
+    let run = tmp.path().join("run");
+    train(&cfg, &data, &run_opts(run.clone(), None)).unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(run.join("snapshots"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["model-step2.safetensors", "model-step4.safetensors"], "no temporary left");
+    // Each file carries the model config; the step-4 weights are not the final (step-5) ones.
+    let weights = |path: &Path| {
+        let (model_cfg, _) = agent::model::read_model_file(path).unwrap();
+        assert_eq!(model_cfg, cfg.model);
+        let mut tensors = tch::Tensor::read_safetensors(path).unwrap();
+        tensors.sort_by(|a, b| a.0.cmp(&b.0));
+        tensors
+    };
+    let step4 = weights(&agent::train::checkpoint::snapshot_path(&run, 4));
+    let last = weights(&run.join("checkpoint/model.safetensors"));
+    let changed = step4.iter().zip(&last).any(|((n, a), (m, b))| {
+        assert_eq!(n, m);
+        !a.equal(b)
+    });
+    assert!(changed, "step 5 trained on from the step-4 snapshot");
 }
 
 #[test]

@@ -116,6 +116,30 @@ pub fn save(
     Ok(())
 }
 
+/// The folder of a run's snapshots.
+pub const SNAPSHOT_DIR: &str = "snapshots";
+
+/// The path of the model snapshot of `step` in `run`.
+pub fn snapshot_path(run: &Path, step: usize) -> PathBuf {
+    run.join(SNAPSHOT_DIR).join(format!("model-step{step}.safetensors"))
+}
+
+/// Save the model of `step` (through `save_model`) as a snapshot, atomically: written beside
+/// its final name, then renamed.
+pub fn save_snapshot(
+    run: &Path,
+    step: usize,
+    save_model: impl FnOnce(&Path) -> Result<(), ModelError>,
+) -> Result<PathBuf, CheckpointError> {
+    let path = snapshot_path(run, step);
+    let dir = run.join(SNAPSHOT_DIR);
+    std::fs::create_dir_all(&dir).map_err(io_at(&dir))?;
+    let tmp = dir.join(format!(".model-step{step}.safetensors.tmp"));
+    save_model(&tmp).map_err(CheckpointError::Model)?;
+    std::fs::rename(&tmp, &path).map_err(io_at(&path))?;
+    Ok(path)
+}
+
 /// Read the optimizer moments and the state of a checkpoint folder.
 pub fn load(dir: &Path) -> Result<(BTreeMap<String, Tensor>, TrainState), CheckpointError> {
     let path = dir.join(STATE_FILE);

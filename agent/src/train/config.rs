@@ -148,6 +148,11 @@ pub struct TrainConfig {
     pub eval_batches: usize,
     /// Write a checkpoint every this many steps (0: only at the end).
     pub checkpoint_every: usize,
+    /// Also keep the model of every this many steps as `snapshots/model-stepN.safetensors`
+    /// in the run folder (self-describing model files, for `icrl eval --model`), where the
+    /// checkpoint keeps only the latest (0: none).
+    #[serde(default)]
+    pub snapshot_every: usize,
     /// Sampling weight of each domain group (by group name); groups not listed weigh by
     /// their number of training transitions.
     pub group_weights: Vec<(String, f64)>,
@@ -320,6 +325,7 @@ mod tests {
             eval_every: 0,
             eval_batches: 1,
             checkpoint_every: 0,
+            snapshot_every: 0,
             group_weights: vec![],
             group_context: vec![],
             seed: 0,

@@ -329,6 +329,12 @@ pub fn train(
         logs.write(&m)?;
         bar.set_message(format!("loss {:.4}", m.loss));
         bar.inc(1);
+        if cfg.snapshot_every > 0 && (step + 1) % cfg.snapshot_every == 0 {
+            checkpoint::save_snapshot(run, step + 1, |p| {
+                model.save_with_metadata(p, &file_metadata)
+            })
+            .map_err(TrainError::Checkpoint)?;
+        }
         if step + 1 == end || (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0) {
             let state = TrainState::new(step + 1, &rng);
             checkpoint::save(

@@ -144,6 +144,13 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 500)]
     pub checkpoint_every: u64,
 
+    /// Also keep the model of every N-th step as RUN/snapshots/model-stepN.safetensors (the
+    /// checkpoint keeps only the latest; each file is evaluable alone with `icrl eval
+    /// --model`); 0: none. Choose among snapshots on the run's training tasks (`icrl eval
+    /// --tasks train`), never on held-out ones.
+    #[arg(long, default_value_t = 0)]
+    pub snapshot_every: u64,
+
     /// Sampling weight of a domain group, as NAME=WEIGHT (repeatable); default: by size.
     #[arg(long = "group-weight")]
     pub group_weights: Vec<String>,
@@ -484,6 +491,7 @@ fn config_from_flags(args: &TrainArgs, device: Device) -> Result<TrainConfig> {
         eval_every: args.eval_every as usize,
         eval_batches: 4,
         checkpoint_every: args.checkpoint_every as usize,
+        snapshot_every: args.snapshot_every as usize,
         group_weights,
         group_context,
         seed: args.seed,
