@@ -32,7 +32,7 @@ fn sparse_forward_and_gradients_equal_the_dense_masked_computation() {
     let d = (&sparse - &dense).abs().max().double_value(&[]);
     assert!(d <= 1e-5, "sparse and dense outputs differ by {d}");
     let sparsity = stats.count.sparsity().unwrap();
-    assert_eq!(stats.count.entries, (3 * 11 * 6) as f64);
+    assert_eq!(stats.count.entries(), (3 * 11 * 6) as f64);
     assert!(sparsity > 0.2 && sparsity < 0.8, "a fresh router is partly sparse: {sparsity}");
     let zeros = moe
         .route(&x.view([-1, 32]))
@@ -41,6 +41,18 @@ fn sparse_forward_and_gradients_equal_the_dense_masked_computation() {
         .mean(Kind::Float)
         .double_value(&[]);
     assert!((zeros - sparsity).abs() < 1e-6, "sparsity is the fraction of zero router outputs");
+    // Each expert's load is the fraction of tokens its router output is positive on.
+    let by_hand = Vec::<f64>::try_from(
+        moe.route(&x.view([-1, 32])).gt(0.0).to_kind(Kind::Double).mean_dim(0, false, Kind::Double),
+    )
+    .unwrap();
+    let load = stats.count.load().unwrap();
+    assert_eq!(load.len(), 6);
+    for (a, b) in load.iter().zip(&by_hand) {
+        assert!((a - b).abs() < 1e-9, "expert load {a}, by hand {b}");
+    }
+    let mean = load.iter().sum::<f64>() / 6.0;
+    assert!((mean - (1.0 - sparsity)).abs() < 1e-9, "mean load {mean}, sparsity {sparsity}");
 
     let grads = |y: &Tensor| -> Vec<Tensor> {
         vs.trainable_variables().iter().for_each(|v| {

@@ -298,7 +298,7 @@ fn checkpoints_round_trip_weights_and_remoe_state() {
     // Counts over two micro-batches add up before the sparsity is taken.
     let mut two = tally.clone();
     two.add(&a.forward(&random_batch(&cfg, 1, 3, 9)).unwrap().aux);
-    assert!(two.total().entries > tally.total().entries);
+    assert!(two.total().entries() > tally.total().entries());
     let path =
         std::env::temp_dir().join(format!("icrl-model-test-{}.safetensors", std::process::id()));
     a.save(&path).unwrap();

@@ -475,6 +475,40 @@ fn json_flags_print_one_document() {
     ]);
     assert_eq!(train["steps"], 2, "{train}");
     assert!(train["last_loss"].is_f64() && train["parameters"].as_i64().unwrap() > 0, "{train}");
+    assert_eq!(
+        (&train["remoe"], &train["remoe_load"]),
+        (&serde_json::json!([]), &serde_json::json!([]))
+    );
+    // A ReMoE run's closing lines say, per layer, its sparsity, lambda and experts' load.
+    let remoe = icrl(&[
+        "train",
+        "--data",
+        &data,
+        "--preset",
+        "tiny",
+        "--model",
+        "ffn=remoe",
+        "--steps",
+        "2",
+        "--batch-size",
+        "2",
+        "--context",
+        "40",
+        "--threads",
+        "1",
+        "--runs-dir",
+        runs.to_str().unwrap(),
+        "--name",
+        "remoe",
+        "--quiet",
+    ]);
+    let text = String::from_utf8_lossy(&remoe.stdout);
+    assert!(remoe.status.success(), "{}", String::from_utf8_lossy(&remoe.stderr));
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("ReMoE at step 2: "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert_eq!(line.matches("expert load").count(), 2, "one per layer of the tiny preset: {line}");
     // The run's model info, read from its config.json.
     let config = runs.join("r/config.json");
     let info = json(&["model", "info", "--config", config.to_str().unwrap(), "--json"]);

@@ -185,6 +185,63 @@ fn two_gloo_ranks_train_as_one_process_with_the_doubled_batch() {
     assert!(diff < 1e-5, "weights under torchrun differ by {diff}");
 }
 
+/// Per step, the numbers of each ReMoE layer, in layer order: `[sparsity, lambda, load of
+/// each expert...]`.
+fn remoe_figures(run: &Path) -> Vec<Vec<Vec<f64>>> {
+    let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let numbers = |v: &serde_json::Value| -> Vec<f64> {
+        v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect()
+    };
+    text.lines()
+        .map(|l| {
+            let m: serde_json::Value = serde_json::from_str(l).unwrap();
+            let (remoe, load) =
+                (m["remoe"].as_array().unwrap(), m["remoe_load"].as_array().unwrap());
+            assert_eq!(remoe.len(), load.len(), "{m}");
+            remoe
+                .iter()
+                .zip(load)
+                .map(|(r, l)| {
+                    assert_eq!(r[0], l[0], "the same layer: {m}");
+                    let mut v = vec![r[1].as_f64().unwrap(), r[2].as_f64().unwrap()];
+                    v.extend(numbers(&l[1]));
+                    v
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn two_gloo_ranks_count_remoe_routers_over_the_whole_batch() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = small_dataset(tmp.path());
+    let runs = tmp.path().join("runs");
+    let args = |batch: usize, name: &str| {
+        let mut a = train_args(&data, &runs, batch, 3);
+        a.extend(["--model", "ffn=remoe", "--name", name].map(String::from));
+        a
+    };
+    one_process(&args(8, "single"));
+    two_ranks(&args(4, "dp"));
+    let (single, dp) = (remoe_figures(&runs.join("single")), remoe_figures(&runs.join("dp")));
+    assert_eq!((single.len(), dp.len()), (3, 3));
+    // The ranks sum their router counts, so sparsity and load are the whole batch's (8 windows
+    // of 40 steps: 320 tokens): equal to the single process's within two tokens' worth (a
+    // router output that rounding moves across 0), where one rank's half alone would be off
+    // by several percent. The one lambda moves as the single process's does.
+    let tolerance = 2.0 / 320.0;
+    for (s, d) in single.iter().flatten().zip(dp.iter().flatten()) {
+        assert_eq!(s.len(), 2 + 4, "sparsity, lambda and the tiny preset's 4 experts: {s:?}");
+        assert!((s[1] - d[1]).abs() <= 1e-9 * s[1].abs(), "lambda {s:?} vs {d:?}");
+        for (a, b) in
+            [(s[0], d[0])].into_iter().chain(s[2..].iter().copied().zip(d[2..].iter().copied()))
+        {
+            assert!((a - b).abs() <= tolerance, "single {s:?}, two ranks {d:?}");
+        }
+    }
+}
+
 /// A checkpoint written by one process resumes on 2 ranks: the ranks take rank 0's weights,
 /// optimizer moments, step and sampler stream, and continue as one process with the doubled
 /// batch continues from the same checkpoint (its config.json edited to that batch).

@@ -12,7 +12,7 @@
 //!   Vintix's published learning histories.
 //! - Utilities every crate shares: [`fsio`] (atomic file writes), [`lock`] (one writer per
 //!   folder), [`events`] (TensorBoard event logs), [`progress`] (progress bars), [`names`]
-//!   (file-name-safe names).
+//!   (file-name-safe names), [`stats`] (numeric summaries).
 
 pub mod dataset;
 pub mod demonstrator;
@@ -29,6 +29,7 @@ pub mod noise;
 pub mod progress;
 pub mod schedule;
 pub mod split;
+pub mod stats;
 pub mod vintix;
 
 pub use demonstrator::Demonstrator;

@@ -498,8 +498,7 @@ fn task_file(
     let histories: Vec<History> = by_history.into_values().map(history_of).collect();
     let icrl = &meta["icrl"];
     let returns: Vec<f64> = histories.iter().flat_map(History::episode_returns).collect();
-    let lowest = returns.iter().cloned().fold(f64::INFINITY, f64::min);
-    let highest = returns.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let (lowest, highest) = crate::stats::min_max(returns.iter().copied());
     let (group_action, low, high) = match action {
         SpaceKind::Discrete { n } => {
             (crate::group::GroupAction::Discrete { n: *n }, vec![], vec![])

@@ -83,8 +83,7 @@ fn task_file(name: &str, meta: &serde_json::Value, histories: Vec<History>) -> T
         }
     }
     let returns: Vec<f64> = histories.iter().flat_map(History::episode_returns).collect();
-    let lowest = returns.iter().cloned().fold(f64::INFINITY, f64::min);
-    let highest = returns.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let (lowest, highest) = crate::stats::min_max(returns.iter().copied());
     let group = crate::group::DomainGroup {
         obs_dim,
         action: crate::group::GroupAction::Continuous { dim: act_dim },

@@ -497,6 +497,31 @@ fn every_step_logs_its_model_flops_mfu_and_peak_memory() {
 }
 
 #[test]
+fn a_remoe_run_logs_each_layers_expert_load_over_the_whole_batch() {
+    let (_turn, tmp, data) = setup();
+    let mut cfg = config(&data, 3);
+    cfg.model.ffn = agent::model::FfnKind::Remoe;
+    cfg.optim.accumulation = 2;
+    let m = train(&cfg, &data, &run_opts(tmp.path().join("run"), None)).unwrap();
+    for s in &m {
+        assert_eq!(s.remoe.len(), cfg.model.layers as usize, "every layer is ReMoE: {s:?}");
+        assert_eq!(s.remoe_load.len(), s.remoe.len());
+        for ((l, sparsity, _), (load_layer, load)) in s.remoe.iter().zip(&s.remoe_load) {
+            assert_eq!(l, load_layer);
+            assert_eq!(load.len(), cfg.model.experts as usize);
+            assert!(load.iter().all(|x| (0.0..=1.0).contains(x)), "{load:?}");
+            // The load and the controller's sparsity count the same tokens: both micro-batches.
+            let mean = load.iter().sum::<f64>() / load.len() as f64;
+            assert!(
+                (mean - (1.0 - sparsity)).abs() < 1e-9,
+                "mean load {mean}, sparsity {sparsity}"
+            );
+        }
+    }
+    assert_eq!(read_metrics(&tmp.path().join("run")).unwrap(), m);
+}
+
+#[test]
 fn flops_per_token_is_nanogpts_estimate_for_full_softmax_attention() {
     // nanoGPT's estimate_mfu: 6 N + 12 L H Q T, with N the parameters a token uses.
     let data_dir = tempfile::tempdir().unwrap();

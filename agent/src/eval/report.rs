@@ -247,8 +247,7 @@ pub fn curve(
                 .map(|s| rows.iter().map(|n| n[s][e]).sum::<f64>() / rows.len() as f64)
                 .collect();
             let mean = per_seed.iter().sum::<f64>() / per_seed.len() as f64;
-            let lo = per_seed.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = per_seed.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let (lo, hi) = histories::stats::min_max(per_seed.iter().copied());
             (mean, lo, hi)
         })
         .collect()

@@ -27,23 +27,42 @@ pub struct RemoeStats {
     pub count: RouterCount,
 }
 
-/// Zero router outputs and all router outputs, summed over layers and micro-batches to give
-/// the sparsity of a whole optimizer step.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
+/// What a layer's router did over some tokens: how many tokens it routed and, per expert, on
+/// how many of them its output was positive. Summed over layers and micro-batches, it gives
+/// the sparsity of a whole optimizer step; per layer, the experts' load.
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RouterCount {
-    pub zeros: f64,
-    pub entries: f64,
+    /// Tokens routed.
+    pub tokens: f64,
+    /// Per expert: the tokens on which its router output was positive.
+    pub active: Vec<f64>,
 }
 
 impl RouterCount {
-    pub fn add(&mut self, other: RouterCount) {
-        self.zeros += other.zeros;
-        self.entries += other.entries;
+    /// Adds another count, expert by expert.
+    pub fn add(&mut self, other: &RouterCount) {
+        self.tokens += other.tokens;
+        if self.active.len() < other.active.len() {
+            self.active.resize(other.active.len(), 0.0);
+        }
+        self.active.iter_mut().zip(&other.active).for_each(|(a, b)| *a += b);
     }
 
-    /// Fraction of zero outputs (`None` if nothing was counted).
+    /// Router outputs counted: tokens times experts.
+    pub fn entries(&self) -> f64 {
+        self.tokens * self.active.len() as f64
+    }
+
+    /// Fraction of zero router outputs (`None` if nothing was counted).
     pub fn sparsity(&self) -> Option<f64> {
-        (self.entries > 0.0).then(|| self.zeros / self.entries)
+        let entries = self.entries();
+        (entries > 0.0).then(|| 1.0 - self.active.iter().sum::<f64>() / entries)
+    }
+
+    /// Each expert's load: the fraction of tokens it was active on (`None` if no token was
+    /// counted). Their mean is `1 - sparsity`; a balanced router gives every expert `k/E`.
+    pub fn load(&self) -> Option<Vec<f64>> {
+        (self.tokens > 0.0).then(|| self.active.iter().map(|a| a / self.tokens).collect())
     }
 }
 
@@ -127,9 +146,9 @@ impl Remoe {
         let counts = r.detach().gt(0.0).to_kind(Kind::Float).sum_dim_intlist(0, false, Kind::Float); // (E)
         let f = &counts * (e as f64 / (self.active * n.max(1)) as f64);
         let reg = (r.to_kind(Kind::Float) * f.unsqueeze(0)).sum(Kind::Float) / n.max(1) as f64;
-        let nonzero = counts.sum(Kind::Float).double_value(&[]);
-        let entries = (n * e) as f64;
-        RemoeStats { reg, count: RouterCount { zeros: entries - nonzero, entries } }
+        let active = Vec::<f64>::try_from(counts.to_kind(Kind::Double).to_device(tch::Device::Cpu))
+            .expect("a 1-D tensor of router counts converts to a Vec");
+        RemoeStats { reg, count: RouterCount { tokens: n as f64, active } }
     }
 }
 

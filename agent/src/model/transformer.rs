@@ -58,7 +58,7 @@ pub struct ForwardOutput {
 pub struct Aux {
     /// `lambda sum_l L_reg_l` (scalar f32; zero without ReMoE layers).
     pub remoe_loss: Tensor,
-    /// `(layer, zero and all router outputs)` for every ReMoE layer, in layer order.
+    /// `(layer, its router's count)` for every ReMoE layer, in layer order.
     pub router: Vec<(usize, RouterCount)>,
 }
 
@@ -68,9 +68,15 @@ pub struct RouterTally(BTreeMap<usize, RouterCount>);
 
 impl RouterTally {
     pub fn add(&mut self, aux: &Aux) {
-        for &(l, c) in &aux.router {
-            self.0.entry(l).or_default().add(c);
+        for (l, c) in &aux.router {
+            self.0.entry(*l).or_default().add(c);
         }
+    }
+
+    /// `(layer, each expert's load)` of every layer that routed a token, in layer order (see
+    /// [`RouterCount::load`]).
+    pub fn load(&self) -> Vec<(usize, Vec<f64>)> {
+        self.0.iter().filter_map(|(l, c)| c.load().map(|load| (*l, load))).collect()
     }
 
     /// Every layer's count, in layer order (data-parallel ranks sum them over the ranks).
@@ -81,7 +87,7 @@ impl RouterTally {
     /// The count over every layer.
     pub fn total(&self) -> RouterCount {
         let mut t = RouterCount::default();
-        self.0.values().for_each(|c| t.add(*c));
+        self.0.values().for_each(|c| t.add(c));
         t
     }
 }

@@ -111,7 +111,8 @@ pub(super) fn reduce_step(
     GradBuckets::default().allreduce_mean(pg, &opt.params()).map_err(dist)?;
     let mut values: Vec<f64> = losses.to_vec();
     for c in router.counts_mut() {
-        values.extend([c.zeros, c.entries]);
+        values.push(c.tokens);
+        values.extend(&c.active);
     }
     let mut t = Tensor::from_slice(&values).to_kind(Kind::Double).to_device(pg.device());
     pg.allreduce_sum(&mut t, "the step's losses and router counts").map_err(dist)?;
@@ -121,8 +122,13 @@ pub(super) fn reduce_step(
     for (l, s) in losses.iter_mut().zip(&sums) {
         *l = s / world;
     }
-    for (c, s) in router.counts_mut().zip(sums[losses.len()..].chunks(2)) {
-        (c.zeros, c.entries) = (s[0], s[1]);
+    // `sums` has the layout of `values`: the losses, then per layer its tokens and experts.
+    let mut at = losses.len();
+    for c in router.counts_mut() {
+        let n = c.active.len();
+        c.tokens = sums[at];
+        c.active.copy_from_slice(&sums[at + 1..at + 1 + n]);
+        at += 1 + n;
     }
     Ok(())
 }

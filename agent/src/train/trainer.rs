@@ -115,6 +115,11 @@ pub struct StepMetrics {
     pub peak_memory: Option<i64>,
     /// `(layer, sparsity, lambda)` of every ReMoE layer.
     pub remoe: Vec<(usize, f64, f64)>,
+    /// `(layer, load of each expert)` of every ReMoE layer over this step's whole batch: the
+    /// fraction of its tokens on which the expert's router output was positive (their mean is
+    /// `1 - sparsity`; a balanced layer gives each expert `k/E`).
+    #[serde(default)]
+    pub remoe_load: Vec<(usize, Vec<f64>)>,
     /// Validation loss per group, on evaluation steps.
     pub val_loss: BTreeMap<String, f64>,
     /// Data-parallel ranks that trained this step, each on `batch_size` windows of every
@@ -576,6 +581,7 @@ fn train_step(
             .into_iter()
             .map(|(l, c)| (l, c.sparsity.unwrap_or(f64::NAN), c.lambda))
             .collect(),
+        remoe_load: router.load(),
         val_loss: BTreeMap::new(),
         ranks: share.1,
     })
@@ -677,7 +683,9 @@ fn device_index(device: Device) -> i64 {
 /// `train/grad_norm`, `eval/loss` (validation, the mean over domain groups), with
 /// `train/loss_GROUP` and `eval/loss_GROUP` per domain group; throughput under `perf/`
 /// (`tokens_per_sec`, `model_tflops`, `mfu`, `peak_memory_gib`); ReMoE's controller under
-/// `remoe/` (`sparsity_layerL`, `lambda_layerL`). The run's config.json is the text `config`.
+/// `remoe/` (`sparsity_layerL`, `lambda_layerL`) with its experts' load (`load_min_layerL`,
+/// `load_max_layerL`: the least and most used expert's fraction of the step's tokens). The
+/// run's config.json is the text `config`.
 fn log(tb: &mut EventLog, m: &StepMetrics) -> Result<(), EventLogError> {
     let mut scalars = vec![
         ("train/loss".to_string(), m.loss),
@@ -692,6 +700,11 @@ fn log(tb: &mut EventLog, m: &StepMetrics) -> Result<(), EventLogError> {
     for (l, s, lambda) in &m.remoe {
         scalars.push((format!("remoe/sparsity_layer{l}"), *s));
         scalars.push((format!("remoe/lambda_layer{l}"), *lambda));
+    }
+    for (l, load) in &m.remoe_load {
+        let (min, max) = histories::stats::min_max(load.iter().copied());
+        scalars.push((format!("remoe/load_min_layer{l}"), min));
+        scalars.push((format!("remoe/load_max_layer{l}"), max));
     }
     if !m.val_loss.is_empty() {
         let mean = m.val_loss.values().sum::<f64>() / m.val_loss.len() as f64;

@@ -356,8 +356,7 @@ pub fn plot(dir: &std::path::Path, out: &std::path::Path) -> Result<()> {
         for i in 0..n {
             let vals: Vec<f64> = curves.iter().map(|c| c.0[i]).collect();
             let m = vals.iter().sum::<f64>() / vals.len() as f64;
-            let lo = vals.iter().copied().fold(f64::INFINITY, f64::min);
-            let hi = vals.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            let (lo, hi) = histories::stats::min_max(vals.iter().copied());
             mean.push((x(i), m));
             band.push((x(i), lo, hi));
             eps.push((x(i), curves.iter().map(|c| c.1[i]).sum::<f64>() / curves.len() as f64));

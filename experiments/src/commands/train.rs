@@ -520,6 +520,7 @@ fn print_summary(
             "tokens_per_sec": tps, "model_tflops": speed.model_tflops, "mfu": speed.mfu,
             "flops_per_token": speed.flops, "peak": speed.peak,
             "peak_memory_bytes": speed.peak_memory,
+            "remoe": last.remoe, "remoe_load": last.remoe_load,
             "curves": run_dir.join("curves.png").display().to_string(),
         });
         println!("{}", serde_json::to_string_pretty(&doc)?);
@@ -547,7 +548,33 @@ fn print_summary(
         run_dir.display(),
         run_dir.join("curves.png").display()
     );
+    if let Some(line) = remoe_summary(last) {
+        println!("{line}");
+    }
     Ok(())
+}
+
+/// ReMoE's state at the last step, layer by layer: sparsity, lambda, and the least and most
+/// used expert's share of the step's tokens (None without ReMoE layers).
+fn remoe_summary(last: &StepMetrics) -> Option<String> {
+    if last.remoe.is_empty() {
+        return None;
+    }
+    let layers: Vec<String> = last
+        .remoe
+        .iter()
+        .map(|(l, sparsity, lambda)| {
+            let load = match last.remoe_load.iter().find(|(ll, _)| ll == l) {
+                Some((_, load)) => {
+                    let (lo, hi) = histories::stats::min_max(load.iter().copied());
+                    format!(", expert load {lo:.3}-{hi:.3}")
+                }
+                None => String::new(),
+            };
+            format!("layer {l}: sparsity {sparsity:.3}, lambda {lambda:.2e}{load}")
+        })
+        .collect();
+    Some(format!("ReMoE at step {}: {}", last.step, layers.join("; ")))
 }
 
 /// The folder of a new run: --name, or the generated name, under --runs-dir; refused where
