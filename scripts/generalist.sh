@@ -124,13 +124,7 @@ variant_flags() {
 }
 for v in $VARIANTS; do variant_flags "$v" > /dev/null; done
 
-if [ -n "${ICRL_GENERALIST_BIN:-}" ]; then
-    ICRL="$ICRL_GENERALIST_BIN"
-else
-    echo "== building icrl (release)"
-    cargo build --release -q -p experiments
-    ICRL="${CARGO_TARGET_DIR:-$ICRL_ROOT/target}/release/icrl"
-fi
+ICRL="$(icrl_binary "${ICRL_GENERALIST_BIN:-}")"
 mkdir -p "$OUT/report"
 "$ICRL" doctor
 

@@ -171,3 +171,16 @@ export VIRTUAL_ENV="$ICRL_VENV"
 export PATH="$ICRL_VENV/bin:$PATH"
 export LIBTORCH_USE_PYTORCH=1
 unset LIBTORCH LIBTORCH_INCLUDE LIBTORCH_LIB
+
+# icrl_binary [PATH]: the icrl binary a script runs. PATH when given: a copy of a release
+# binary, so that rebuilding the tree during a run of several hours does not replace the
+# binary under it. Otherwise this checkout's release build, built now (progress on stderr).
+icrl_binary() {
+    if [ -n "${1:-}" ]; then
+        echo "$1"
+        return
+    fi
+    echo "== building icrl (release)" >&2
+    (cd "$ICRL_ROOT" && cargo build --release -q -p experiments) >&2
+    echo "${CARGO_TARGET_DIR:-$ICRL_ROOT/target}/release/icrl"
+}

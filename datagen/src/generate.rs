@@ -278,11 +278,12 @@ fn run_job(
     .map_err(|e| fail(&ctx, e))?;
     let random = mean_return_at(env_ref, &mut demo, 1.0, REFERENCE_EPISODES, job.seed ^ 2)
         .map_err(|e| fail(&ctx, e))?;
-    let schedule = noise_schedule(entry, env_ref, &mut demo, job.seed, &ctx)?;
+    let schedules = noise_schedules(entry, env_ref, &mut demo, job.seed, &ctx)?;
     let mut histories: Vec<History> = Vec::with_capacity(entry.histories_per_task);
     for h in 0..entry.histories_per_task {
         let seed = derive_seed(job.seed, 1000 + h as u64);
-        let history = roll_out(env_ref, &mut demo, &schedule, entry.transitions_per_history, seed)
+        let schedule = &schedules[h % schedules.len()];
+        let history = roll_out(env_ref, &mut demo, schedule, entry.transitions_per_history, seed)
             .map_err(|e| fail(&ctx, e))?;
         bar.inc(entry.transitions_per_history as u64);
         histories.push(history);
@@ -310,7 +311,11 @@ fn run_job(
             demonstrator: demo.kind().into(),
             demonstrator_return: expert,
             random_return: random,
-            schedule: serde_json::to_string(&schedule).map_err(|e| fail(&ctx, e))?,
+            schedule: match schedules.as_slice() {
+                [one] => serde_json::to_string(one),
+                many => serde_json::to_string(many),
+            }
+            .map_err(|e| fail(&ctx, e))?,
             reward_scale: entry.reward_scale,
             seed: job.seed,
             tool_version: env!("CARGO_PKG_VERSION").into(),
@@ -360,17 +365,19 @@ fn demonstrator_for(
     })
 }
 
-/// The noise schedule of `entry`: fixed, or calibrated on `demo`'s returns at a grid of noise
-/// levels (episodes seeded from `seed`).
-fn noise_schedule(
+/// The noise schedules of `entry`'s histories, taken in turn (one unless varied): fixed,
+/// varied, or calibrated on `demo`'s returns at a grid of noise levels (episodes seeded from
+/// `seed`).
+fn noise_schedules(
     entry: &SuiteEntry,
     env: &mut dyn Env,
     demo: &mut DemoSource<'_>,
     seed: u64,
     ctx: &str,
-) -> Result<Schedule, GenerateError> {
+) -> Result<Vec<Schedule>, GenerateError> {
     Ok(match &entry.noise {
-        NoiseSpec::Fixed { schedule } => schedule.clone(),
+        NoiseSpec::Fixed { schedule } => vec![schedule.clone()],
+        NoiseSpec::Varied { schedules } => schedules.clone(),
         NoiseSpec::Calibrated { grid, episodes, tail } => {
             let mut curve = Vec::with_capacity(*grid);
             for k in 0..*grid {
@@ -379,7 +386,7 @@ fn noise_schedule(
                     .map_err(|e| fail(ctx, e))?;
                 curve.push(NoisePoint { eps, ret, len });
             }
-            calibrate(&curve, *tail, 2 * grid).map_err(|e| fail(ctx, e))?
+            vec![calibrate(&curve, *tail, 2 * grid).map_err(|e| fail(ctx, e))?]
         }
     })
 }

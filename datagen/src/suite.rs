@@ -87,8 +87,21 @@ impl SuiteEntry {
                 self.reward_scale
             ));
         }
-        if let NoiseSpec::Fixed { schedule } = &self.noise {
-            schedule.validate().map_err(|x| x.to_string())?;
+        match &self.noise {
+            NoiseSpec::Fixed { schedule } => schedule.validate().map_err(|x| x.to_string())?,
+            NoiseSpec::Varied { schedules } => {
+                if !(1..=MAX_VARIED_SCHEDULES).contains(&schedules.len()) {
+                    return Err(format!(
+                        "varied noise: `schedules` must hold 1..={MAX_VARIED_SCHEDULES} \
+                         schedules, got {}",
+                        schedules.len()
+                    ));
+                }
+                for (i, s) in schedules.iter().enumerate() {
+                    s.validate().map_err(|x| format!("varied noise: schedules[{i}]: {x}"))?;
+                }
+            }
+            NoiseSpec::Calibrated { .. } => {}
         }
         let tasks = self.tasks(family);
         if tasks.is_empty() {
@@ -252,12 +265,17 @@ pub fn ppo_config(
     Ok(config)
 }
 
-/// The noise schedule, fixed or calibrated per task.
+/// The noise schedule: fixed, varied from history to history, or calibrated per task.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "mode", rename_all = "lowercase", deny_unknown_fields)]
 pub enum NoiseSpec {
     /// One schedule for every task.
     Fixed { schedule: Schedule },
+    /// The schedules in turn: history `h` of every task follows `schedules[h % n]`. Noise
+    /// phases of several lengths or shapes (a schedule that restarts mid-history is a
+    /// `calibrated` one with those points), so that a position in a history no longer tells
+    /// its noise level.
+    Varied { schedules: Vec<Schedule> },
     /// Measure the demonstrator's mean return at `grid` evenly spaced noise levels in [0, 1]
     /// (`episodes` episodes each), then pick the schedule that makes the expected return
     /// rise linearly along the history, with a zero-noise tail fraction `tail`.
@@ -280,6 +298,8 @@ pub const MAX_TRANSITIONS_PER_TASK: usize = 1_000_000_000;
 /// Noise levels and episodes per level of a calibrated schedule.
 pub const MAX_GRID: usize = 1_000;
 pub const MAX_CALIBRATION_EPISODES: usize = 100_000;
+/// Schedules of a varied noise spec.
+pub const MAX_VARIED_SCHEDULES: usize = 1_000;
 /// PPO demonstrator overrides.
 pub const MAX_PPO_STEPS: usize = 10_000_000_000;
 pub const MAX_PPO_ATTEMPTS: usize = 100;

@@ -270,3 +270,59 @@ fn key_to_door_searcher_histories_rise_and_other_families_are_refused() {
     let err = generate(&suite("CartPole-v1"), &opts).unwrap_err().to_string();
     assert!(err.contains("CartPole-v1") && err.contains("grid rooms"), "{err}");
 }
+
+#[test]
+fn varied_noise_gives_each_history_its_schedule_in_turn() {
+    let suite = Suite::from_json(
+        r#"{"name": "varied", "seed": 4, "entries": [
+          {"env": "DarkRoom-v0", "tasks": [{"goal": [3, 5]}], "demonstrator": {"kind": "searcher"},
+           "histories_per_task": 3, "transitions_per_history": 400,
+           "noise": {"mode": "varied", "schedules": [
+             {"kind": "linear", "start": 1.0, "end": 0.0, "f": 0.8},
+             {"kind": "calibrated", "points": [[0, 1], [0.3, 0], [0.5, 0], [0.5001, 1], [0.8, 0], [1, 0]]}
+           ]}}
+        ]}"#,
+        "varied suite",
+    )
+    .unwrap();
+    let datagen::suite::NoiseSpec::Varied { schedules } = &suite.entries[0].noise else {
+        panic!("a varied noise spec")
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let opts =
+        GenerateOptions { out: dir.path().to_path_buf(), jobs: 1, threads: 1, progress: false };
+    generate(&suite, &opts).unwrap();
+    let file = read_task_file(&dir.path().join(&files(dir.path())[0])).unwrap();
+    assert_eq!(file.histories.len(), 3);
+    for (h, history) in file.histories.iter().enumerate() {
+        let schedule = &schedules[h % 2];
+        for (n, &eps) in history.eps.iter().enumerate() {
+            assert_eq!(eps, schedule.eps(n, 400) as f32, "history {h}, step {n}");
+        }
+    }
+    // The restarting schedule is noisy again after its first noise-free stretch.
+    let restart = &file.histories[1].eps;
+    assert!(
+        restart[120..=200].iter().all(|&e| e == 0.0) && restart[201..210].iter().all(|&e| e > 0.9)
+    );
+    let stored: Vec<histories::schedule::Schedule> =
+        serde_json::from_str(&file.meta.schedule).unwrap();
+    assert_eq!(&stored, schedules);
+
+    // An empty list or a bad schedule in it is refused, naming the field.
+    for (noise, expected) in [
+        (r#"{"mode": "varied", "schedules": []}"#, "`schedules` must hold 1..=1000"),
+        (
+            r#"{"mode": "varied", "schedules": [{"kind": "linear", "start": 1.0, "end": 0.0, "f": 0.1}, {"kind": "vintix", "f": 0.1, "p": -1}]}"#,
+            "schedules[1]",
+        ),
+    ] {
+        let text = format!(
+            r#"{{"name": "bad", "seed": 0, "entries": [{{"env": "DarkRoom-v0", "tasks": "train",
+              "demonstrator": {{"kind": "oracle"}}, "histories_per_task": 1,
+              "transitions_per_history": 100, "noise": {noise}}}]}}"#
+        );
+        let err = Suite::from_json(&text, "bad.json").unwrap_err().to_string();
+        assert!(err.contains(expected), "{err}");
+    }
+}

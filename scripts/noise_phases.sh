@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Does the data's noise schedule set the pace of an Algorithm Distillation agent? The
+# quickstart's recipe (Dark Room and Dark Room Hard, the searcher, 1,000 steps of 8 windows of
+# 600 steps, the `small` preset at width 128) trained on the action taken (AD) under four noise
+# schedules, each evaluated on held-out goals with the controls and the exploitation delay
+# (episodes from the first reward to exploiting the goal):
+#   linear   the quickstart's: epsilon 1 -> 0 over the first 70% of every history
+#   shorter  epsilon 1 -> 0 over the first 20% (6 of 30 episodes)
+#   varied   five noise phases in turn, history by history: 90%, 70%, 50%, 30%, 10%
+#   restart  two noise phases of 35% each: 1 -> 0, noise-free, then 1 -> 0 again from mid-history
+# The suites are scripts/suites/quickstart-*.json (linear: the `quickstart` preset). Every
+# stage is skipped where its output exists, so a rerun resumes.
+#
+# Knobs (environment variables):
+#   ICRL_NOISE_DIR       output folder (default: noise-phases)
+#   ICRL_NOISE_VARIANTS  which schedules, space-separated (default: linear shorter varied restart)
+#   ICRL_NOISE_THREADS   torch threads for training (default 0 = one per core)
+#   ICRL_NOISE_BIN       an icrl binary to use instead of building this checkout
+set -euo pipefail
+source "$(dirname "$0")/setup.sh"
+cd "$ICRL_ROOT"
+
+OUT="${ICRL_NOISE_DIR:-noise-phases}"
+VARIANTS="${ICRL_NOISE_VARIANTS:-linear shorter varied restart}"
+THREADS="${ICRL_NOISE_THREADS:-0}"
+START=$(date +%s)
+
+suite_of() {
+    case "$1" in
+        linear) echo quickstart ;;
+        shorter | varied | restart) echo "scripts/suites/quickstart-$1.json" ;;
+        *) echo "ICRL_NOISE_VARIANTS: unknown schedule '$1' (expected linear, shorter, varied" \
+            "or restart)" >&2; return 1 ;;
+    esac
+}
+for v in $VARIANTS; do suite_of "$v" > /dev/null; done
+
+ICRL="$(icrl_binary "${ICRL_NOISE_BIN:-}")"
+
+for v in $VARIANTS; do
+    echo "== $v"
+    data="$OUT/$v/data"
+    [ -f "$data/manifest.json" ] || "$ICRL" datagen --suite "$(suite_of "$v")" --out "$data" --quiet
+    run="$OUT/$v/runs/ad"
+    step=$(sed -n 's/.*"step": *\([0-9]*\).*/\1/p' "$run/checkpoint/state.json" 2> /dev/null || true)
+    if [ "${step:-0}" -lt 1000 ]; then
+        if [ -f "$run/config.json" ]; then
+            "$ICRL" train --resume "$run" --threads "$THREADS" --quiet
+        else
+            "$ICRL" train --data "$data" --preset small --model hidden=128 --model ffn_hidden=512 \
+                --model softmax_window=600 --target taken --steps 1000 --batch-size 8 \
+                --context 600 --lr 1e-3 --warmup-fraction 0.02 --eval-every 250 \
+                --checkpoint-every 250 --threads "$THREADS" --runs-dir "$OUT/$v/runs" --name ad \
+                --quiet
+        fi
+    fi
+    eval_dir="$OUT/$v/eval-heldout"
+    [ -f "$eval_dir/report.json" ] || "$ICRL" eval --run "$run" --tasks heldout --episodes 30 \
+        --seeds 3 --out "$eval_dir" --quiet > /dev/null
+    grep -E "^\| DarkRoom(Hard)?-v0 \| heldout \| (agent|zero-reward) " "$eval_dir/summary.md" || true
+done
+echo "Finished in $(( $(date +%s) - START )) s; evaluations: $OUT/*/eval-heldout/summary.md"
