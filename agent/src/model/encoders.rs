@@ -148,16 +148,16 @@ impl GroupHead {
         self.out.forward(&h)
     }
 
-    /// A Gaussian head's mean and standard deviation `(..., dim)` each, from f32 predictions
-    /// `(..., 2 dim)` (the log standard deviation clamped to [`LOG_STD_RANGE`]); `None` for
-    /// any other head.
+    /// A Gaussian head's mean and log standard deviation `(..., dim)` each, from f32
+    /// predictions `(..., 2 dim)` (the log standard deviation clamped to [`LOG_STD_RANGE`]);
+    /// `None` for any other head.
     pub fn gaussian(&self, prediction: &Tensor) -> Option<(Tensor, Tensor)> {
         match (&self.spec.action, self.action_head) {
             (ActionSpec::Continuous { dim }, ActionHead::Gaussian) => {
                 let mean = prediction.narrow(-1, 0, *dim);
                 let log_std =
                     prediction.narrow(-1, *dim, *dim).clamp(LOG_STD_RANGE.0, LOG_STD_RANGE.1);
-                Some((mean, log_std.exp()))
+                Some((mean, log_std))
             }
             _ => None,
         }
@@ -168,10 +168,10 @@ impl GroupHead {
     /// negative log-likelihood averaged over them, or cross-entropy (discrete, Int64 targets
     /// `(B, T)`).
     pub fn loss(&self, predictions: &Tensor, target: &Tensor) -> Tensor {
-        if let Some((mean, std)) = self.gaussian(predictions) {
-            let z = (target.to_kind(Kind::Float) - mean) / &std;
+        if let Some((mean, log_std)) = self.gaussian(predictions) {
+            let z = (target.to_kind(Kind::Float) - mean) * log_std.neg().exp();
             let half_log_2pi = 0.5 * (2.0 * std::f64::consts::PI).ln();
-            return (z.square() * 0.5 + std.log() + half_log_2pi).mean_dim(-1, false, Kind::Float);
+            return (z.square() * 0.5 + log_std + half_log_2pi).mean_dim(-1, false, Kind::Float);
         }
         match self.spec.action {
             ActionSpec::Continuous { .. } => (predictions - target.to_kind(Kind::Float))
@@ -184,15 +184,17 @@ impl GroupHead {
         }
     }
 
-    /// The most likely action of f32 predictions `(n, out)`: the action (deterministic), the
-    /// mean (Gaussian) `(n, dim)`, or the arg-max index `(n)` i64.
-    pub fn mode(&self, prediction: &Tensor) -> Tensor {
-        if let Some((mean, _)) = self.gaussian(prediction) {
-            return mean;
+    /// The most likely action of f32 predictions `(n, out)` and, for a Gaussian head, its
+    /// standard deviation `(n, dim)`: the action (deterministic), the mean (Gaussian)
+    /// `(n, dim)`, or the arg-max index `(n)` i64.
+    pub fn mode(&self, prediction: &Tensor) -> (Tensor, Option<Tensor>) {
+        if let Some((mean, log_std)) = self.gaussian(prediction) {
+            return (mean, Some(log_std.exp()));
         }
-        match self.spec.action {
+        let action = match self.spec.action {
             ActionSpec::Continuous { .. } => prediction.shallow_clone(),
             ActionSpec::Discrete { .. } => prediction.argmax(-1, false),
-        }
+        };
+        (action, None)
     }
 }

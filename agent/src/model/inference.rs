@@ -173,8 +173,7 @@ impl Model {
             }
             let prediction =
                 head.decode(&self.final_norm.forward(&x)).squeeze_dim(1).to_kind(Kind::Float);
-            let action = head.mode(&prediction);
-            let std = head.gaussian(&prediction).map(|(_, std)| std);
+            let (action, std) = head.mode(&prediction);
             Ok(StepOutput { prediction, action, std })
         })
     }
