@@ -24,6 +24,7 @@ OUT="${ICRL_NOISE_DIR:-noise-phases}"
 VARIANTS="${ICRL_NOISE_VARIANTS:-linear shorter varied restart}"
 THREADS="${ICRL_NOISE_THREADS:-0}"
 START=$(date +%s)
+compare=()
 
 suite_of() {
     case "$1" in
@@ -58,5 +59,9 @@ for v in $VARIANTS; do
     [ -f "$eval_dir/report.json" ] || "$ICRL" eval --run "$run" --tasks heldout --episodes 30 \
         --seeds 3 --out "$eval_dir" --quiet > /dev/null
     grep -E "^\| DarkRoom(Hard)?-v0 \| heldout \| (agent|zero-reward) " "$eval_dir/summary.md" || true
+    compare+=(--eval "$v=$eval_dir")
 done
-echo "Finished in $(( $(date +%s) - START )) s; evaluations: $OUT/*/eval-heldout/summary.md"
+"$ICRL" compare "${compare[@]}" --title "AD under four noise schedules (held-out goals)" \
+    --out "$OUT/compare" > /dev/null
+echo "Finished in $(( $(date +%s) - START )) s; evaluations: $OUT/*/eval-heldout/summary.md;"
+echo "side by side: $OUT/compare/compare.md and one figure per family"
