@@ -31,6 +31,9 @@
 #                            trained then evaluated (default: base ad dpt remoe lightning).
 #                            Two script instances with disjoint lists and one thread each
 #                            train two variants at once
+#   ICRL_GENERALIST_SPECIALISTS  the families of the specialists stage, space-separated
+#                            (default: all eight). Two script instances with disjoint lists
+#                            and one thread each train two specialists at once
 #   ICRL_GENERALIST_THREADS  torch threads for training (default 0 = one per core; 1 on a
 #                            machine shared with other jobs)
 #   ICRL_GENERALIST_JOBS     datagen worker threads (default: all cores)
@@ -123,6 +126,14 @@ variant_flags() {
     esac
 }
 for v in $VARIANTS; do variant_flags "$v" > /dev/null; done
+
+SPECIALISTS="${ICRL_GENERALIST_SPECIALISTS:-${FAMILIES[*]}}"
+for f in $SPECIALISTS; do
+    [[ " ${FAMILIES[*]} " == *" $f "* ]] || {
+        echo "ICRL_GENERALIST_SPECIALISTS: unknown family '$f' (expected some of ${FAMILIES[*]})" >&2
+        exit 1
+    }
+done
 
 ICRL="$(icrl_binary "${ICRL_GENERALIST_BIN:-}")"
 mkdir -p "$OUT/report"
@@ -223,8 +234,8 @@ PY
 }
 
 if has_stage specialists; then
-    echo "== specialists: one per family, with the generalist's budget for that family"
-    for f in "${FAMILIES[@]}"; do
+    echo "== specialists ($SPECIALISTS): one per family, with the generalist's budget for it"
+    for f in $SPECIALISTS; do
         SPECIALIST_STEPS=$(share_of "$f")
         echo "   $f: $SPECIALIST_STEPS steps"
         train "specialist-$f" "$SPECIALIST_STEPS" "$f" --target "$(target_of "$f")" \
