@@ -10,8 +10,9 @@
 # steps of history); data (a Dark Room
 # dataset of the oracle's 64K-step histories); train-a and train-b (the model trained at
 # 8K and 32K context: tokens/s, model TFLOP/s, MFU, peak memory; run a stops after half its
-# steps and resumes); quantize (HQQ 4-bit of the trained checkpoint, its time); eval
-# (the checkpoint and its quantized file, a few held-out episodes).
+# steps and resumes); train-remoe (the preset's ReMoE counterpart trained a few steps: the
+# sparse experts under bf16 autocast); quantize (HQQ 4-bit of the trained checkpoint, its
+# time); eval (the checkpoint and its quantized file, a few held-out episodes).
 #
 # Usage:
 #   scripts/gpu-check.sh --bundle [DIR]     on the build machine: release build, then the
@@ -107,15 +108,21 @@ if [ "$CPU" = 1 ]; then
     DEVICE=cpu
     TRAIN_LENGTHS=256,512 SOFTMAX_LENGTHS=256,512 INFER_LENGTHS=1024,4096
     CTX_A=256 BATCH_A=2 CTX_B=512 BATCH_B=1 STEPS=4 HISTORY=2048 EPISODES=2
-    LIMITS=(60 240 240 60 600 600 300 300)
+    LIMITS=(60 240 240 60 600 600 300 300 300)
 else
     PRESET="${PRESET:-vintix-300m}"
     DEVICE=cuda
     TRAIN_LENGTHS=2048,8192,32768,65536 SOFTMAX_LENGTHS=2048,8192 INFER_LENGTHS=1024,16384,262144,1048576
     CTX_A=8192 BATCH_A=8 CTX_B=32768 BATCH_B=2 STEPS=8 HISTORY=65536 EPISODES=3
-    LIMITS=(40 130 80 40 80 70 40 60)
+    LIMITS=(40 130 80 40 80 70 40 60 60)
 fi
-read -r L_DOCTOR L_TRAIN L_INFER L_DATA L_8K L_32K L_QUANT L_EVAL <<< "${LIMITS[*]}"
+read -r L_DOCTOR L_TRAIN L_INFER L_DATA L_8K L_32K L_QUANT L_EVAL L_REMOE <<< "${LIMITS[*]}"
+# The ReMoE stage trains the preset's ReMoE counterpart: vintix-300m-remoe for vintix-300m,
+# else the preset with ReMoE FFNs.
+case "$PRESET" in
+    vintix-300m) REMOE_MODEL=(--preset vintix-300m-remoe) ;;
+    *) REMOE_MODEL=(--preset "$PRESET" --model ffn=remoe) ;;
+esac
 limit() { awk -v a="$1" -v s="$SCALE" 'BEGIN{printf "%d", a*s}'; }
 
 SUMMARY="$OUT/summary.md"
@@ -187,6 +194,7 @@ EOF
 }
 train_a_md() { train_table "$OUT"/train-a-*.json; }
 train_b_md() { train_table "$OUT"/train-b.json; }
+train_remoe_md() { train_table "$OUT"/train-remoe.json; }
 eval_md() {
     python3 - "$OUT/eval-dense.json" "$OUT/eval-quantized.json" <<'EOF'
 import json, sys
@@ -246,6 +254,12 @@ stage train-a "$L_8K" "training at context $CTX_A, batch $BATCH_A, stopped half-
 stage train-b "$L_32K" "training at context $CTX_B, batch $BATCH_B" -- bash -c "
     '$BIN' train ${TRAIN[*]} --context $CTX_B --batch-size $BATCH_B --name context-b \
         > '$OUT/train-b.json'"
+# ReMoE under CUDA autocast (bf16 experts beside the f32 residual stream), a quarter of
+# context A's batch, half its steps.
+stage train-remoe "$L_REMOE" "training the ReMoE counterpart (${REMOE_MODEL[*]}) at context $CTX_A, batch $(( (BATCH_A + 3) / 4 ))" -- bash -c "
+    '$BIN' train --data '$DATA' ${REMOE_MODEL[*]} --steps $((STEPS / 2)) --eval-every 0 \
+        --checkpoint-every 0 --runs-dir '$OUT/runs' --lr 3e-4 --json ${COMMON[*]} \
+        --context $CTX_A --batch-size $(( (BATCH_A + 3) / 4 )) --name remoe > '$OUT/train-remoe.json'"
 stage quantize "$L_QUANT" "HQQ 4-bit of the context-$CTX_A checkpoint" -- \
     "$BIN" quantize --in "$RUN_A" --out "$QUANT" --nbits 4 --no-baseline "${COMMON[@]}"
 stage eval "$L_EVAL" "held-out Dark Room goals, $EPISODES episodes, dense and 4-bit" -- bash -c "

@@ -124,7 +124,9 @@ impl Remoe {
             }
             let weight = r.select(1, e as i64).index_select(0, &idx).unsqueeze(1); // (N_e, 1)
             let y = expert.forward(&flat.index_select(0, &idx)) * weight; // (N_e, D)
-            out = out.index_add(0, &idx, &y);
+            // Under CUDA autocast the expert computes in bf16 while the residual stream (and
+            // so `out`) stays f32; index_add needs one kind, and the sum is kept in `out`'s.
+            out = out.index_add(0, &idx, &y.to_kind(out.kind()));
         }
         let stats = self.stats(&r, n);
         (out.view(shape.as_slice()), stats)
