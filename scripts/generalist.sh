@@ -40,9 +40,24 @@
 #   ICRL_GENERALIST_SEEDS    evaluation seeds per task (default 3)
 #   ICRL_GENERALIST_BIN      an icrl binary to use instead of building this checkout (a copy
 #                            of target/release/icrl, so that rebuilding the tree during a
-#                            run of several hours does not replace the binary under it)
+#                            run of several hours does not replace the binary under it). With
+#                            a binary given the script needs no Rust toolchain: on a GPU
+#                            machine, the bundle of `scripts/gpu-check.sh --bundle` with its
+#                            lib/ folder and torch's on LD_LIBRARY_PATH
+#   ICRL_GENERALIST_DEVICE   where torch trains (default auto: the first CUDA device when
+#                            there is one, else the CPU)
+#   ICRL_GENERALIST_EVAL_DEVICE  where evaluations run (default auto, as above). On a GPU
+#                            machine `cpu` keeps the GPU for training: an evaluation steps
+#                            its envs in lockstep, one small forward pass per step
+#   ICRL_GENERALIST_EVAL_JOBS    evaluations run at once (default 1), each with
+#                            ICRL_GENERALIST_THREADS torch threads; on a machine with many
+#                            cores, several families' evaluations side by side
 set -euo pipefail
-source "$(dirname "$0")/setup.sh"
+if [ -n "${ICRL_GENERALIST_BIN:-}" ]; then
+    ICRL_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+else
+    source "$(dirname "$0")/setup.sh"
+fi
 cd "$ICRL_ROOT"
 
 OUT="${ICRL_GENERALIST_DIR:-generalist}"
@@ -51,6 +66,13 @@ STEPS="${ICRL_GENERALIST_STEPS:-6000}"
 COMPARE_STEPS="${ICRL_GENERALIST_COMPARE_STEPS:-$(( STEPS / 4 ))}"
 THREADS="${ICRL_GENERALIST_THREADS:-0}"
 SEEDS="${ICRL_GENERALIST_SEEDS:-3}"
+DEVICE="${ICRL_GENERALIST_DEVICE:-auto}"
+EVAL_DEVICE="${ICRL_GENERALIST_EVAL_DEVICE:-auto}"
+EVAL_JOBS="${ICRL_GENERALIST_EVAL_JOBS:-1}"
+[[ "$EVAL_JOBS" =~ ^[1-9][0-9]*$ ]] || {
+    echo "ICRL_GENERALIST_EVAL_JOBS: expected a whole number >= 1, got '$EVAL_JOBS'" >&2
+    exit 1
+}
 JOBS=()
 [ -n "${ICRL_GENERALIST_JOBS:-}" ] && JOBS=(--jobs "$ICRL_GENERALIST_JOBS")
 START=$(date +%s)
@@ -108,7 +130,7 @@ target_of() {
 MODEL=(--preset small --model hidden=128 --model ffn_hidden=512 --model layers=8
        --model pattern=LLLLLLLS --model softmax_window=600)
 TRAIN=(--batch-size 40 --context 600 --lr 1e-3 --warmup-fraction 0.02 --threads "$THREADS"
-       --runs-dir "$OUT/runs")
+       --device "$DEVICE" --runs-dir "$OUT/runs")
 
 # The comparison runs: each is the base run (the generalist's recipe at COMPARE_STEPS) with one
 # change. variant_flags NAME: that run's flags, one per line.
@@ -135,7 +157,11 @@ for f in $SPECIALISTS; do
     }
 done
 
-ICRL="$(icrl_binary "${ICRL_GENERALIST_BIN:-}")"
+if [ -n "${ICRL_GENERALIST_BIN:-}" ]; then
+    ICRL="$ICRL_GENERALIST_BIN"
+else
+    ICRL="$(icrl_binary)"
+fi
 mkdir -p "$OUT/report"
 "$ICRL" doctor
 
@@ -155,7 +181,7 @@ train() {
     if [ -f "$run/checkpoint/state.json" ] && [ "$(step_of "$run")" -ge "$steps" ]; then
         echo "   $name: finished ($steps steps)"
     elif [ -f "$run/config.json" ]; then
-        "$ICRL" train --resume "$run" --threads "$THREADS" --quiet
+        "$ICRL" train --resume "$run" --threads "$THREADS" --device "$DEVICE" --quiet
     else
         "$ICRL" train --data "$OUT/data" "${MODEL[@]}" "${TRAIN[@]}" "${contexts[@]}" \
             --steps "$steps" --eval-every 250 --checkpoint-every 100 --snapshot-every 500 \
@@ -174,7 +200,10 @@ step_of() {
 # episodes and one seed at step 500).
 declare -A MAX_TASKS=([KeyToDoor-v0]=256)
 
-# evaluate RUN LABEL SET FAMILY [FLAGS...]: one family's evaluation, skipped when done.
+# evaluate RUN LABEL SET FAMILY [FLAGS...]: one family's evaluation, skipped when done. With
+# EVAL_JOBS > 1 it starts in the background once fewer than EVAL_JOBS are running;
+# eval_wait waits for them all and fails if any did.
+EVAL_FAILED=0
 evaluate() {
     local run="$1" label="$2" set="$3" family="$4"
     shift 4
@@ -184,9 +213,26 @@ evaluate() {
         return
     fi
     echo "   $label on $set $family (${EPISODES[$family]} episodes x $SEEDS seeds)"
-    "$ICRL" eval --run "$OUT/runs/$run" --tasks "$set" --family "$family" \
-        --episodes "${EPISODES[$family]}" --seeds "$SEEDS" --reference "$OUT/reference" \
-        --out "$out" --quiet "$@" > /dev/null
+    local cmd=("$ICRL" eval --run "$OUT/runs/$run" --tasks "$set" --family "$family"
+        --episodes "${EPISODES[$family]}" --seeds "$SEEDS" --reference "$OUT/reference"
+        --device "$EVAL_DEVICE" --threads "$THREADS" --out "$out" --quiet "$@")
+    if [ "$EVAL_JOBS" -eq 1 ]; then
+        "${cmd[@]}" > /dev/null
+        return
+    fi
+    while [ "$(jobs -rp | wc -l)" -ge "$EVAL_JOBS" ]; do
+        wait -n || EVAL_FAILED=1
+    done
+    "${cmd[@]}" > /dev/null &
+}
+eval_wait() {
+    while [ -n "$(jobs -rp)" ]; do
+        wait -n || EVAL_FAILED=1
+    done
+    if [ "$EVAL_FAILED" -ne 0 ]; then
+        echo "an evaluation failed (its error is above)" >&2
+        exit 1
+    fi
 }
 
 if has_stage data; then
@@ -218,6 +264,7 @@ if has_stage eval; then
     for f in "${SHIFTED[@]}"; do
         evaluate generalist generalist-shifted shifted "$f" --controls none
     done
+    eval_wait
 fi
 
 # The generalist's steps that went to FAMILY: its micro-batches are drawn by domain group in
@@ -242,6 +289,7 @@ if has_stage specialists; then
             --family "$f"
         evaluate "specialist-$f" specialist heldout "$f"
     done
+    eval_wait
 fi
 
 if has_stage variants; then
@@ -253,6 +301,7 @@ if has_stage variants; then
             evaluate "$v" "$v" heldout "$f"
         done
     done
+    eval_wait
 fi
 
 if has_stage report; then
