@@ -53,6 +53,7 @@
 #                            ICRL_GENERALIST_THREADS torch threads; on a machine with many
 #                            cores, several families' evaluations side by side
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 if [ -n "${ICRL_GENERALIST_BIN:-}" ]; then
     ICRL_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 else
@@ -178,7 +179,9 @@ train() {
     # shellcheck disable=SC2086 # the family list splits on spaces.
     mapfile -d '' contexts < <(group_context $families)
     local run="$OUT/runs/$name"
-    if [ -f "$run/checkpoint/state.json" ] && [ "$(step_of "$run")" -ge "$steps" ]; then
+    local done_steps
+    done_steps="$(icrl_run_step "$run")"
+    if [ -n "$done_steps" ] && [ "$done_steps" -ge "$steps" ]; then
         echo "   $name: finished ($steps steps)"
     elif [ -f "$run/config.json" ]; then
         "$ICRL" train --resume "$run" --threads "$THREADS" --device "$DEVICE" --quiet
@@ -187,11 +190,6 @@ train() {
             --steps "$steps" --eval-every 250 --checkpoint-every 100 --snapshot-every 500 \
             --name "$name" --quiet "$@"
     fi
-}
-
-# The step of a run's last checkpoint.
-step_of() {
-    sed -n 's/.*"step": *\([0-9]*\).*/\1/p' "$1/checkpoint/state.json" | head -n 1
 }
 
 # Key-to-Door has 1,312 held-out (key, door) pairs: every evaluation takes the same 256,

@@ -22,6 +22,7 @@
 #   ICRL_NOISE_BIN       an icrl binary to use instead of building this checkout
 set -euo pipefail
 source "$(dirname "$0")/setup.sh"
+source "$(dirname "$0")/lib.sh"
 cd "$ICRL_ROOT"
 
 OUT="${ICRL_NOISE_DIR:-noise-phases}"
@@ -61,7 +62,7 @@ for v in $VARIANTS; do
         name="$(target_name "$t")"
         echo "== $v, $name"
         run="$OUT/$v/runs/$name"
-        step=$(sed -n 's/.*"step": *\([0-9]*\).*/\1/p' "$run/checkpoint/state.json" 2> /dev/null || true)
+        step=$(icrl_run_step "$run")
         if [ "${step:-0}" -lt 1000 ]; then
             if [ -f "$run/config.json" ]; then
                 "$ICRL" train --resume "$run" --threads "$THREADS" --quiet
