@@ -3,7 +3,7 @@
 
 mod common;
 
-use agent::model::remoe::{Remoe, RemoeController};
+use agent::model::remoe::{Dispatch, Remoe, RemoeController};
 use agent::model::{Config, FfnKind};
 use tch::nn::{Adam, OptimizerConfig, VarStore};
 use tch::{Device, Kind, Tensor};
@@ -27,8 +27,11 @@ fn sparse_forward_and_gradients_equal_the_dense_masked_computation() {
     let vs = VarStore::new(Device::Cpu);
     let moe = Remoe::new(&vs.root(), &cfg).unwrap();
     let x = Tensor::randn([3, 11, 32], (Kind::Float, Device::Cpu));
+    assert_eq!(Dispatch::for_device(Device::Cpu), Dispatch::Gathered);
+    assert_eq!(Dispatch::for_device(Device::Cuda(0)), Dispatch::Masked);
     let (sparse, stats) = moe.forward(&x);
-    let dense = moe.forward_dense(&x);
+    let (dense, dense_stats) = moe.forward_with(&x, Dispatch::Masked);
+    assert_eq!(stats.count, dense_stats.count, "both ways count the same router outputs");
     let d = (&sparse - &dense).abs().max().double_value(&[]);
     assert!(d <= 1e-5, "sparse and dense outputs differ by {d}");
     let sparsity = stats.count.sparsity().unwrap();
@@ -65,7 +68,7 @@ fn sparse_forward_and_gradients_equal_the_dense_masked_computation() {
         vs.trainable_variables().iter().map(|v| v.grad().copy()).collect()
     };
     let g_sparse = grads(&moe.forward(&x).0);
-    let g_dense = grads(&moe.forward_dense(&x));
+    let g_dense = grads(&moe.forward_with(&x, Dispatch::Masked).0);
     for (a, b) in g_sparse.iter().zip(&g_dense) {
         let d = (a - b).abs().max().double_value(&[]);
         assert!(d <= 1e-4, "gradients differ by {d}");

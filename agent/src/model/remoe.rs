@@ -1,8 +1,15 @@
 //! ReMoE: ReLU-routed mixture of experts (Wang et al., arXiv 2412.14711; thu-ml/ReMoE).
 //!
 //! Router `R(x) = ReLU(x W_r)` (no softmax, no top-k); output `sum_e R_e(x) FFN_e(x)` over the
-//! experts with `R_e > 0`. Tokens are gathered per expert, so an inactive (token, expert) pair
-//! costs nothing; a token with no active expert passes through the residual only.
+//! experts with `R_e > 0`; a token with no active expert passes through the residual only.
+//! Two ways to compute it, with the same sums and gradients ([`Dispatch`]): on the CPU the
+//! tokens are gathered per expert, so an inactive (token, expert) pair costs nothing; on CUDA
+//! every expert runs on every token and is weighted by its router output (zero when
+//! inactive), because gathering needs the number of each expert's tokens on the host: a
+//! synchronisation per expert and layer, which stalls the thread that launches the GPU's work
+//! (gathered, ReMoE trained at 1.3 steps/s on an H200 against 3.2 for the dense FFN,
+//! docs/benchmarks.md). The masked way spends `E / k` times the gathered FLOPs; the model
+//! FLOPs that MFU is stated against count the active experts only.
 //! Sparsity comes from a load-balanced L1 regulariser whose coefficient lambda is adapted
 //! every step toward the target sparsity `1 - k/E` ([`RemoeController`]). As in the paper
 //! and its reference code, one lambda serves every layer, driven by the sparsity over all
@@ -16,6 +23,24 @@ use super::config::{Config, FfnKind};
 use super::error::ModelError;
 use super::ffn::DenseFfn;
 use super::layers::{INIT_STD, Linear};
+
+/// How a ReMoE layer computes its experts; both give the same output and gradients.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dispatch {
+    /// Each expert on the tokens its router output is positive on (gathered, then added
+    /// back): no work for inactive pairs, but a host synchronisation per expert.
+    Gathered,
+    /// Each expert on every token, weighted by its router output: no synchronisation, `E / k`
+    /// times the gathered FLOPs at the target sparsity.
+    Masked,
+}
+
+impl Dispatch {
+    /// Masked on CUDA (where a synchronisation stalls the GPU), gathered elsewhere.
+    pub fn for_device(device: tch::Device) -> Self {
+        if device.is_cuda() { Dispatch::Masked } else { Dispatch::Gathered }
+    }
+}
 
 /// What one ReMoE layer reports from a forward pass.
 #[derive(Debug)]
@@ -108,13 +133,29 @@ impl Remoe {
         self.router.forward(x).relu()
     }
 
-    /// Sparse forward: `x (..., D)` -> `(..., D)` and the layer's statistics.
+    /// Forward: `x (..., D)` -> `(..., D)` and the layer's statistics, computed the way
+    /// [`Dispatch::for_device`] picks for `x`'s device.
     pub fn forward(&self, x: &Tensor) -> (Tensor, RemoeStats) {
+        self.forward_with(x, Dispatch::for_device(x.device()))
+    }
+
+    /// Forward computed the given way.
+    pub fn forward_with(&self, x: &Tensor, dispatch: Dispatch) -> (Tensor, RemoeStats) {
         let shape = x.size();
         let d = shape[shape.len() - 1];
         let flat = x.reshape([-1, d]); // (N, D)
         let n = flat.size()[0];
         let r = self.route(&flat); // (N, E)
+        let out = match dispatch {
+            Dispatch::Gathered => self.gathered(&flat, &r),
+            Dispatch::Masked => self.masked(&flat, &r),
+        };
+        let stats = self.stats(&r, n);
+        (out.view(shape.as_slice()), stats)
+    }
+
+    /// `sum_e R_e FFN_e` with each expert on its active tokens only: `(N, D)`, `(N, E)`.
+    fn gathered(&self, flat: &Tensor, r: &Tensor) -> Tensor {
         let active = r.gt(0.0); // (N, E)
         let mut out = flat.zeros_like();
         for (e, expert) in self.experts.iter().enumerate() {
@@ -128,19 +169,16 @@ impl Remoe {
             // so `out`) stays f32; index_add needs one kind, and the sum is kept in `out`'s.
             out = out.index_add(0, &idx, &y.to_kind(out.kind()));
         }
-        let stats = self.stats(&r, n);
-        (out.view(shape.as_slice()), stats)
+        out
     }
 
-    /// The dense reference: every expert on every token, weighted by the router (zero weights
-    /// included). Equal to [`Remoe::forward`]; for tests.
-    pub fn forward_dense(&self, x: &Tensor) -> Tensor {
-        let r = self.route(x);
-        self.experts
-            .iter()
-            .enumerate()
-            .map(|(e, expert)| expert.forward(x) * r.select(-1, e as i64).unsqueeze(-1))
-            .fold(x.zeros_like(), |acc, y| acc + y)
+    /// `sum_e R_e FFN_e` with every expert on every token (zero weights included), summed in
+    /// `flat`'s kind (f32 under autocast): `(N, D)`, `(N, E)`.
+    fn masked(&self, flat: &Tensor, r: &Tensor) -> Tensor {
+        self.experts.iter().enumerate().fold(flat.zeros_like(), |acc, (e, expert)| {
+            let y = expert.forward(flat) * r.select(1, e as i64).unsqueeze(1);
+            acc + y.to_kind(flat.kind())
+        })
     }
 
     fn stats(&self, r: &Tensor, n: i64) -> RemoeStats {
