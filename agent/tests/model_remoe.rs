@@ -3,6 +3,7 @@
 
 mod common;
 
+use agent::model::autocast::cpu_autocast_bf16;
 use agent::model::remoe::{Dispatch, Remoe, RemoeController};
 use agent::model::{Config, FfnKind};
 use tch::nn::{Adam, OptimizerConfig, VarStore};
@@ -19,14 +20,20 @@ fn remoe_config(hidden: i64, inner: i64, experts: i64, active: i64) -> Config {
     }
 }
 
-#[test]
-fn sparse_forward_and_gradients_equal_the_dense_masked_computation() {
-    let _turn = common::torch_turn();
-    tch::manual_seed(5);
+/// A layer of 6 experts (2 active) at width 32, and an input of 3 x 11 tokens, from `seed`.
+fn toy_layer(seed: i64) -> (VarStore, Remoe, Tensor) {
+    tch::manual_seed(seed);
     let cfg = remoe_config(32, 48, 6, 2);
     let vs = VarStore::new(Device::Cpu);
     let moe = Remoe::new(&vs.root(), &cfg).unwrap();
     let x = Tensor::randn([3, 11, 32], (Kind::Float, Device::Cpu));
+    (vs, moe, x)
+}
+
+#[test]
+fn sparse_forward_and_gradients_equal_the_dense_masked_computation() {
+    let _turn = common::torch_turn();
+    let (vs, moe, x) = toy_layer(5);
     assert_eq!(Dispatch::for_device(Device::Cpu), Dispatch::Gathered);
     assert_eq!(Dispatch::for_device(Device::Cuda(0)), Dispatch::Masked);
     let (sparse, stats) = moe.forward(&x);
@@ -72,6 +79,26 @@ fn sparse_forward_and_gradients_equal_the_dense_masked_computation() {
     for (a, b) in g_sparse.iter().zip(&g_dense) {
         let d = (a - b).abs().max().double_value(&[]);
         assert!(d <= 1e-4, "gradients differ by {d}");
+    }
+}
+
+/// Under autocast the experts compute in bf16 while the residual stream stays f32 (on CUDA
+/// this once stopped every ReMoE run at its first step); CPU autocast makes the same mix here.
+#[test]
+fn both_dispatches_run_under_autocast_and_keep_the_residual_kind() {
+    let _turn = common::torch_turn();
+    let (_vs, moe, x) = toy_layer(7);
+    let (exact, _) = moe.forward(&x);
+    for dispatch in [Dispatch::Gathered, Dispatch::Masked] {
+        let (y, stats) = cpu_autocast_bf16(|| moe.forward_with(&x, dispatch));
+        assert_eq!(y.kind(), Kind::Float, "{dispatch:?}: the output keeps the residual's kind");
+        let d = (&y - &exact).abs().max().double_value(&[]);
+        let scale = exact.abs().max().double_value(&[]);
+        assert!(d > 0.0, "{dispatch:?}: autocast computed in bf16, so the sums differ a little");
+        assert!(d <= 0.02 * scale, "{dispatch:?}: bf16 sums within 2% of f32: {d} of {scale}");
+        assert!(stats.count.tokens > 0.0);
+        // And the backward pass goes through the mixed kinds.
+        cpu_autocast_bf16(|| moe.forward_with(&x, dispatch).0.square().sum(Kind::Float)).backward();
     }
 }
 

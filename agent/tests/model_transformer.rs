@@ -3,6 +3,7 @@
 
 mod common;
 
+use agent::model::autocast::cpu_autocast_bf16;
 use agent::model::{
     ActionHead, ActionSpec, Batch, Config, FfnKind, InferenceState, LOG_STD_RANGE, Model,
     ModelError, RouterTally, StepOutput, param_table, totals,
@@ -153,6 +154,41 @@ fn bf16_lightning_softmax_and_remoe_layers_train_close_to_f32() {
             );
         }
         assert!(bf16_losses[4] < bf16_losses[0], "{what}: bf16 training {bf16_losses:?}");
+    }
+}
+
+#[test]
+fn lightning_softmax_and_remoe_layers_train_under_autocast() {
+    let _turn = common::torch_turn();
+    // Training on CUDA keeps f32 weights and autocasts matrix products to bf16, so f32 and
+    // bf16 tensors meet inside the model; CPU autocast makes the same mix here. (A ReMoE
+    // layer's mix once stopped every CUDA run; the all-bf16 test above cannot see such a
+    // mismatch.)
+    for (pattern, ffn) in [("L", FfnKind::Gelu), ("S", FfnKind::Gelu), ("LS", FfnKind::Remoe)] {
+        let cfg = Config { pattern: pattern.into(), ffn, ..Config::tiny() };
+        let what = format!("pattern {pattern}, {ffn:?}");
+        let m = model(&cfg, 25);
+        tch::manual_seed(26);
+        let batch = random_batch(&cfg, 0, 2, 20);
+        let exact = m.forward(&batch).unwrap().loss.unwrap().double_value(&[]);
+        let out = cpu_autocast_bf16(|| m.forward(&batch)).unwrap();
+        assert_eq!(out.predictions.kind(), Kind::Float, "{what}: predictions in f32");
+        let loss = out.loss.unwrap();
+        let mixed = loss.double_value(&[]);
+        assert!(mixed != exact, "{what}: autocast changed nothing: bf16 was not used");
+        assert!(
+            (mixed - exact).abs() <= BF16_LOSS_TOL * exact.abs().max(0.1),
+            "{what}: loss {mixed} under autocast, {exact} in f32"
+        );
+        loss.backward();
+        for (name, p) in
+            m.var_store().variables().iter().filter(|(n, _)| !n.starts_with("groups.1."))
+        {
+            let g = p.grad();
+            assert!(g.defined(), "{what}: no gradient for {name}");
+            assert_eq!(g.kind(), Kind::Float, "{what}: {name}'s gradient stays f32");
+            assert!(g.isfinite().all().int64_value(&[]) == 1, "{what}: {name}'s gradient");
+        }
     }
 }
 
