@@ -42,8 +42,15 @@ DEADLINE="${ICRL_GENERALIST_DEADLINE:-}"
     echo "ICRL_GENERALIST_DEADLINE: expected whole seconds >= 1, got '$DEADLINE'" >&2
     exit 1
 }
-# Check every run's name before anything starts.
+# Check every run's name before anything starts: known, and each once (two instances of one
+# run would write the same folder).
+declare -A SEEN=()
 for run in $RUNS; do
+    [ -z "${SEEN[$run]:-}" ] || {
+        echo "ICRL_GENERALIST_RUNS: '$run' is listed twice" >&2
+        exit 1
+    }
+    SEEN[$run]=1
     case "$run" in
         variant:base | variant:ad | variant:dpt | variant:remoe | variant:lightning | generalist) ;;
         specialist:*)
