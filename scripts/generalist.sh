@@ -54,7 +54,8 @@
 #                            cores, several families' evaluations side by side
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-if [ -n "${ICRL_GENERALIST_BIN:-}" ]; then
+ICRL="${ICRL_GENERALIST_BIN:-}"
+if [ -n "$ICRL" ]; then
     ICRL_ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 else
     source "$(dirname "$0")/setup.sh"
@@ -158,11 +159,8 @@ for f in $SPECIALISTS; do
     }
 done
 
-if [ -n "${ICRL_GENERALIST_BIN:-}" ]; then
-    ICRL="$ICRL_GENERALIST_BIN"
-else
-    ICRL="$(icrl_binary)"
-fi
+# Built only now, once every knob has been checked.
+[ -n "$ICRL" ] || ICRL="$(icrl_binary)"
 mkdir -p "$OUT/report"
 "$ICRL" doctor
 
