@@ -10,8 +10,8 @@
 # steps of history); data (a Dark Room
 # dataset of the oracle's 64K-step histories); train-a and train-b (the model trained at
 # 8K and 32K context: tokens/s, model TFLOP/s, MFU, peak memory; run a stops after half its
-# steps and resumes); train-remoe (the preset's ReMoE counterpart trained a few steps: the
-# sparse experts under bf16 autocast); quantize (HQQ 4-bit of the trained checkpoint, its
+# steps and resumes); train-remoe (the preset's ReMoE counterpart trained a few steps, its
+# experts under bf16 autocast); quantize (HQQ 4-bit of the trained checkpoint, its
 # time); eval (the checkpoint and its quantized file, a few held-out episodes).
 #
 # Usage:
@@ -256,10 +256,11 @@ stage train-b "$L_32K" "training at context $CTX_B, batch $BATCH_B" -- bash -c "
         > '$OUT/train-b.json'"
 # ReMoE under CUDA autocast (bf16 experts beside the f32 residual stream), a quarter of
 # context A's batch, half its steps.
-stage train-remoe "$L_REMOE" "training the ReMoE counterpart (${REMOE_MODEL[*]}) at context $CTX_A, batch $(( (BATCH_A + 3) / 4 ))" -- bash -c "
+BATCH_REMOE=$(( (BATCH_A + 3) / 4 ))
+stage train-remoe "$L_REMOE" "training the ReMoE counterpart (${REMOE_MODEL[*]}) at context $CTX_A, batch $BATCH_REMOE" -- bash -c "
     '$BIN' train --data '$DATA' ${REMOE_MODEL[*]} --steps $((STEPS / 2)) --eval-every 0 \
         --checkpoint-every 0 --runs-dir '$OUT/runs' --lr 3e-4 --json ${COMMON[*]} \
-        --context $CTX_A --batch-size $(( (BATCH_A + 3) / 4 )) --name remoe > '$OUT/train-remoe.json'"
+        --context $CTX_A --batch-size $BATCH_REMOE --name remoe > '$OUT/train-remoe.json'"
 stage quantize "$L_QUANT" "HQQ 4-bit of the context-$CTX_A checkpoint" -- \
     "$BIN" quantize --in "$RUN_A" --out "$QUANT" --nbits 4 --no-baseline "${COMMON[@]}"
 stage eval "$L_EVAL" "held-out Dark Room goals, $EPISODES episodes, dense and 4-bit" -- bash -c "
