@@ -83,8 +83,7 @@ START=$(date +%s)
 # encoders), the window its group trains on (whole learning histories of about 30 episodes,
 # the suite's transitions per history) and the episodes of its in-context evaluation (about
 # the episodes of one training history).
-FAMILIES=(DarkRoom-v0 DarkRoomHard-v0 KeyToDoor-v0 CartPole-v1 Pendulum-v1
-          MountainCarContinuous-v0 Acrobot-v1 IndustrialBenchmark-v0)
+FAMILIES=("${ICRL_GENERALIST_FAMILIES[@]}")
 # CartPole's histories hold about 20 episodes (the late ones last 500 steps) and
 # MountainCarContinuous's about 15 (the early ones 999); the others 30 or more.
 declare -A EPISODES=(
@@ -136,7 +135,7 @@ TRAIN=(--batch-size 40 --context 600 --lr 1e-3 --warmup-fraction 0.02 --threads 
 
 # The comparison runs: each is the base run (the generalist's recipe at COMPARE_STEPS) with one
 # change. variant_flags NAME: that run's flags, one per line.
-VARIANTS="${ICRL_GENERALIST_VARIANTS:-base ad dpt remoe lightning}"
+VARIANTS="${ICRL_GENERALIST_VARIANTS:-${ICRL_GENERALIST_VARIANT_NAMES[*]}}"
 variant_flags() {
     case "$1" in
         base) printf '%s\n' "${TARGETS[@]}" ;;
@@ -145,8 +144,8 @@ variant_flags() {
         remoe) printf '%s\n' "${TARGETS[@]}" --model ffn=remoe --model experts=8 \
             --model active_experts=2 --model ffn_hidden=256 ;;
         lightning) printf '%s\n' "${TARGETS[@]}" --model pattern=L ;;
-        *) echo "ICRL_GENERALIST_VARIANTS: unknown variant '$1' (expected base, ad, dpt," \
-            "remoe or lightning)" >&2; return 1 ;;
+        *) echo "ICRL_GENERALIST_VARIANTS: unknown variant '$1' (expected one of" \
+            "${ICRL_GENERALIST_VARIANT_NAMES[*]})" >&2; return 1 ;;
     esac
 }
 for v in $VARIANTS; do variant_flags "$v" > /dev/null; done

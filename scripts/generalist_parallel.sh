@@ -29,10 +29,11 @@ export ICRL_GENERALIST_THREADS="${ICRL_GENERALIST_THREADS:-1}"
 export ICRL_GENERALIST_EVAL_DEVICE="${ICRL_GENERALIST_EVAL_DEVICE:-cpu}"
 DIR="${ICRL_GENERALIST_DIR:-generalist}"
 export ICRL_GENERALIST_DIR="$DIR"
-FAMILIES="DarkRoom-v0 DarkRoomHard-v0 KeyToDoor-v0 CartPole-v1 Pendulum-v1 MountainCarContinuous-v0 Acrobot-v1 IndustrialBenchmark-v0"
+FAMILIES="${ICRL_GENERALIST_FAMILIES[*]}"
+VARIANT_NAMES="${ICRL_GENERALIST_VARIANT_NAMES[*]}"
 default_runs() {
     local v f
-    for v in base ad dpt remoe lightning; do printf 'variant:%s ' "$v"; done
+    for v in $VARIANT_NAMES; do printf 'variant:%s ' "$v"; done
     for f in $FAMILIES; do printf 'specialist:%s ' "$f"; done
     echo generalist
 }
@@ -52,7 +53,12 @@ for run in $RUNS; do
     }
     SEEN[$run]=1
     case "$run" in
-        variant:base | variant:ad | variant:dpt | variant:remoe | variant:lightning | generalist) ;;
+        generalist) ;;
+        variant:*)
+            [[ " $VARIANT_NAMES " == *" ${run#variant:} "* ]] || {
+                echo "ICRL_GENERALIST_RUNS: unknown variant in '$run' (expected one of $VARIANT_NAMES)" >&2
+                exit 1
+            } ;;
         specialist:*)
             [[ " $FAMILIES " == *" ${run#specialist:} "* ]] || {
                 echo "ICRL_GENERALIST_RUNS: unknown family in '$run' (expected one of $FAMILIES)" >&2
