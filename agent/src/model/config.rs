@@ -63,6 +63,39 @@ pub enum ActionHead {
     Gaussian,
 }
 
+/// How a group's previous reward becomes its part of the token: `Linear(1, reward_embed)`,
+/// then this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RewardEncoder {
+    /// The linear map alone: every reward stays visible to the model, whatever the
+    /// initialisation. The presets' choice.
+    Linear,
+    /// The linear map, then LeakyReLU (slope 0.01 below zero), as every run before this
+    /// field had; configs without the field read as this. With an embedding 2 wide it can
+    /// hide the reward: when both units' pre-activations are negative over the family's
+    /// rewards (at initialisation about 1 seed in 7 for rewards 0 and 1), rewards move the
+    /// token by at most 1% of the weights and the gradient that could revive the units is
+    /// scaled by 0.01 too. The quickstart trained with seed 1 ended that way and never used
+    /// its rewards; so did the generalist's Acrobot and CartPole encoders.
+    LeakyRelu,
+}
+
+impl RewardEncoder {
+    /// The name configs and `--model reward_encoder=` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            RewardEncoder::Linear => "linear",
+            RewardEncoder::LeakyRelu => "leaky_relu",
+        }
+    }
+
+    /// What a config written before the field existed used.
+    fn legacy() -> Self {
+        RewardEncoder::LeakyRelu
+    }
+}
+
 /// The range of a Gaussian head's log standard deviation: standard deviations from 0.0067
 /// to 7.4 (actions of every family here lie within +-3).
 pub const LOG_STD_RANGE: (f64, f64) = (-5.0, 2.0);
@@ -114,6 +147,10 @@ pub struct Config {
     pub remoe_alpha: f64,
     /// Width of the reward embedding; observation and action take halves of the rest.
     pub reward_embed: i64,
+    /// What follows the reward's linear map (see [`RewardEncoder`]). Configs from before this
+    /// field read as `leaky_relu`, so their checkpoints compute what they were trained to.
+    #[serde(default = "RewardEncoder::legacy")]
+    pub reward_encoder: RewardEncoder,
     /// Hidden `[Linear(hidden, hidden), LeakyReLU]` layers of each action decoder.
     pub decoder_layers: i64,
     /// The decoder of the continuous groups: `deterministic` (the action, MSE) or `gaussian`
@@ -162,6 +199,7 @@ impl Config {
             remoe_lambda0: 1e-8,
             remoe_alpha: 1.2,
             reward_embed: 2,
+            reward_encoder: RewardEncoder::Linear,
             decoder_layers: 1,
             action_head: ActionHead::Deterministic,
             lightning_block: 8,
@@ -189,6 +227,7 @@ impl Config {
             remoe_lambda0: 1e-8,
             remoe_alpha: 1.2,
             reward_embed: 2,
+            reward_encoder: RewardEncoder::Linear,
             decoder_layers: 2,
             action_head: ActionHead::Deterministic,
             lightning_block: 64,
@@ -223,6 +262,7 @@ impl Config {
             remoe_lambda0: 1e-8,
             remoe_alpha: 1.2,
             reward_embed: 2,
+            reward_encoder: RewardEncoder::Linear,
             decoder_layers: 3,
             action_head: ActionHead::Deterministic,
             lightning_block: 256,
@@ -325,6 +365,7 @@ impl Config {
             expected: match key {
                 "ffn" => "gelu, swiglu or remoe",
                 "action_head" => "deterministic or gaussian",
+                "reward_encoder" => "linear or leaky_relu",
                 _ => "the field's type",
             },
         })?;
@@ -415,6 +456,26 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn configs_without_a_reward_encoder_read_as_leaky_relu_and_presets_use_linear() {
+        let mut json = serde_json::to_value(Config::small()).unwrap();
+        assert_eq!(json["reward_encoder"], "linear");
+        json.as_object_mut().unwrap().remove("reward_encoder");
+        let old: Config = serde_json::from_value(json).unwrap();
+        assert_eq!(old.reward_encoder, RewardEncoder::LeakyRelu);
+        for name in PRESETS {
+            assert_eq!(Config::preset(name).unwrap().reward_encoder, RewardEncoder::Linear);
+        }
+        let mut cfg = Config::small();
+        cfg.set("reward_encoder", "leaky_relu").unwrap();
+        assert_eq!(cfg.reward_encoder, RewardEncoder::LeakyRelu);
+        let bad = cfg.set("reward_encoder", "relu").unwrap_err().to_string();
+        assert!(
+            bad.contains("reward_encoder=relu") && bad.contains("linear or leaky_relu"),
+            "{bad}"
+        );
+    }
 
     #[test]
     fn set_overrides_one_field_by_name_and_names_bad_input() {

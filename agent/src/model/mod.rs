@@ -23,6 +23,7 @@ pub mod transformer;
 
 pub use config::{
     ActionHead, ActionSpec, AttentionKind, Config, FfnKind, GroupSpec, LOG_STD_RANGE, PRESETS,
+    RewardEncoder,
 };
 pub use error::ModelError;
 pub use inference::{InferenceState, StepOutput};

@@ -83,10 +83,11 @@ fn info(args: &InfoArgs) -> Result<()> {
         cfg.groups.len()
     );
     println!(
-        "token: obs {} + previous action {} + previous reward {} = {}",
+        "token: obs {} + previous action {} + previous reward {} ({}) = {}",
         cfg.obs_embed(),
         cfg.action_embed(),
         cfg.reward_embed,
+        cfg.reward_encoder.name(),
         cfg.hidden
     );
     println!();
