@@ -52,6 +52,12 @@
 #   ICRL_GENERALIST_EVAL_JOBS    evaluations run at once (default 1), each with
 #                            ICRL_GENERALIST_THREADS torch threads; on a machine with many
 #                            cores, several families' evaluations side by side
+#   ICRL_GENERALIST_REWARD_ENCODER  the model's reward encoder, `leaky_relu` (default: what
+#                            every run in docs/results.md had, so that a benchmark folder
+#                            started then can be finished without mixing two models) or
+#                            `linear` (the presets' choice since 75300f9; LeakyReLU hid
+#                            Acrobot's rewards from the generalist). A run resumes with the
+#                            encoder it started with, whatever this says
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 ICRL="${ICRL_GENERALIST_BIN:-}"
@@ -71,6 +77,12 @@ SEEDS="${ICRL_GENERALIST_SEEDS:-3}"
 DEVICE="${ICRL_GENERALIST_DEVICE:-auto}"
 EVAL_DEVICE="${ICRL_GENERALIST_EVAL_DEVICE:-auto}"
 EVAL_JOBS="${ICRL_GENERALIST_EVAL_JOBS:-1}"
+REWARD_ENCODER="${ICRL_GENERALIST_REWARD_ENCODER:-leaky_relu}"
+case "$REWARD_ENCODER" in
+    linear | leaky_relu) ;;
+    *) echo "ICRL_GENERALIST_REWARD_ENCODER: expected linear or leaky_relu, got" \
+        "'$REWARD_ENCODER'" >&2; exit 1 ;;
+esac
 [[ "$EVAL_JOBS" =~ ^[1-9][0-9]*$ ]] || {
     echo "ICRL_GENERALIST_EVAL_JOBS: expected a whole number >= 1, got '$EVAL_JOBS'" >&2
     exit 1
@@ -129,7 +141,8 @@ target_of() {
     esac
 }
 MODEL=(--preset small --model hidden=128 --model ffn_hidden=512 --model layers=8
-       --model pattern=LLLLLLLS --model softmax_window=600)
+       --model pattern=LLLLLLLS --model softmax_window=600
+       --model "reward_encoder=$REWARD_ENCODER")
 TRAIN=(--batch-size 40 --context 600 --lr 1e-3 --warmup-fraction 0.02 --threads "$THREADS"
        --device "$DEVICE" --runs-dir "$OUT/runs")
 
