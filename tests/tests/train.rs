@@ -361,6 +361,26 @@ fn evaluation_runs_every_episode_of_every_seed_and_rejects_other_domains() {
         assert!((n[1][2] - (t.returns[1][2] - t.random_return) / span).abs() < 1e-12);
     }
     assert_eq!(report.curve("heldout", None).len(), 3);
+    // The linear reward encoder never hides rewards; a LeakyReLU one (models from before it)
+    // whose units are below zero at every reward the context held is named in the report.
+    assert!(report.hidden_rewards.is_empty());
+    let mut leaky_cfg = cfg.model.clone();
+    leaky_cfg.reward_encoder = agent::model::RewardEncoder::LeakyRelu;
+    let mut leaky =
+        Model::new(&leaky_cfg, tch::Device::Cpu, &mut rand_chacha::ChaCha8Rng::seed_from_u64(0))
+            .unwrap();
+    leaky.load(&run.join("checkpoint/model.safetensors")).unwrap();
+    let mut vars = leaky.var_store().variables();
+    tch::no_grad(|| {
+        let w = vars.get_mut("groups.0.encoder.rew.weight").unwrap();
+        w.copy_(&tch::Tensor::from_slice(&[0.5f32, -0.5]).view([2, 1]));
+        let b = vars.get_mut("groups.0.encoder.rew.bias").unwrap();
+        b.copy_(&tch::Tensor::from_slice(&[-1f32, -1.0]));
+    });
+    let hidden = evaluate(&leaky, &data, None, &tasks[..3], &opts).unwrap().hidden_rewards;
+    assert_eq!(hidden.len(), 1, "{hidden:?}");
+    assert_eq!((hidden[0].group.as_str(), hidden[0].lowest), ("obs2-discrete5", 0.0));
+    assert!(hidden[0].highest <= 1.0, "{hidden:?}");
     // The report holds the memory the state held: the tiny model's softmax window of 16.
     let memory = report.memory.as_ref().unwrap();
     assert!(memory.kv_cache.contains("sliding window of 16") && memory.kv_peak_bytes > 0.0);

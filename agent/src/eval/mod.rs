@@ -12,8 +12,8 @@ mod tasks;
 
 pub use report::{
     Control, ControlResult, ControlsError, Discovery, EXPLOIT_RUN, EXPLOIT_THRESHOLD, EvalReport,
-    ExploitationStats, ReportError, StateMemory, TaskResult, curve, exploitation, first_and_last,
-    median,
+    ExploitationStats, HiddenRewards, ReportError, StateMemory, TaskResult, curve, exploitation,
+    first_and_last, median,
 };
 pub use run::{EvalOptions, evaluate};
 pub use tasks::{TaskRef, TaskSet, TaskSetError, families, select_from, select_tasks};

@@ -185,6 +185,20 @@ pub struct EvalReport {
     /// the whole state).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<StateMemory>,
+    /// The domain groups whose reward encoder hid every reward the evaluation put in their
+    /// context (a LeakyReLU encoder, from before the linear one, with every unit below zero):
+    /// for them no control can show adaptation to reward.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hidden_rewards: Vec<HiddenRewards>,
+}
+
+/// A domain group that could not see its rewards in an evaluation, and the range of the
+/// rewards (as the context holds them, scaled) that its agent and `other-task` runs saw.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HiddenRewards {
+    pub group: String,
+    pub lowest: f64,
+    pub highest: f64,
 }
 
 /// The memory an evaluation's inference states held, per sequence (one (task, seed) run), in
@@ -505,6 +519,7 @@ mod tests {
             seed: 0,
             tasks: vec![row(vec![vec![0.0, 10.0], vec![5.0, 10.0]], false)],
             controls: vec![],
+            hidden_rewards: vec![],
         };
         assert!(good.validate().unwrap_err().to_string().contains("`F`"), "an unknown family");
         good.tasks[0].family = "DarkRoom-v0".into();

@@ -15,7 +15,7 @@ use tch::{Device, Kind, Tensor};
 
 use super::EvalError;
 use super::reference::{Reference, ReferenceOptions, reference};
-use super::report::{Control, ControlResult, EvalReport, TaskResult};
+use super::report::{Control, ControlResult, EvalReport, HiddenRewards, TaskResult};
 use super::tasks::TaskRef;
 use std::cell::RefCell;
 
@@ -177,7 +177,9 @@ pub fn evaluate(
         kv_options: opts.kv.clone(),
         ..Default::default()
     });
-    let ctx = Lockstep { model, tasks, refs: &refs, opts, bar: &bar, memory: &memory };
+    let rewards = RefCell::new(BTreeMap::new());
+    let ctx =
+        Lockstep { model, tasks, refs: &refs, opts, bar: &bar, memory: &memory, rewards: &rewards };
     let mut report = EvalReport {
         episodes: opts.episodes,
         seeds: opts.seeds,
@@ -185,6 +187,7 @@ pub fn evaluate(
         tasks: vec![],
         controls: vec![],
         memory: None,
+        hidden_rewards: vec![],
     };
     for (control, plans) in conditions.into_iter().zip(&plans) {
         let rows = ctx.run_condition(&groups, plans, ContextReward::of(control))?;
@@ -204,7 +207,21 @@ pub fn evaluate(
     }
     bar.finish_and_clear();
     report.memory = Some(memory.into_inner());
+    report.hidden_rewards = hidden_rewards(model, rewards.into_inner());
     Ok(report)
+}
+
+/// The groups whose reward encoder hid every reward of its range, from each group's
+/// (lowest, highest) reward in the context of the runs that saw the env's rewards.
+fn hidden_rewards(model: &Model, seen: BTreeMap<usize, (f32, f32)>) -> Vec<HiddenRewards> {
+    seen.into_iter()
+        .filter(|&(g, (lo, hi))| model.hides_rewards(g, lo as f64, hi as f64))
+        .map(|(g, (lo, hi))| HiddenRewards {
+            group: model.config().groups[g].name.clone(),
+            lowest: lo as f64,
+            highest: hi as f64,
+        })
+        .collect()
 }
 
 /// Refuses an evaluation too large to hold, naming the flags to lower.
@@ -272,6 +289,9 @@ struct Lockstep<'a> {
     bar: &'a Progress,
     /// The inference states' memory, over every lockstep batch so far.
     memory: &'a RefCell<StateMemory>,
+    /// Per domain group, the lowest and highest reward its context held in runs that saw
+    /// the env's own rewards.
+    rewards: &'a RefCell<BTreeMap<usize, (f32, f32)>>,
 }
 
 /// The reward the agent's context holds for a step, by condition.
@@ -445,6 +465,11 @@ impl Lockstep<'_> {
                     }
                 }
                 prev_reward[k] = reward.seen(out.reward, &self.refs[slot.current().task])?;
+                if reward == ContextReward::Own {
+                    let mut seen = self.rewards.borrow_mut();
+                    let range = seen.entry(g).or_insert((prev_reward[k], prev_reward[k]));
+                    *range = (range.0.min(prev_reward[k]), range.1.max(prev_reward[k]));
+                }
                 if out.terminated || out.truncated {
                     self.end_episode(slot)?;
                     start[k] = 1;

@@ -115,6 +115,20 @@ impl GroupHead {
             + Linear::count(cfg.hidden, cfg.decoder_width(&spec.action), true)
     }
 
+    /// Whether the reward encoder hides every reward in `[lo, hi]` from the model: a
+    /// LeakyReLU encoder whose units are all at or below zero over the range (the map is
+    /// affine in the reward, so its ends decide), where a reward moves the token by at most 1%
+    /// of the weights. Never for the linear encoder.
+    pub fn hides_rewards(&self, lo: f64, hi: f64) -> bool {
+        if self.reward_encoder == RewardEncoder::Linear {
+            return false;
+        }
+        let ends = Tensor::from_slice(&[lo as f32, hi as f32]).view([2, 1]);
+        let ends = ends.to_device(self.rew_pad.device());
+        let pre = tch::no_grad(|| self.rew.forward(&ends.to_kind(self.rew_pad.kind())));
+        pre.le(0.0).all().int64_value(&[]) == 1
+    }
+
     /// Tokens `(B, T, D)` from `obs (B, T, obs_dim)`, `prev_action` (`(B, T, act_dim)` f32 or
     /// `(B, T)` i64), `prev_reward (B, T)` and `start (B, T)` bool (episode starts, where the
     /// previous action and reward are replaced by the learned padding). Inputs are validated
@@ -231,6 +245,32 @@ mod tests {
         let token = head.embed(&obs, &action, &reward, &start, Kind::Float);
         let r = token.narrow(2, cfg.hidden - cfg.reward_embed, cfg.reward_embed);
         (r.select(1, 1) - r.select(1, 0)).norm().double_value(&[])
+    }
+
+    #[test]
+    fn hidden_rewards_are_told_by_the_units_at_the_ends_of_the_range() {
+        let mut cfg = Config::tiny();
+        cfg.reward_encoder = RewardEncoder::LeakyRelu;
+        let mut model = Model::new(&cfg, Device::Cpu, &mut ChaCha8Rng::seed_from_u64(0)).unwrap();
+        let mut vars = model.vs.variables();
+        tch::no_grad(|| {
+            vars.get_mut("groups.1.encoder.rew.weight")
+                .unwrap()
+                .copy_(&Tensor::from_slice(&[0.5f32, -0.5]).view([2, 1]));
+            vars.get_mut("groups.1.encoder.rew.bias")
+                .unwrap()
+                .copy_(&Tensor::from_slice(&[-1f32, -1.0]));
+        });
+        let head = &model.groups[1];
+        // Unit 0 is 0.5 r - 1, unit 1 is -0.5 r - 1: both below zero for r in [0, 1]; unit 1
+        // above zero from r < -2.
+        assert!(head.hides_rewards(0.0, 1.0));
+        assert!(head.hides_rewards(-1.0, 1.0));
+        assert!(!head.hides_rewards(-3.0, 0.0));
+        assert!(!head.hides_rewards(0.0, 3.0));
+        model.cfg.reward_encoder = RewardEncoder::Linear;
+        model.groups[1].reward_encoder = RewardEncoder::Linear;
+        assert!(!model.groups[1].hides_rewards(0.0, 1.0));
     }
 
     #[test]

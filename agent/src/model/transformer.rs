@@ -158,6 +158,13 @@ impl Model {
         })
     }
 
+    /// Whether domain group `group`'s reward encoder hides every reward in `[lo, hi]`: a
+    /// LeakyReLU encoder (models trained before the linear one) with all its units at or
+    /// below zero over the range, so that the model cannot see those rewards.
+    pub fn hides_rewards(&self, group: usize, lo: f64, hi: f64) -> bool {
+        self.groups[group].hides_rewards(lo, hi)
+    }
+
     pub fn config(&self) -> &Config {
         &self.cfg
     }

@@ -337,6 +337,7 @@ mod tests {
             tasks: vec![t],
             controls: vec![],
             memory: None,
+            hidden_rewards: vec![],
         }
     }
 

@@ -642,6 +642,17 @@ pub fn summary(report: &EvalReport, run: &Path, secs: f64) -> String {
         s,
         "\nNormalised return: (return - random) / (demonstrator - random), mean over tasks then seeds."
     );
+    for h in &report.hidden_rewards {
+        let _ = writeln!(
+            s,
+            "\n**This agent cannot see the rewards of domain group `{}`.** Its reward encoder \
+             (`leaky_relu`, from before the linear one) has every unit below zero at every \
+             reward its context held ({:.4} to {:.4}, scaled as in training), where a reward \
+             moves the token by at most 1% of the encoder's weights. No control can show \
+             adaptation to reward in this group.",
+            h.group, h.lowest, h.highest
+        );
+    }
     memory_section(&mut s, report);
     controls_section(&mut s, report);
     exploitation_section(&mut s, report);
