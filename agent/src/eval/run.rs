@@ -442,6 +442,8 @@ impl Lockstep<'_> {
         };
         let mut rng = ChaCha8Rng::seed_from_u64(rng_seed);
         let mut step = 0usize;
+        // The lowest and highest reward the batch's context held (runs with the env's own).
+        let mut seen: Option<(f32, f32)> = None;
         while slots.iter().any(|s| !s.finished) {
             let actions = self.act(spec, &mut state, &slots, &input, step, &mut rng)?;
             let kv = state.kv_bytes();
@@ -466,9 +468,8 @@ impl Lockstep<'_> {
                 }
                 prev_reward[k] = reward.seen(out.reward, &self.refs[slot.current().task])?;
                 if reward == ContextReward::Own {
-                    let mut seen = self.rewards.borrow_mut();
-                    let range = seen.entry(g).or_insert((prev_reward[k], prev_reward[k]));
-                    *range = (range.0.min(prev_reward[k]), range.1.max(prev_reward[k]));
+                    let r = prev_reward[k];
+                    seen = Some(seen.map_or((r, r), |(lo, hi)| (lo.min(r), hi.max(r))));
                 }
                 if out.terminated || out.truncated {
                     self.end_episode(slot)?;
@@ -479,6 +480,11 @@ impl Lockstep<'_> {
                 }
             }
             step += 1;
+        }
+        if let Some((lo, hi)) = seen {
+            let mut rewards = self.rewards.borrow_mut();
+            let range = rewards.entry(g).or_insert((lo, hi));
+            *range = (range.0.min(lo), range.1.max(hi));
         }
         let per = |bytes: f64| bytes / n as f64;
         self.memory.borrow_mut().merge(&StateMemory {
