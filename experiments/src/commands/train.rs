@@ -284,7 +284,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     };
     let metrics = train(&cfg, &data, &opts)?;
     let all = read_metrics(&run_dir)?;
-    plot_curves(&run_dir, &all)?;
+    plot_curves(&run_dir, &all, cfg.model.remoe_target_sparsity())?;
     if let Some(last) = metrics.last() {
         let speed = Speed::of(&metrics, flops, peak);
         print_summary(args, &run_dir, params, &speed, &all, last)?;
@@ -629,8 +629,13 @@ fn group_pairs<T: std::str::FromStr>(
         .collect()
 }
 
-/// Training loss per group (smoothed) and validation loss against the step.
-fn plot_curves(run: &std::path::Path, all: &[agent::train::StepMetrics]) -> Result<()> {
+/// Training loss per group (smoothed) and validation loss against the step; for a ReMoE
+/// model also its sparsity, lambda and expert load (see [`remoe_panels`]).
+fn plot_curves(
+    run: &std::path::Path,
+    all: &[agent::train::StepMetrics],
+    target_sparsity: f64,
+) -> Result<()> {
     let groups: std::collections::BTreeSet<String> = all
         .iter()
         .flat_map(|m| m.group_loss.keys().cloned().chain(m.val_loss.keys().cloned()))
@@ -669,8 +674,137 @@ fn plot_curves(run: &std::path::Path, all: &[agent::train::StepMetrics]) -> Resu
             legend_upper: false,
         });
     }
+    panels.extend(remoe_panels(all, target_sparsity));
     if panels.is_empty() {
         return Ok(());
     }
     save_panels(&run.join("curves.png"), &format!("Training: {}", run.display()), &panels, 2)
+}
+
+/// ReMoE's three panels against the step (none for a dense model): each layer's router
+/// sparsity with the target `1 - k/E` dashed; log10 of the controller's lambda; and the least
+/// and most used expert's share of the step's tokens, averaged over layers, with the
+/// balanced share `k/E` dashed.
+fn remoe_panels(all: &[agent::train::StepMetrics], target_sparsity: f64) -> Vec<Panel> {
+    let layers: std::collections::BTreeSet<usize> =
+        all.iter().flat_map(|m| m.remoe.iter().map(|(l, _, _)| *l)).collect();
+    if layers.is_empty() {
+        return Vec::new();
+    }
+    let (first, last) = (all[0].step as f64, all[all.len() - 1].step as f64);
+    let level = |name: &str, y: f64| Series {
+        name: name.into(),
+        points: vec![(first, y), (last, y)],
+        color: 7,
+        dashed: true,
+        ..Default::default()
+    };
+    let mut sparsity: Vec<Series> = layers
+        .iter()
+        .map(|&l| Series {
+            name: format!("layer {l}"),
+            points: all
+                .iter()
+                .filter_map(|m| m.remoe.iter().find(|r| r.0 == l).map(|r| (m.step as f64, r.1)))
+                .collect(),
+            color: l,
+            ..Default::default()
+        })
+        .collect();
+    sparsity.push(level("target", target_sparsity));
+    // One lambda drives every layer; it may underflow to 0, which has no logarithm.
+    let lambda: Vec<(f64, f64)> = all
+        .iter()
+        .filter_map(|m| m.remoe.first().map(|r| (m.step as f64, r.2)))
+        .filter(|(_, v)| *v > 0.0)
+        .map(|(s, v)| (s, v.log10()))
+        .collect();
+    let mut load_min = Vec::new();
+    let mut load_max = Vec::new();
+    for m in all.iter().filter(|m| !m.remoe_load.is_empty()) {
+        let n = m.remoe_load.len() as f64;
+        let (lo, hi) = m.remoe_load.iter().fold((0.0, 0.0), |(lo, hi), (_, load)| {
+            let (a, b) = histories::stats::min_max(load.iter().copied());
+            (lo + a / n, hi + b / n)
+        });
+        load_min.push((m.step as f64, lo));
+        load_max.push((m.step as f64, hi));
+    }
+    let panel = |title: &str, y_label: &str, series: Vec<Series>, y_range| Panel {
+        title: title.into(),
+        x_label: "optimizer step".into(),
+        y_label: y_label.into(),
+        series,
+        y_range,
+        legend_upper: false,
+    };
+    vec![
+        panel("ReMoE router sparsity", "share of router outputs at 0", sparsity, Some((0.0, 1.0))),
+        panel(
+            "ReMoE lambda",
+            "log10 lambda",
+            vec![Series { name: "lambda".into(), points: lambda, ..Default::default() }],
+            None,
+        ),
+        panel(
+            "ReMoE expert load (mean over layers)",
+            "share of the step's tokens",
+            vec![
+                Series { name: "least used".into(), points: load_min, ..Default::default() },
+                Series {
+                    name: "most used".into(),
+                    points: load_max,
+                    color: 1,
+                    ..Default::default()
+                },
+                level("balanced k/E", 1.0 - target_sparsity),
+            ],
+            Some((0.0, 1.0)),
+        ),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(step: usize, remoe: &str, load: &str) -> agent::train::StepMetrics {
+        serde_json::from_str(&format!(
+            r#"{{"step":{step},"loss":1.0,"group_loss":{{}},"lr":0.001,"grad_norm":1.0,
+            "tokens_per_sec":1.0,"remoe":{remoe},"remoe_load":{load},"val_loss":{{}}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_dense_run_has_no_remoe_panels() {
+        assert!(remoe_panels(&[step(1, "[]", "[]"), step(2, "[]", "[]")], 0.75).is_empty());
+    }
+
+    #[test]
+    fn remoe_panels_plot_each_layer_the_target_lambda_and_the_mean_extreme_loads() {
+        let all = [
+            step(1, "[[0,0.5,1e-8],[1,0.7,1e-8]]", "[[0,[0.5,0.5]],[1,[0.2,0.4]]]"),
+            // lambda underflowed to 0: no logarithm, no point.
+            step(2, "[[0,0.9,0.0],[1,0.8,0.0]]", "[[0,[0.0,0.2]],[1,[0.1,0.3]]]"),
+        ];
+        let panels = remoe_panels(&all, 0.75);
+        assert_eq!(panels.len(), 3);
+        let sparsity = &panels[0].series;
+        assert_eq!(sparsity.len(), 3, "two layers and the target");
+        assert_eq!(sparsity[1].points, vec![(1.0, 0.7), (2.0, 0.8)]);
+        assert_eq!(sparsity[2].points, vec![(1.0, 0.75), (2.0, 0.75)]);
+        assert!(sparsity[2].dashed);
+        let lambda = &panels[1].series[0].points;
+        assert_eq!(lambda.len(), 1);
+        assert!((lambda[0].1 + 8.0).abs() < 1e-12);
+        let load = &panels[2].series;
+        let close = |a: &[(f64, f64)], b: &[(f64, f64)]| {
+            a.len() == b.len()
+                && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && (x.1 - y.1).abs() < 1e-12)
+        };
+        assert!(close(&load[0].points, &[(1.0, 0.35), (2.0, 0.05)]), "{:?}", load[0].points);
+        assert!(close(&load[1].points, &[(1.0, 0.45), (2.0, 0.25)]), "{:?}", load[1].points);
+        assert!(close(&load[2].points, &[(1.0, 0.25), (2.0, 0.25)]));
+    }
 }
