@@ -644,16 +644,7 @@ fn plot_curves(
     for (i, g) in groups.iter().enumerate() {
         let pts: Vec<(f64, f64)> =
             all.iter().filter_map(|m| m.group_loss.get(g).map(|l| (m.step as f64, *l))).collect();
-        let k = (pts.len() / 100).max(1);
-        let smooth: Vec<(f64, f64)> = pts
-            .chunks(k)
-            .map(|c| {
-                (
-                    c.iter().map(|p| p.0).sum::<f64>() / c.len() as f64,
-                    c.iter().map(|p| p.1).sum::<f64>() / c.len() as f64,
-                )
-            })
-            .collect();
+        let smooth = pairs(&chunk_means(&pts.iter().map(|p| [p.0, p.1]).collect::<Vec<_>>()));
         let val: Vec<(f64, f64)> =
             all.iter().filter_map(|m| m.val_loss.get(g).map(|l| (m.step as f64, *l))).collect();
         panels.push(Panel {
@@ -681,55 +672,68 @@ fn plot_curves(
     save_panels(&run.join("curves.png"), &format!("Training: {}", run.display()), &panels, 2)
 }
 
-/// ReMoE's three panels against the step (none for a dense model): each layer's router
-/// sparsity with the target `1 - k/E` dashed; log10 of the controller's lambda; and the least
-/// and most used expert's share of the step's tokens, averaged over layers, with the
+/// Rows averaged in about 100 consecutive chunks, so that a curve of thousands of noisy
+/// steps stays readable.
+fn chunk_means<const N: usize>(rows: &[[f64; N]]) -> Vec<[f64; N]> {
+    rows.chunks((rows.len() / 100).max(1))
+        .map(|c| std::array::from_fn(|i| c.iter().map(|r| r[i]).sum::<f64>() / c.len() as f64))
+        .collect()
+}
+
+fn pairs(rows: &[[f64; 2]]) -> Vec<(f64, f64)> {
+    rows.iter().map(|r| (r[0], r[1])).collect()
+}
+
+/// ReMoE's three panels against the step (none for a dense model), averaged in chunks of
+/// steps: the router sparsity (mean over layers, the band from the densest to the sparsest
+/// layer) with the target `1 - k/E` dashed; log10 of the controller's one lambda; and the
+/// least and most used expert's share of the step's tokens, averaged over layers, with the
 /// balanced share `k/E` dashed.
 fn remoe_panels(all: &[agent::train::StepMetrics], target_sparsity: f64) -> Vec<Panel> {
-    let layers: std::collections::BTreeSet<usize> =
-        all.iter().flat_map(|m| m.remoe.iter().map(|(l, _, _)| *l)).collect();
-    if layers.is_empty() {
+    let steps: Vec<&agent::train::StepMetrics> =
+        all.iter().filter(|m| !m.remoe.is_empty()).collect();
+    let (Some(first), Some(last)) = (steps.first(), steps.last()) else {
         return Vec::new();
-    }
-    let (first, last) = (all[0].step as f64, all[all.len() - 1].step as f64);
+    };
     let level = |name: &str, y: f64| Series {
         name: name.into(),
-        points: vec![(first, y), (last, y)],
+        points: vec![(first.step as f64, y), (last.step as f64, y)],
         color: 7,
         dashed: true,
         ..Default::default()
     };
-    let mut sparsity: Vec<Series> = layers
-        .iter()
-        .map(|&l| Series {
-            name: format!("layer {l}"),
-            points: all
-                .iter()
-                .filter_map(|m| m.remoe.iter().find(|r| r.0 == l).map(|r| (m.step as f64, r.1)))
-                .collect(),
-            color: l,
-            ..Default::default()
-        })
-        .collect();
-    sparsity.push(level("target", target_sparsity));
+    let sparsity = chunk_means(
+        &steps
+            .iter()
+            .map(|m| {
+                let s = m.remoe.iter().map(|r| r.1);
+                let (lo, hi) = histories::stats::min_max(s.clone());
+                [m.step as f64, s.sum::<f64>() / m.remoe.len() as f64, lo, hi]
+            })
+            .collect::<Vec<_>>(),
+    );
     // One lambda drives every layer; it may underflow to 0, which has no logarithm.
-    let lambda: Vec<(f64, f64)> = all
-        .iter()
-        .filter_map(|m| m.remoe.first().map(|r| (m.step as f64, r.2)))
-        .filter(|(_, v)| *v > 0.0)
-        .map(|(s, v)| (s, v.log10()))
-        .collect();
-    let mut load_min = Vec::new();
-    let mut load_max = Vec::new();
-    for m in all.iter().filter(|m| !m.remoe_load.is_empty()) {
-        let n = m.remoe_load.len() as f64;
-        let (lo, hi) = m.remoe_load.iter().fold((0.0, 0.0), |(lo, hi), (_, load)| {
-            let (a, b) = histories::stats::min_max(load.iter().copied());
-            (lo + a / n, hi + b / n)
-        });
-        load_min.push((m.step as f64, lo));
-        load_max.push((m.step as f64, hi));
-    }
+    let lambda = chunk_means(
+        &steps
+            .iter()
+            .filter(|m| m.remoe[0].2 > 0.0)
+            .map(|m| [m.step as f64, m.remoe[0].2.log10()])
+            .collect::<Vec<_>>(),
+    );
+    let load = chunk_means(
+        &steps
+            .iter()
+            .filter(|m| !m.remoe_load.is_empty())
+            .map(|m| {
+                let n = m.remoe_load.len() as f64;
+                let (lo, hi) = m.remoe_load.iter().fold((0.0, 0.0), |(lo, hi), (_, load)| {
+                    let (a, b) = histories::stats::min_max(load.iter().copied());
+                    (lo + a / n, hi + b / n)
+                });
+                [m.step as f64, lo, hi]
+            })
+            .collect::<Vec<_>>(),
+    );
     let panel = |title: &str, y_label: &str, series: Vec<Series>, y_range| Panel {
         title: title.into(),
         x_label: "optimizer step".into(),
@@ -739,21 +743,38 @@ fn remoe_panels(all: &[agent::train::StepMetrics], target_sparsity: f64) -> Vec<
         legend_upper: false,
     };
     vec![
-        panel("ReMoE router sparsity", "share of router outputs at 0", sparsity, Some((0.0, 1.0))),
+        panel(
+            "ReMoE router sparsity",
+            "share of router outputs at 0",
+            vec![
+                Series {
+                    name: "mean over layers (band: min-max layer)".into(),
+                    points: sparsity.iter().map(|r| (r[0], r[1])).collect(),
+                    band: sparsity.iter().map(|r| (r[0], r[2], r[3])).collect(),
+                    ..Default::default()
+                },
+                level("target 1 - k/E", target_sparsity),
+            ],
+            Some((0.0, 1.0)),
+        ),
         panel(
             "ReMoE lambda",
             "log10 lambda",
-            vec![Series { name: "lambda".into(), points: lambda, ..Default::default() }],
+            vec![Series { name: "lambda".into(), points: pairs(&lambda), ..Default::default() }],
             None,
         ),
         panel(
             "ReMoE expert load (mean over layers)",
             "share of the step's tokens",
             vec![
-                Series { name: "least used".into(), points: load_min, ..Default::default() },
                 Series {
-                    name: "most used".into(),
-                    points: load_max,
+                    name: "least used expert".into(),
+                    points: load.iter().map(|r| (r[0], r[1])).collect(),
+                    ..Default::default()
+                },
+                Series {
+                    name: "most used expert".into(),
+                    points: load.iter().map(|r| (r[0], r[2])).collect(),
                     color: 1,
                     ..Default::default()
                 },
@@ -782,7 +803,7 @@ mod tests {
     }
 
     #[test]
-    fn remoe_panels_plot_each_layer_the_target_lambda_and_the_mean_extreme_loads() {
+    fn remoe_panels_plot_the_layer_mean_and_range_the_target_lambda_and_the_extreme_loads() {
         let all = [
             step(1, "[[0,0.5,1e-8],[1,0.7,1e-8]]", "[[0,[0.5,0.5]],[1,[0.2,0.4]]]"),
             // lambda underflowed to 0: no logarithm, no point.
@@ -790,21 +811,31 @@ mod tests {
         ];
         let panels = remoe_panels(&all, 0.75);
         assert_eq!(panels.len(), 3);
-        let sparsity = &panels[0].series;
-        assert_eq!(sparsity.len(), 3, "two layers and the target");
-        assert_eq!(sparsity[1].points, vec![(1.0, 0.7), (2.0, 0.8)]);
-        assert_eq!(sparsity[2].points, vec![(1.0, 0.75), (2.0, 0.75)]);
-        assert!(sparsity[2].dashed);
-        let lambda = &panels[1].series[0].points;
-        assert_eq!(lambda.len(), 1);
-        assert!((lambda[0].1 + 8.0).abs() < 1e-12);
-        let load = &panels[2].series;
         let close = |a: &[(f64, f64)], b: &[(f64, f64)]| {
             a.len() == b.len()
                 && a.iter().zip(b).all(|(x, y)| x.0 == y.0 && (x.1 - y.1).abs() < 1e-12)
         };
+        let sparsity = &panels[0].series;
+        assert_eq!(sparsity.len(), 2, "the layers' mean and the target");
+        assert!(close(&sparsity[0].points, &[(1.0, 0.6), (2.0, 0.85)]), "{:?}", sparsity[0]);
+        assert_eq!(sparsity[0].band, vec![(1.0, 0.5, 0.7), (2.0, 0.8, 0.9)]);
+        assert_eq!(sparsity[1].points, vec![(1.0, 0.75), (2.0, 0.75)]);
+        assert!(sparsity[1].dashed);
+        let lambda = &panels[1].series[0].points;
+        assert_eq!(lambda.len(), 1);
+        assert!((lambda[0].1 + 8.0).abs() < 1e-12);
+        let load = &panels[2].series;
         assert!(close(&load[0].points, &[(1.0, 0.35), (2.0, 0.05)]), "{:?}", load[0].points);
         assert!(close(&load[1].points, &[(1.0, 0.45), (2.0, 0.25)]), "{:?}", load[1].points);
         assert!(close(&load[2].points, &[(1.0, 0.25), (2.0, 0.25)]));
+    }
+
+    #[test]
+    fn chunk_means_average_about_a_hundred_chunks() {
+        let rows: Vec<[f64; 2]> = (0..1000).map(|i| [i as f64, (i % 10) as f64]).collect();
+        let m = chunk_means(&rows);
+        assert_eq!(m.len(), 100);
+        assert_eq!(m[0], [4.5, 4.5]);
+        assert_eq!(chunk_means(&rows[..3]), vec![[0.0, 0.0], [1.0, 1.0], [2.0, 2.0]]);
     }
 }
