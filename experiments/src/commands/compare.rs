@@ -14,10 +14,14 @@ use serde::Serialize;
 
 use crate::plot::{Panel, Series, save_panels};
 
-/// Most evaluations one comparison takes (each is a curve in every figure).
-const MAX_EVALS: usize = 16;
+/// Most labels one comparison takes (each is a curve in every figure).
+const MAX_LABELS: usize = 16;
 
-/// Largest report.json read (an `icrl eval` report of 10^7 episodes is far smaller).
+/// Most evaluation folders one comparison reads (a label may name one per family).
+const MAX_FOLDERS: usize = 256;
+
+/// Most bytes of report.json one comparison reads, all reports together (an `icrl eval`
+/// report of 10^7 episodes is far smaller).
 const MAX_REPORT_BYTES: u64 = 512 << 20;
 
 #[derive(Args, Debug)]
@@ -66,8 +70,8 @@ pub struct Row {
 
 /// `LABEL=DIR` pairs, checked.
 fn parse_evals(items: &[String]) -> Result<Vec<(String, PathBuf)>> {
-    if items.len() > MAX_EVALS {
-        bail!("--eval: at most {MAX_EVALS} evaluations, got {}", items.len());
+    if items.len() > MAX_FOLDERS {
+        bail!("--eval: at most {MAX_FOLDERS} evaluation folders, got {}", items.len());
     }
     let mut out: Vec<(String, PathBuf)> = Vec::new();
     for item in items {
@@ -81,29 +85,38 @@ fn parse_evals(items: &[String]) -> Result<Vec<(String, PathBuf)>> {
         }
         out.push((label.to_string(), PathBuf::from(dir)));
     }
+    let mut labels: Vec<&str> = out.iter().map(|(l, _)| l.as_str()).collect();
+    labels.sort();
+    labels.dedup();
+    if labels.len() > MAX_LABELS {
+        bail!("--eval: at most {MAX_LABELS} labels (curves per figure), got {}", labels.len());
+    }
     Ok(out)
 }
 
-/// An evaluation's report.json, size-bounded and checked.
-fn read_report(dir: &Path) -> Result<EvalReport> {
+/// An evaluation's report.json, checked, and its size; refused where it is larger than
+/// `budget` bytes (what is left of [`MAX_REPORT_BYTES`]).
+fn read_report(dir: &Path, budget: u64) -> Result<(EvalReport, u64)> {
     let path = dir.join("report.json");
-    let size = std::fs::metadata(&path)
-        .with_context(|| {
-            format!("{}: no report.json (an `icrl eval` output folder?)", dir.display())
-        })?
-        .len();
-    if size > MAX_REPORT_BYTES {
+    let file = std::fs::File::open(&path).with_context(|| {
+        format!("{}: no report.json (an `icrl eval` output folder?)", dir.display())
+    })?;
+    // Read at most one byte past the budget, so a file that grows meanwhile is still bounded.
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut std::io::Read::take(file, budget + 1), &mut text)
+        .with_context(|| format!("reading {}", path.display()))?;
+    let size = text.len() as u64;
+    if size > budget {
         bail!(
-            "{}: {size} bytes, more than the {MAX_REPORT_BYTES} a report may hold",
+            "{}: more than the {budget} bytes left of the {MAX_REPORT_BYTES} that one \
+             comparison's reports may hold together",
             path.display()
         );
     }
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     let report: EvalReport =
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
     report.validate().map_err(|e| anyhow!("{}: {e}", path.display()))?;
-    Ok(report)
+    Ok((report, size))
 }
 
 /// The (family, split) pairs of the reports, sorted (held-out before train).
@@ -270,8 +283,11 @@ fn plot_family(
 pub fn run(args: &CompareArgs) -> Result<()> {
     let evals = parse_evals(&args.evals)?;
     let mut reports = Vec::new();
+    let mut budget = MAX_REPORT_BYTES;
     for (label, dir) in &evals {
-        reports.push((label.clone(), read_report(dir).with_context(|| format!("--eval {label}"))?));
+        let (report, size) = read_report(dir, budget).with_context(|| format!("--eval {label}"))?;
+        budget -= size;
+        reports.push((label.clone(), report));
     }
     let rows = rows(&reports)?;
     if rows.is_empty() {
@@ -313,6 +329,19 @@ mod tests {
         assert!(parse_evals(&["a=/x".into(), "b=/y".into()]).is_ok());
         assert!(parse_evals(&["../a=/x".into()]).unwrap_err().to_string().contains("label"));
         assert!(parse_evals(&["a".into()]).unwrap_err().to_string().contains("LABEL=DIR"));
+    }
+
+    #[test]
+    fn the_limit_counts_labels_so_that_each_may_name_a_folder_per_family() {
+        let per_family: Vec<String> =
+            (0..8).flat_map(|f| (0..4).map(move |l| format!("run{l}=/e/{l}/{f}"))).collect();
+        assert_eq!(parse_evals(&per_family).unwrap().len(), 32);
+        let labels: Vec<String> = (0..=MAX_LABELS).map(|l| format!("run{l}=/e/{l}")).collect();
+        let err = parse_evals(&labels).unwrap_err().to_string();
+        assert!(err.contains("labels"), "{err}");
+        let folders: Vec<String> = (0..=MAX_FOLDERS).map(|i| format!("a=/e/{i}")).collect();
+        let err = parse_evals(&folders).unwrap_err().to_string();
+        assert!(err.contains("folders"), "{err}");
     }
 
     fn report(family: &str, returns: Vec<f64>) -> EvalReport {
