@@ -99,6 +99,12 @@ fn a_resumed_run_gives_the_same_losses_step_for_step() {
         assert_eq!(x.loss, y.loss, "step {}", x.step);
         assert_eq!(x.val_loss, y.val_loss, "step {}", x.step);
     }
+    // Resuming the finished run trains nothing, logs nothing and opens no event file.
+    let events = || std::fs::read_dir(parts.join("tb")).unwrap().count();
+    let before = events();
+    assert!(train(&cfg, &data, &opts(&parts, None)).unwrap().is_empty());
+    assert_eq!(read_metrics(&parts).unwrap(), b);
+    assert_eq!(events(), before);
 }
 
 #[test]

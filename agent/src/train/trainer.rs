@@ -311,6 +311,10 @@ pub fn train(
         parallel::sync_state(pg, &mut model, &mut opt, &mut rng, &mut start)?;
     }
     let end = opts.stop_after.map(|s| (start + s).min(cfg.steps)).unwrap_or(cfg.steps);
+    if start >= end {
+        // A finished run resumed: nothing to train, and no new TensorBoard event file.
+        return Ok(Vec::new());
+    }
 
     let mut logs = if main { Some(RunLogs::open(run, start, &text)?) } else { None };
     let bar = Progress::new(opts.progress && main, (end - start) as u64, "train", "steps");

@@ -263,7 +263,7 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     if !args.compute.quiet {
         eprintln!(
             "train: {:.3} MFLOP per token at context {} (6 x active parameters {:.3} + \
-             attention {:.3}); MFU against {:.1} TFLOP/s, {}",
+             attention {:.3}); MFU against {:.3} TFLOP/s, {}",
             flops.per_token() / 1e6,
             cfg.context,
             flops.weights / 1e6,
@@ -285,9 +285,18 @@ pub fn run(args: &TrainArgs) -> Result<()> {
     let metrics = train(&cfg, &data, &opts)?;
     let all = read_metrics(&run_dir)?;
     plot_curves(&run_dir, &all, cfg.model.remoe_target_sparsity())?;
-    if let Some(last) = metrics.last() {
-        let speed = Speed::of(&metrics, flops, peak);
-        print_summary(args, &run_dir, params, &speed, &all, last)?;
+    match metrics.last() {
+        Some(last) => {
+            let speed = Speed::of(&metrics, flops, peak);
+            print_summary(args, &run_dir, params, &speed, &all, last)?;
+        }
+        None => println!(
+            "{}: no step trained (the run is at step {} of {}); curves redrawn: {}",
+            run_dir.display(),
+            all.last().map_or(0, |m| m.step),
+            cfg.steps,
+            run_dir.join("curves.png").display()
+        ),
     }
     Ok(())
 }
@@ -532,7 +541,7 @@ fn print_summary(
     };
     println!(
         "trained {} steps: loss {:.4} -> {:.4}, validation {}, {:.0} tokens/s, {:.3} model \
-         TFLOP/s, MFU {:.2}% (of {:.1}), peak memory {memory}; run {} (curves: {})",
+         TFLOP/s, MFU {:.2}% (of {:.3}), peak memory {memory}; run {} (curves: {})",
         last.step,
         first,
         last.loss,
