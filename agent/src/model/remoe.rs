@@ -14,6 +14,10 @@
 //! every step toward the target sparsity `1 - k/E` ([`RemoeController`]). As in the paper
 //! and its reference code, one lambda serves every layer, driven by the sparsity over all
 //! layers and the whole accumulated batch ([`RouterCount`]).
+//! The controller can only push sparsity up: a router output at zero gets no gradient, so
+//! once lambda has overshot, the sparsity stays above the target while lambda decays without
+//! a floor. The small models of docs/results.md settled at 0.80 and 0.89 against 0.75;
+//! `curves.png` of a run shows its sparsity, lambda and expert load.
 
 use serde::{Deserialize, Serialize};
 use tch::nn::Path;
