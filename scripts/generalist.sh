@@ -20,7 +20,9 @@
 #                held-out tasks
 #   variants     the comparison runs at COMPARE_STEPS each (base, all AD, all DPT, ReMoE, pure
 #                lightning), each evaluated on held-out tasks as soon as it is trained
-#   report       `icrl compare` tables and one figure per family
+#   report       `icrl compare` tables and one figure per family: the generalist against the
+#                specialists, each comparison (target, ffn, attention), and every
+#                comparison run together (comparisons)
 #
 # Knobs (environment variables):
 #   ICRL_GENERALIST_DIR      output folder (default: generalist)
@@ -341,5 +343,6 @@ if has_stage report; then
     report target "The target mix against all AD and all DPT ($COMPARE_STEPS steps)" base ad dpt
     report ffn "Dense GELU against ReMoE at equal active parameters ($COMPARE_STEPS steps)" base remoe
     report attention "The 7:1 hybrid against pure lightning ($COMPARE_STEPS steps)" base lightning
+    report comparisons "Every comparison run ($COMPARE_STEPS steps)" base ad dpt remoe lightning
 fi
 echo "Finished in $(( $(date +%s) - START )) s; report: $OUT/report"
