@@ -653,7 +653,7 @@ fn plot_curves(
     for (i, g) in groups.iter().enumerate() {
         let pts: Vec<(f64, f64)> =
             all.iter().filter_map(|m| m.group_loss.get(g).map(|l| (m.step as f64, *l))).collect();
-        let smooth = pairs(&chunk_means(&pts.iter().map(|p| [p.0, p.1]).collect::<Vec<_>>()));
+        let smooth = xy(&chunk_means(&pts.iter().map(|p| [p.0, p.1]).collect::<Vec<_>>()), 1);
         let val: Vec<(f64, f64)> =
             all.iter().filter_map(|m| m.val_loss.get(g).map(|l| (m.step as f64, *l))).collect();
         panels.push(Panel {
@@ -689,8 +689,9 @@ fn chunk_means<const N: usize>(rows: &[[f64; N]]) -> Vec<[f64; N]> {
         .collect()
 }
 
-fn pairs(rows: &[[f64; 2]]) -> Vec<(f64, f64)> {
-    rows.iter().map(|r| (r[0], r[1])).collect()
+/// The points `(row[0], row[col])` of a curve.
+fn xy<const N: usize>(rows: &[[f64; N]], col: usize) -> Vec<(f64, f64)> {
+    rows.iter().map(|r| (r[0], r[col])).collect()
 }
 
 /// ReMoE's three panels against the step (none for a dense model), averaged in chunks of
@@ -758,7 +759,7 @@ fn remoe_panels(all: &[agent::train::StepMetrics], target_sparsity: f64) -> Vec<
             vec![
                 Series {
                     name: "mean over layers (band: min-max layer)".into(),
-                    points: sparsity.iter().map(|r| (r[0], r[1])).collect(),
+                    points: xy(&sparsity, 1),
                     band: sparsity.iter().map(|r| (r[0], r[2], r[3])).collect(),
                     ..Default::default()
                 },
@@ -769,7 +770,7 @@ fn remoe_panels(all: &[agent::train::StepMetrics], target_sparsity: f64) -> Vec<
         panel(
             "ReMoE lambda",
             "log10 lambda",
-            vec![Series { name: "lambda".into(), points: pairs(&lambda), ..Default::default() }],
+            vec![Series { name: "lambda".into(), points: xy(&lambda, 1), ..Default::default() }],
             None,
         ),
         panel(
@@ -778,12 +779,12 @@ fn remoe_panels(all: &[agent::train::StepMetrics], target_sparsity: f64) -> Vec<
             vec![
                 Series {
                     name: "least used expert".into(),
-                    points: load.iter().map(|r| (r[0], r[1])).collect(),
+                    points: xy(&load, 1),
                     ..Default::default()
                 },
                 Series {
                     name: "most used expert".into(),
-                    points: load.iter().map(|r| (r[0], r[2])).collect(),
+                    points: xy(&load, 2),
                     color: 1,
                     ..Default::default()
                 },
