@@ -297,6 +297,11 @@ fn a_run_resumed_after_a_kill_logs_each_step_once() {
     let mut text = std::fs::read_to_string(&metrics).unwrap();
     text.push_str("{\"step\":6,\"lo");
     std::fs::write(&metrics, text).unwrap();
+    // A resume that trains nothing already drops the steps past the checkpoint, and opens
+    // no event file.
+    assert!(train(&cfg, &data, &run_opts(run.clone(), Some(0))).unwrap().is_empty());
+    let steps: Vec<usize> = read_metrics(&run).unwrap().iter().map(|m| m.step).collect();
+    assert_eq!(steps, vec![1, 2, 3]);
     let resumed = train(&cfg, &data, &run_opts(run.clone(), None)).unwrap();
     assert_eq!(resumed.first().map(|m| m.step), Some(4));
     let steps: Vec<usize> = read_metrics(&run).unwrap().iter().map(|m| m.step).collect();

@@ -312,7 +312,12 @@ pub fn train(
     }
     let end = opts.stop_after.map(|s| (start + s).min(cfg.steps)).unwrap_or(cfg.steps);
     if start >= end {
-        // A finished run resumed: nothing to train, and no new TensorBoard event file.
+        // Nothing to train (a finished run resumed, or `stop_after` 0): no new TensorBoard
+        // event file. Steps a killed invocation logged past the checkpoint still go, so that
+        // curves drawn from metrics.jsonl show the run as it stands.
+        if main {
+            truncate_metrics(&run.join("metrics.jsonl"), start).map_err(TrainError::Metrics)?;
+        }
         return Ok(Vec::new());
     }
 
