@@ -163,6 +163,9 @@ pub const TRAIN_CONFIG_KEY: &str = "train_config";
 /// The run folder's record of its dataset, beside `config.json`.
 pub const DATA_FILE: &str = "data.json";
 
+/// A run's per-step metrics, one JSON record a line.
+const METRICS_FILE: &str = "metrics.jsonl";
+
 /// What `data.json` holds: the dataset folder and the fingerprint of its manifest.
 #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
 pub struct DataRecord {
@@ -310,14 +313,16 @@ pub fn train(
     if let Some(pg) = pg {
         parallel::sync_state(pg, &mut model, &mut opt, &mut rng, &mut start)?;
     }
+    // Steps after the checkpoint, logged by an invocation that was killed, are dropped: from
+    // metrics.jsonl here, even when nothing is trained (so that curves drawn from it show the
+    // run as it stands), and in TensorBoard by the new event file's SessionLog START.
+    if main {
+        truncate_metrics(&run.join(METRICS_FILE), start).map_err(TrainError::Metrics)?;
+    }
     let end = opts.stop_after.map(|s| (start + s).min(cfg.steps)).unwrap_or(cfg.steps);
     if start >= end {
         // Nothing to train (a finished run resumed, or `stop_after` 0): no new TensorBoard
-        // event file. Steps a killed invocation logged past the checkpoint still go, so that
-        // curves drawn from metrics.jsonl show the run as it stands.
-        if main {
-            truncate_metrics(&run.join("metrics.jsonl"), start).map_err(TrainError::Metrics)?;
-        }
+        // event file.
         return Ok(Vec::new());
     }
 
@@ -380,12 +385,10 @@ struct RunLogs {
 }
 
 impl RunLogs {
-    /// Open the logs of a run starting (or resuming) at `start`, with the config's JSON `text`.
+    /// Open the logs of a run starting (or resuming) at `start`, with the config's JSON `text`;
+    /// metrics.jsonl is already cut back to `start`.
     fn open(run: &Path, start: usize, text: &str) -> Result<Self, TrainError> {
-        // Steps after the checkpoint, logged by an invocation that was killed, are dropped:
-        // from metrics.jsonl here, and in TensorBoard by the new event file's SessionLog START.
-        let metrics_path = run.join("metrics.jsonl");
-        truncate_metrics(&metrics_path, start).map_err(TrainError::Metrics)?;
+        let metrics_path = run.join(METRICS_FILE);
         let mut tb = EventLog::create(&run.join("tb"), start + 1).map_err(TrainError::Events)?;
         // The config as TensorBoard text (markdown: a fenced block), at this invocation's
         // first step.
@@ -728,7 +731,7 @@ fn log(tb: &mut EventLog, m: &StepMetrics) -> Result<(), EventLogError> {
 
 /// Read a run's `metrics.jsonl` (for plots and tests).
 pub fn read_metrics(run: &Path) -> Result<Vec<StepMetrics>, TrainError> {
-    let path = run.join("metrics.jsonl");
+    let path = run.join(METRICS_FILE);
     let text = std::fs::read_to_string(&path).map_err(io_err(&path))?;
     text.lines()
         .filter(|l| !l.trim().is_empty())

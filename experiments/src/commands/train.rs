@@ -651,9 +651,9 @@ fn plot_curves(
         .collect();
     let mut panels = Vec::new();
     for (i, g) in groups.iter().enumerate() {
-        let pts: Vec<(f64, f64)> =
-            all.iter().filter_map(|m| m.group_loss.get(g).map(|l| (m.step as f64, *l))).collect();
-        let smooth = xy(&chunk_means(&pts.iter().map(|p| [p.0, p.1]).collect::<Vec<_>>()), 1);
+        let pts: Vec<[f64; 2]> =
+            all.iter().filter_map(|m| m.group_loss.get(g).map(|l| [m.step as f64, *l])).collect();
+        let smooth = xy(&chunk_means(&pts), 1);
         let val: Vec<(f64, f64)> =
             all.iter().filter_map(|m| m.val_loss.get(g).map(|l| (m.step as f64, *l))).collect();
         panels.push(Panel {
